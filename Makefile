@@ -1,0 +1,34 @@
+# The two commands of the README's quick start. Both create .venv on first use and
+# reinstall only when the package metadata changes.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.segkit-installed
+
+PYTEST_ARGS ?=
+
+.PHONY: demo test install bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --workdir runs/demo \
+		$(if $(PETS_DIR),--pets-dir "$(PETS_DIR)") \
+		$(if $(SAM_PRESET),--sam-preset "$(SAM_PRESET)")
+
+test: $(STAMP)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache
