@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 # name -> module that defines it. Add your public names here (one line each).
 _LAZY = {
     "build_model": "segmodel.models",
+    "export_saved_model": "segmodel.export",
+    "predict_images": "segmodel.predict",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,231 @@
+"""`build_records`: a Pets folder -> sharded TFRecords + manifest.json, atomically.
+
+Flow: scan the folder (segdata.layout) -> assign splits (segdata.splits) -> run the pure
+per-sample function (segdata.samples.encode_sample) in order, in-process or in a pool of
+worker processes -> the parent alone writes shards (segdata.sharding) -> manifest last ->
+rename the finished temporary folder into place.
+
+Why this shape:
+- Workers only turn paths into Example bytes; one process writes every file, so a
+  TFRecordWriter is never shared and output order is the input order (`Pool.imap`), which
+  makes the bytes identical for any worker count.
+- Workers are *spawned*, not forked: the parent imports TensorFlow (for the writer), and
+  forking a process that runs TF's thread pools can deadlock. Spawned workers import only
+  PIL/numpy/protobuf (~0.3 s), never TensorFlow.
+- Everything is written into `.OUT.tmp-<pid>` beside OUT and renamed at the end, so OUT either
+  holds a complete set with a manifest or nothing new; stale temp folders of dead runs are
+  removed by the next run.
+"""
+
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+from segdata import layout as layout_mod
+from segdata import manifest as manifest_mod
+from segdata import samples as samples_mod
+from segdata import sharding, splits as splits_mod
+
+COMPRESSIONS = ("none", "gzip")
+
+
+class BuildError(ValueError):
+    """The build cannot proceed (bad option, output conflict); the message says what to do."""
+
+
+class StrictError(BuildError):
+    """--strict and at least one sample was skipped; nothing was written."""
+
+
+def default_workers():
+    """CPUs this process may use (respects affinity masks / container CPU sets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _results(samples, workers):
+    """SampleResult for each sample, in input order."""
+    if workers <= 1 or len(samples) < 2:
+        # In-process path (Model Garden's multiple_processes=0 idea): simple to test and debug.
+        for sample in samples:
+            yield samples_mod.encode_sample(sample)
+        return
+    import multiprocessing
+
+    # Small ordered chunks: enough to amortize IPC, small enough to keep all workers busy.
+    chunksize = max(1, min(16, len(samples) // (workers * 8)))
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(samples_mod.encode_sample, samples, chunksize)
+
+
+def _clean_stale(parent, name):
+    """Remove temp folders of earlier runs of this output that are no longer running."""
+    for path in parent.glob(f".{name}.tmp-*"):
+        try:
+            pid = int(path.name.rsplit("-", 1)[1])
+            if pid != os.getpid():
+                os.kill(pid, 0)
+                continue  # another live build of the same output: leave it alone
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_output(out, options, source, overwrite):
+    """Refuse to clobber a foreign folder or a different record set. Returns the old manifest."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise BuildError(f"--output-dir {out} exists and is not a folder; choose another path")
+    if not any(out.iterdir()):
+        return None
+    try:
+        old = manifest_mod.read_manifest(out)
+    except manifest_mod.ManifestError:
+        raise BuildError(f"--output-dir {out} is not empty and holds no segkit record set "
+                         "(no readable manifest.json); refusing to replace its files. Choose an "
+                         "empty or new folder.") from None
+    if overwrite:
+        return None
+    if old.get("options") != options or old.get("source") != source:
+        raise BuildError(f"--output-dir {out} already holds a different record set (built from "
+                         f"{old.get('source')} with options {old.get('options')}); pass "
+                         "--overwrite to replace it, or choose another --output-dir")
+    return old
+
+
+def _same_shards(a, b):
+    key = lambda m: {s: [(x["file"], x["sha256"]) for x in v["shards"]]
+                     for s, v in m["splits"].items()}
+    return key(a) == key(b)
+
+
+def _install(tmp, out):
+    """Move the finished `tmp` folder to `out`, replacing an existing set."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
+                  num_shards=None, shard_size_mb=None, workers=None, compression="none",
+                  strict=False, overwrite=False, prefix="pets", progress=True):
+    """Convert a Pets folder into sharded TFRecords; returns the manifest (dict).
+
+    Args:
+      data_dir: folder with images/ and annotations/ (see segdata.layout).
+      output_dir: folder to create (or replace, with overwrite=True) with the shards.
+      split: "official" (train = trainval.txt, test = test.txt) or "holdout" (the chapter's
+        shuffled split: train / validation, `val_size` images of the sorted list in validation).
+      num_shards / shard_size_mb: override the shard count rule of segdata.sharding.
+      workers: processes for the per-sample work; None = CPU count, 0 or 1 = in-process.
+      compression: "none" or "gzip" (file names do not change; the manifest says which).
+      strict: raise StrictError (writing nothing) if any sample is skipped.
+    Raises:
+      segdata.layout.LayoutError / BuildError (ValueError subclasses) with what to do.
+    """
+    start = time.perf_counter()
+    if split not in splits_mod.SPLITS:
+        raise BuildError(f"--split must be one of {', '.join(splits_mod.SPLITS)}, got {split!r}")
+    if compression not in COMPRESSIONS:
+        raise BuildError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got "
+                         f"{compression!r}")
+    if not prefix or "/" in prefix or os.sep in prefix:
+        raise BuildError(f"--prefix must be a plain file-name prefix, got {prefix!r}")
+    workers = default_workers() if workers is None else max(0, int(workers))
+    layout = layout_mod.scan_pets(data_dir)
+    if not layout.image_names:
+        raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
+    missing, unlisted = {}, []
+    if split == "holdout":
+        names = splits_mod.holdout_split(layout.image_names, val_size, seed)
+    else:
+        try:
+            names, missing, unlisted = splits_mod.official_split(layout.lists, layout.image_names)
+        except ValueError as e:
+            raise layout_mod.LayoutError(f"{layout.root}: {e}") from None
+    options = {"split": split, "val_size": val_size if split == "holdout" else None,
+               "seed": seed if split == "holdout" else None, "num_shards": num_shards,
+               "shard_size_mb": shard_size_mb, "compression": compression, "strict": strict,
+               "prefix": prefix}
+    out = pathlib.Path(output_dir).expanduser().resolve()
+    old_manifest = _check_output(out, options, str(layout.root), overwrite)
+    plans = {s: sharding.SplitPlan.create(s, [layout.sample(n) for n in ns], prefix,
+                                          num_shards=num_shards, shard_size_mb=shard_size_mb)
+             for s, ns in names.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out.parent, out.name)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        skipped = [{"name": n, "reason": f"listed in annotations/{f} but images/{n}.jpg is missing"}
+                   for n, f in missing.items()]
+        repaired = []
+        from tqdm.auto import tqdm
+
+        all_samples = [smp for plan in plans.values() for smp in plan.samples]
+        bar = tqdm(total=len(all_samples), desc="build_records", unit="img",
+                   disable=not progress, file=sys.stderr)
+        results = _results(all_samples, workers)
+        try:
+            for plan in plans.values():
+                plan.open(tmp, compression)
+                for _ in plan.samples:
+                    result = next(results)
+                    bar.update(1)
+                    if result.skipped:
+                        skipped.append({"name": result.name, "reason": result.skipped})
+                    elif result.repaired:
+                        repaired.append({"name": result.name, "reason": result.repaired})
+                    if not (strict and skipped):  # strict: stop writing, keep collecting reasons
+                        plan.add(result)
+                plan.close()
+        finally:
+            results.close()
+            bar.close()
+        if strict and skipped:
+            lines = "\n".join(f"  {s['name']}: {s['reason']}" for s in skipped)
+            raise StrictError(f"--strict: {len(skipped)} sample(s) would be skipped, nothing "
+                              f"was written:\n{lines}")
+        manifest = {
+            "format_version": manifest_mod.FORMAT_VERSION,
+            "created_by": f"segkit {_version()}",
+            "source": str(layout.root), "prefix": prefix, "compression": compression,
+            "options": options, "label_offset": manifest_mod.LABEL_OFFSET,
+            "num_classes": len(manifest_mod.LABEL_NAMES),
+            "label_names": list(manifest_mod.LABEL_NAMES),
+            "splits": {s: plan.finish() for s, plan in plans.items()},
+            "skipped": skipped, "repaired": repaired,
+            "ignored": {"count": len(layout.ignored), "files": layout.ignored},
+            "unlisted": {"count": len(unlisted), "names": unlisted},
+            "build": {"workers": workers, "seconds": round(time.perf_counter() - start, 3)},
+        }
+        if old_manifest is not None and not _same_shards(old_manifest, manifest):
+            raise BuildError(f"--output-dir {out} holds a set built with the same options, but "
+                             "the data changed since; pass --overwrite to replace it")
+        manifest_mod.write_manifest(tmp, manifest)
+        # TFDS metadata (helper B): segdata.tfds_meta.write_tfds_metadata(tmp, manifest) is
+        # called here, after manifest.json and before the rename, so TFDS readers see a
+        # complete folder too. Wired by the lead.
+        _install(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
+
+
+def _version():
+    import segdata
+
+    return segdata.__version__

@@ -1,0 +1,268 @@
+"""`load_dataset`: stream a record set (manifest.json + TFRecord shards) into (images, masks).
+
+Stages, in order (each one placed where it costs least):
+  shard files (from the manifest; shuffled per epoch) -> parallel interleave of TFRecord readers,
+  each checked against the manifest's record count -> parse -> shuffle serialized records ->
+  decode + resize (parallel) -> [cache uint8, then shuffle] -> repeat -> augment -> batch ->
+  cast to float32 -> prefetch.
+
+TensorFlow's read errors do not name the file ("corrupted record at 2046"), so every shard is
+read through `_read_shard`, which turns a short read, an unparsable record or a missing file into
+an error that names the shard and says what to do.
+"""
+
+import hashlib
+import json
+import os
+import warnings
+
+import tensorflow as tf
+
+from segdata import features as F
+from segdata import transforms
+from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
+from segdata.manifest import read_manifest, shard_paths
+
+DEFAULT_SHUFFLE_BUFFER = 1000
+_PARSE_SPEC = None  # built on first use: the three fields the pipeline needs
+
+
+class RecordReadError(ValueError):
+    """A shard listed in manifest.json is missing or differs from what the build wrote."""
+
+
+def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffle=False,
+                 seed=None, augment=False, cache=False, repeat=False, drop_remainder=False,
+                 resize="stretch", input_context=None, options=None):
+    """Batches of (images, masks) from a record set built by `segdata.build_records`.
+
+    Args:
+      records: folder holding manifest.json and the shards.
+      split: a split named in the manifest, e.g. "train", "validation" or "test".
+      image_size: (height, width) of the output, or one int for a square.
+      batch_size: global batch size; under `input_context` each replica gets
+        `input_context.get_per_replica_batch_size(batch_size)`.
+      shuffle: shuffle shard order per epoch and examples through a buffer of 1000 (or of
+        `shuffle` examples when an int is given).
+      seed: int; with a seed, two runs give the same batches in the same order. Without one,
+        a shuffled pipeline trades order for speed (tf.data `deterministic=False`).
+      augment: random horizontal flip and scale-and-crop (see `transforms.augment_pair`).
+        Off by default; only turn it on for training splits.
+      cache: False; True to cache decoded, resized uint8 examples in memory; or a path prefix
+        for an on-disk cache (the file name gets the split, size, resize mode and a fingerprint
+        of the shards, so a stale cache is never reused). Later epochs skip reading and decoding.
+      repeat: repeat forever (pass `steps_per_epoch` to `fit`); batches then span epochs.
+      drop_remainder: drop the last, smaller batch (static batch dimension).
+      resize: "stretch" (the chapter's `load_img(target_size=...)`; masks equal its targets) or
+        "pad" (keep the aspect ratio; padded mask pixels are `segdata.IGNORE_LABEL`).
+      input_context: a `tf.distribute.InputContext` (from
+        `strategy.distribute_datasets_from_function`): shards are split by file across input
+        pipelines when there are enough shard files, else by example, with a warning.
+      options: a `tf.data.Options` applied last (overrides the pipeline's own).
+
+    Returns:
+      tf.data.Dataset of (images float32 [B, H, W, 3] in 0..255,
+                          masks uint8 [B, H, W, 1] in 0..2, or IGNORE_LABEL = 255 for padding).
+
+    Raises:
+      segdata.ManifestError: missing/corrupt manifest.json or unknown split (names the splits).
+      RecordReadError: a shard file is missing or its size differs from the manifest.
+      ValueError: a bad argument.
+      At iteration time, a corrupt shard or record raises tf.errors.InvalidArgumentError whose
+      message starts with "segkit:" and names the shard file.
+    """
+    image_size = _check_args(image_size, batch_size, resize, shuffle)
+    manifest = read_manifest(records)
+    shards = _shard_list(records, manifest, split)
+    compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
+    label_offset = manifest.get("label_offset", LABEL_OFFSET)
+
+    pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    by_file = pipelines == 1 or len(shards) >= pipelines
+    if not by_file:
+        warnings.warn(
+            f"split {split!r} of {records} has {len(shards)} shard file(s) for {pipelines} input "
+            f"pipelines: each pipeline reads every file and keeps 1/{pipelines} of the examples. "
+            f"Rebuild with at least {pipelines} shards (tools/build_records.py --num-shards) to "
+            "read each file once.", stacklevel=2)
+    else:
+        shards = shards[pipeline_id::pipelines]
+    if seed is not None:
+        seed = int(seed) + 7919 * pipeline_id  # distinct but reproducible streams per pipeline
+    ordered = seed is not None or not shuffle
+    buffer = DEFAULT_SHUFFLE_BUFFER if shuffle is True else int(shuffle)
+
+    files = tf.data.Dataset.from_tensor_slices((
+        tf.constant([p for p, _ in shards], tf.string),
+        tf.constant([n for _, n in shards], tf.int64)))
+    if shuffle and by_file and not cache:
+        files = files.shuffle(len(shards) or 1, seed=seed, reshuffle_each_iteration=True)
+    # Unshuffled, records come in manifest order (shard by shard), so predictions can be paired
+    # with source ids; reading is cheap next to decoding, which stays parallel below.
+    ds = files.interleave(
+        lambda path, count: _read_shard(path, count, compression),
+        cycle_length=max(1, min(len(shards), 8)) if shuffle else 1, block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        # sharding by example needs every pipeline to see the same order
+        deterministic=True if not by_file else None)
+    if not by_file:
+        ds = ds.shard(pipelines, pipeline_id)
+    if shuffle and not cache:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+    def decode(example):
+        image, trimap = transforms.decode_pair(example["image"], example["mask"], example["where"])
+        return transforms.resize_pair(image, trimap, image_size, resize, label_offset)
+
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache(_cache_path(cache, records, manifest, split, image_size, resize,
+                                  pipeline_id, pipelines) if isinstance(cache, (str, os.PathLike))
+                      else "")
+        if shuffle:
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if augment:
+        # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with
+        # a seed, and different crops each epoch.
+        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, randoms)).map(
+            lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks))
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+
+    own = tf.data.Options()
+    own.deterministic = ordered
+    ds = ds.with_options(own)
+    return ds.with_options(options) if options is not None else ds
+
+
+def _check_args(image_size, batch_size, resize, shuffle):
+    """Validate arguments before any work; returns image_size as an (H, W) tuple of ints."""
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    try:
+        height, width = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if resize not in transforms.RESIZE_MODES:
+        raise ValueError(f"resize must be one of {transforms.RESIZE_MODES}, got {resize!r}")
+    if not isinstance(shuffle, bool) and (not isinstance(shuffle, int) or shuffle < 1):
+        raise ValueError(f"shuffle must be True/False or a buffer size >= 1, got {shuffle!r}")
+    return height, width
+
+
+def _shard_list(records, manifest, split):
+    """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
+
+    Comparing sizes with the manifest catches deleted and truncated shards before training
+    starts; content damage of the same size is caught while reading (`_read_shard`).
+    """
+    paths = shard_paths(records, manifest, split)  # raises naming the existing splits
+    shards = []
+    for path, info in zip(paths, manifest["splits"][split]["shards"]):
+        hint = ("rebuild the records (tools/build_records.py --overwrite) or run "
+                "segdata.verify_records to list every problem")
+        if not os.path.isfile(path):
+            raise RecordReadError(f"shard {path} listed in manifest.json is missing; {hint}")
+        size = os.path.getsize(path)
+        if "bytes" in info and size != info["bytes"]:
+            raise RecordReadError(f"shard {path} has {size} bytes but manifest.json says "
+                                  f"{info['bytes']}: it was truncated or replaced; {hint}")
+        shards.append((path, int(info["num_examples"])))
+    return shards
+
+
+def _parse(record, path):
+    """Serialized tf.train.Example -> {"image", "mask": encoded bytes, "where": record name}."""
+    global _PARSE_SPEC
+    if _PARSE_SPEC is None:
+        _PARSE_SPEC = {k: tf.io.FixedLenFeature([], tf.string)
+                       for k in (F.IMAGE_ENCODED, F.MASK_ENCODED, F.IMAGE_SOURCE_ID)}
+    ex = tf.io.parse_single_example(record, _PARSE_SPEC)
+    return {"image": ex[F.IMAGE_ENCODED], "mask": ex[F.MASK_ENCODED],
+            "where": tf.strings.join([path, ex[F.IMAGE_SOURCE_ID]], separator=": ")}
+
+
+def _read_shard(path, expected, compression):
+    """Parsed examples of one shard; fails naming `path` unless exactly `expected` are read.
+
+    `ignore_errors` stops at the first corrupt record (and skips records that do not parse);
+    a sentinel at the end then compares the count with the manifest and raises an error that
+    names the shard, instead of TensorFlow's anonymous "corrupted record at <offset>".
+    """
+    parsed = tf.data.TFRecordDataset(path, compression_type=compression).map(
+        lambda record: _parse(record, path)).ignore_errors(log_warning=True)
+    blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), parsed.element_spec)
+    flagged = parsed.map(lambda ex: (ex, False)).concatenate(
+        tf.data.Dataset.from_tensors((blank, True)))
+
+    def count(seen, item):
+        ok = tf.logical_or(tf.logical_not(item[1]), tf.equal(seen, expected))
+        check = tf.debugging.Assert(ok, [tf.strings.join([
+            "segkit: shard ", path, " is corrupt: read ", tf.strings.as_string(seen), " of ",
+            tf.strings.as_string(expected), " records listed in manifest.json (a damaged record, "
+            "a record that is not a tf.train.Example, or a missing file). Rebuild the records "
+            "(tools/build_records.py --overwrite) or run segdata.verify_records."])])
+        with tf.control_dependencies([check]):
+            return seen + 1, item
+
+    return (flagged.scan(tf.constant(0, tf.int64), count)
+            .filter(lambda ex, is_end: tf.logical_not(is_end))
+            .map(lambda ex, is_end: ex))
+
+
+def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_id, pipelines):
+    """On-disk cache file for this exact pipeline input: a changed shard, size or resize mode
+    gets a new name, because tf.data reuses any existing cache file without checking it."""
+    key = json.dumps([os.path.abspath(records), manifest["splits"][split]["shards"],
+                      manifest.get("label_offset", LABEL_OFFSET)], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    path = (f"{os.fspath(prefix)}-{split}-{image_size[0]}x{image_size[1]}-{resize}-{digest}"
+            f"-{pipeline_id}of{pipelines}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return path
+
+
+def read_example(records, split, index=0):
+    """One example at its original resolution, e.g. for figures.
+
+    Returns:
+      (image uint8 [h, w, 3], mask uint8 [h, w, 1] class ids 0..2, source_id str).
+
+    Raises:
+      IndexError: `index` is outside the split (the message gives its size).
+    """
+    manifest = read_manifest(records)
+    shards = _shard_list(records, manifest, split)
+    total = sum(n for _, n in shards)
+    if not 0 <= index < total:
+        raise IndexError(f"split {split!r} of {records} has {total} examples; index {index} is "
+                         "out of range")
+    for path, count in shards:
+        if index < count:
+            break
+        index -= count
+    compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
+    try:  # eager, so a plain except can name the shard
+        reader = tf.data.TFRecordDataset(path, compression_type=compression)
+        record = next(iter(reader.skip(index).take(1)))
+        example = _parse(record, tf.constant(path))
+        image, trimap = transforms.decode_pair(example["image"], example["mask"],
+                                               example["where"])
+    except tf.errors.OpError as e:
+        raise RecordReadError(f"shard {path}: record {index} cannot be read ({e.message.strip()})"
+                              "; rebuild the records or run segdata.verify_records") from None
+    mask = trimap_to_class_ids(trimap, manifest.get("label_offset", LABEL_OFFSET))
+    source_id = example["where"].numpy().decode().rsplit(": ", 1)[-1]
+    return image.numpy(), mask.numpy(), source_id

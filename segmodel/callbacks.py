@@ -1,0 +1,126 @@
+"""The callbacks of a training run, and the bookkeeping that makes `--resume` honest.
+
+Everything comes from `keras.callbacks`; the one small addition, `DivergenceMonitor`, only records
+in which epoch the loss went NaN so the error message can name it (TerminateOnNaN stops the run
+but says nothing about when or why).
+
+Files in the run folder RUN:
+  model.keras     best model by validation loss (ModelCheckpoint, save_best_only)
+  backup/         weights, optimizer state and finished-epoch count (BackupAndRestore)
+  logs/           TensorBoard event files
+  history.csv     one row per finished epoch (CSVLogger)
+"""
+
+import csv
+import json
+import math
+import os
+
+import keras
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+BACKUP_DIR = "backup"
+LOG_DIR = "logs"
+
+
+class DivergenceMonitor(keras.callbacks.Callback):
+    """Remembers the epoch (1-based, as Keras prints it) in which the training loss became NaN/inf."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = None
+        self.diverged_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.diverged_epoch is None and loss is not None and not math.isfinite(float(loss)):
+            self.diverged_epoch = self.epoch
+
+
+def finished_epochs(run_dir):
+    """Number of epochs whose state BackupAndRestore saved in RUN/backup (0 if none)."""
+    path = os.path.join(run_dir, BACKUP_DIR, "training_metadata.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["epoch"])
+    except FileNotFoundError:
+        return 0
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is corrupt ({err}); delete {os.path.dirname(path)} to restart the run "
+            f"from scratch"
+        ) from None
+
+
+def read_history(run_dir):
+    """Rows of RUN/history.csv as dicts of floats (epoch as int); [] if there is none."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = []
+        for row in csv.DictReader(f):
+            rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()})
+    return rows
+
+
+def trim_history(run_dir, keep_epochs):
+    """Drop history rows of epochs >= keep_epochs (written after the last backup); atomic rewrite.
+
+    A crash between CSVLogger's row and BackupAndRestore's save leaves a row for an epoch that the
+    resumed run will train again; without trimming, history.csv would list it twice.
+    """
+    rows = read_history(run_dir)
+    kept = [r for r in rows if r["epoch"] < keep_epochs]
+    if len(kept) == len(rows):
+        return rows
+    path = os.path.join(run_dir, HISTORY_FILE)
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(tmp, path)
+    return kept
+
+
+def make_callbacks(run_dir, *, resume=False, best_val_loss=None, tensorboard=True):
+    """The run's callbacks, in the order they must fire.
+
+    Args:
+      run_dir: the run folder (created by the caller).
+      resume: append to history.csv instead of overwriting it.
+      best_val_loss: best validation loss before a resume, so ModelCheckpoint does not overwrite
+        the saved best model with a worse first epoch after resuming.
+      tensorboard: write TensorBoard logs to RUN/logs.
+
+    Returns:
+      (callbacks list, DivergenceMonitor) - the monitor is also in the list.
+    """
+    monitor = DivergenceMonitor()
+    callbacks = [
+        # First, so weights and epoch are restored before anything else looks at the model.
+        # The backup is kept after a finished run: --resume with more --epochs continues it.
+        keras.callbacks.BackupAndRestore(
+            os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False
+        ),
+        monitor,
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, MODEL_FILE),
+            monitor="val_loss",
+            mode="min",
+            save_best_only=True,
+            initial_value_threshold=best_val_loss,
+        ),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR)))
+    return callbacks, monitor

@@ -1,0 +1,30 @@
+"""Segment Anything (keras-hub SAM) with point and box prompts in image pixels.
+
+    from segmodel.sam import SamPredictor, save_overlay
+    predictor = SamPredictor.from_preset("sam_base_sa1b")  # or a local preset folder
+    image = load_image("photo.jpg")                        # uint8 [H, W, 3]
+    predictor.set_image(image)                             # runs the image encoder once
+    masks, scores, _ = predictor.predict(point_coords=[[320, 240]], point_labels=[1])
+    save_overlay("overlay.png", image, masks, scores, [[320, 240]], [1])
+
+Modules: `predictor` (SamPredictor), `transforms` (resize longest side, pad, coordinates,
+mask post-processing), `prompts` (validation), `visualize` (matplotlib helpers),
+`files` (image loading, atomic writes), `architectures` (SAM built from configs).
+"""
+
+from segmodel.sam.files import load_image
+from segmodel.sam.predictor import SamPredictor
+from segmodel.sam.prompts import Prompts, check_prompts
+from segmodel.sam.visualize import overlay_figure, save_overlay, show_box, show_mask, show_points
+
+__all__ = [
+    "Prompts",
+    "SamPredictor",
+    "check_prompts",
+    "load_image",
+    "overlay_figure",
+    "save_overlay",
+    "show_box",
+    "show_mask",
+    "show_points",
+]

@@ -1,0 +1,31 @@
+"""Shared fixtures: a small generated Pets folder and records built from it (session scope).
+
+- `pets_dir`: make_sample_data(tmp, 48, seed=0, min_side=96, max_side=160), clean (no quirks).
+- `records_dir`: build_records(pets_dir, tmp, split="holdout", val_size=12, seed=1337,
+  num_shards=2, workers=1, progress=False) -> splits "train" (36) and "validation" (12).
+Treat both as read-only; copy them before changing anything.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # test-process noise only; library never reads it
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def pets_dir(tmp_path_factory):
+    from segdata.sample_data import make_sample_data
+
+    return make_sample_data(tmp_path_factory.mktemp("pets") / "pets", 48, seed=0,
+                            min_side=96, max_side=160)
+
+
+@pytest.fixture(scope="session")
+def records_dir(pets_dir, tmp_path_factory):
+    from segdata.convert import build_records
+
+    out = tmp_path_factory.mktemp("records") / "records"
+    build_records(pets_dir, out, split="holdout", val_size=12, seed=1337, num_shards=2,
+                  workers=1, progress=False)
+    return out

@@ -1,0 +1,115 @@
+"""Each real-world quirk on its own: repaired, skipped (with a reason naming it) or ignored."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segdata import features, samples
+from segdata.convert import StrictError, build_records
+from segdata.layout import Sample
+from segdata.sample_data import make_sample_data
+from segdata.sample_quirks import QUIRKS
+
+
+@pytest.fixture(scope="module")
+def quirky(tmp_path_factory):
+    root = make_sample_data(tmp_path_factory.mktemp("quirky") / "pets", 20, seed=11,
+                            with_quirks=True, min_side=48, max_side=72)
+    out = root.parent / "records"
+    manifest = build_records(root, out, split="official", workers=1, progress=False)
+    return root, out, manifest, json.loads((root / "quirks.json").read_text())
+
+
+def _records(out, manifest):
+    """source_id -> parsed Example dict, read with TensorFlow's own TFRecord reader."""
+    import tensorflow as tf
+
+    found = {}
+    for info in manifest["splits"].values():
+        for shard in info["shards"]:
+            for raw in tf.data.TFRecordDataset(str(out / shard["file"])):
+                ex = features.parse_example_bytes(raw.numpy())
+                found[ex[features.IMAGE_SOURCE_ID].decode()] = ex
+    return found
+
+
+@pytest.mark.parametrize("quirk", sorted(QUIRKS))
+def test_quirk_outcome(quirky, quirk):
+    root, out, manifest, planted = quirky
+    name, expect = planted[quirk]["name"], planted[quirk]["expect"]
+    skipped = {s["name"]: s["reason"] for s in manifest["skipped"]}
+    repaired = {s["name"]: s["reason"] for s in manifest["repaired"]}
+    records = _records(out, manifest)
+    if expect == "skipped":
+        assert name in skipped and name not in records
+    elif expect == "repaired":
+        assert name in repaired and name in records and name not in skipped
+    elif expect == "kept":
+        assert name in records and name not in repaired and name not in skipped
+        assert records[name][features.IMAGE_ENCODED] == (root / planted[quirk]["file"]).read_bytes()
+    else:  # junk: counted as ignored, never a sample, never skipped
+        assert planted[quirk]["file"] in manifest["ignored"]["files"]
+        assert not any(planted[quirk]["file"].split("/")[-1] in s for s in skipped)
+        assert name in records  # the real sample next to the junk file is unaffected
+
+
+def test_skip_reasons_say_what_is_wrong(quirky):
+    _, _, manifest, planted = quirky
+    reasons = {s["name"]: s["reason"] for s in manifest["skipped"]}
+    assert "truncated" in reasons[planted["truncated"]["name"]]
+    assert "missing trimap" in reasons[planted["missing_trimap"]["name"]]
+    assert "undecodable trimap" in reasons[planted["undecodable_trimap"]["name"]]
+    size_reason = reasons[planted["wrong_size_trimap"]["name"]]
+    assert "differs from image size" in size_reason and size_reason.count("x") >= 2
+    assert "0, 7" in reasons[planted["bad_trimap_values"]["name"]]
+    assert manifest["ignored"]["count"] == 3 and len(manifest["skipped"]) == 5
+
+
+def test_repaired_records_decode_as_tensorflow_expects(quirky):
+    import tensorflow as tf
+
+    root, out, manifest, planted = quirky
+    records = _records(out, manifest)
+    for quirk in ("png_as_jpg", "gif_as_jpg", "cmyk", "rgba", "grayscale"):
+        ex = records[planted[quirk]["name"]]
+        img = Image.open(io.BytesIO(ex[features.IMAGE_ENCODED]))
+        assert img.format == "JPEG" and img.mode == "RGB"
+        decoded = tf.io.decode_jpeg(ex[features.IMAGE_ENCODED])
+        assert decoded.shape == (ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH], 3)
+    # Palette/RGB trimaps: TF's decode_png(channels=1) must now give the stored class values.
+    for quirk in ("palette_trimap", "rgb_trimap"):
+        name = planted[quirk]["name"]
+        ex = records[name]
+        mask = tf.io.decode_png(ex[features.MASK_ENCODED], channels=1).numpy()[..., 0]
+        source = Image.open(root / planted[quirk]["file"])
+        expected = np.asarray(source) if source.mode == "P" else np.asarray(source)[..., 0]
+        np.testing.assert_array_equal(mask, expected)
+        assert set(np.unique(mask)) <= {1, 2, 3}
+
+
+def test_strict_fails_and_writes_nothing(quirky, tmp_path):
+    root = quirky[0]
+    out = tmp_path / "strict"
+    with pytest.raises(StrictError, match="5 sample"):
+        build_records(root, out, split="official", workers=1, strict=True, progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".strict*"))
+
+
+def test_encode_sample_is_pure_and_names_the_sample(tmp_path):
+    img = np.zeros((10, 12, 3), np.uint8)
+    Image.fromarray(img).save(tmp_path / "x_1.jpg")
+    Image.fromarray(np.full((10, 12), 2, np.uint8)).save(tmp_path / "x_1.png")
+    sample = Sample("x_1", str(tmp_path / "x_1.jpg"), str(tmp_path / "x_1.png"), 3, 1)
+    first, second = samples.encode_sample(sample), samples.encode_sample(sample)
+    assert first == second and first.skipped is None
+    assert first.class_pixel_counts == (0, 120, 0)
+    parsed = features.parse_example_bytes(first.example)
+    assert parsed[features.CLASS_LABEL] == 3 and parsed[features.SPECIES] == 1
+    assert parsed[features.IMAGE_FILENAME] == b"x_1.jpg"
+    # A 2-bit grayscale PNG trimap would decode scaled in TF (1 -> 85): it must be re-encoded.
+    Image.fromarray(np.full((10, 12), 1, np.uint8)).save(tmp_path / "x_1.png", bits=2)
+    result = samples.encode_sample(sample)
+    assert result.skipped is None and result.repaired and "trimap" in result.repaired

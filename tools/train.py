@@ -1,0 +1,100 @@
+"""Train a segmentation model on segkit records.
+
+  python tools/train.py --records RECORDS --model chapter --image-size 96 --batch-size 32 \
+      --epochs 20 --output-dir runs/chapter --seed 1
+
+The chapter's own recipe (adam at a constant 1e-3) is
+  --optimizer adam --learning-rate 1e-3 --schedule constant --warmup-epochs 0
+"""
+
+import argparse
+import sys
+
+from segmodel import distribute, precision, training
+from segmodel.models import MODELS
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", required=True, help="folder written by tools/build_records.py")
+    p.add_argument("--output-dir", required=True, help="run folder RUN (model.keras, logs, ...)")
+    p.add_argument("--model", choices=sorted(MODELS), default="chapter")
+    p.add_argument("--image-size", type=_positive_int, default=200,
+                   help="square training size in pixels, a multiple of 8 (default 200)")
+    p.add_argument("--batch-size", type=_positive_int, default=64,
+                   help="global batch size, split over replicas (default 64)")
+    p.add_argument("--epochs", type=_positive_int, default=50)
+    p.add_argument("--seed", type=int, default=None, help="seed for weights and shuffling")
+    p.add_argument("--precision", choices=precision.CHOICES, default="auto",
+                   help="auto: mixed_float16 on GPUs with compute capability >= 7.0, "
+                        "mixed_bfloat16 on CPUs with native bf16, else float32")
+    p.add_argument("--strategy", choices=distribute.CHOICES, default="auto",
+                   help="auto: MirroredStrategy over several GPUs, else one device")
+    p.add_argument("--cpu-replicas", type=_positive_int, default=None,
+                   help="split the CPU into N logical devices and mirror over them (testing)")
+    p.add_argument("--augment", action="store_true", help="random flips etc. on training data")
+    p.add_argument("--cache", action="store_true", help="cache decoded images in memory")
+    p.add_argument("--optimizer", choices=training.OPTIMIZERS, default=training.DEFAULT_OPTIMIZER)
+    p.add_argument("--learning-rate", type=_positive_float, default=training.DEFAULT_LEARNING_RATE,
+                   help=f"peak learning rate, not rescaled by replicas "
+                        f"(default {training.DEFAULT_LEARNING_RATE})")
+    p.add_argument("--schedule", choices=training.SCHEDULES, default=training.DEFAULT_SCHEDULE,
+                   help="constant, or linear warm-up then cosine decay (default)")
+    p.add_argument("--warmup-epochs", type=_non_negative_int,
+                   default=training.DEFAULT_WARMUP_EPOCHS)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output-dir from its last finished epoch")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run files already in --output-dir and start again")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                   help="Keras fit verbosity (default: progress bar on a terminal)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        training.train(
+            args.records, args.output_dir, model=args.model, image_size=args.image_size,
+            batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+            precision=args.precision, strategy=args.strategy, cpu_replicas=args.cpu_replicas,
+            augment=args.augment, cache=args.cache, optimizer=args.optimizer,
+            learning_rate=args.learning_rate, schedule=args.schedule,
+            warmup_epochs=args.warmup_epochs, resume=args.resume, overwrite=args.overwrite,
+            tensorboard=not args.no_tensorboard,
+            verbose="auto" if args.verbose is None else args.verbose,
+        )
+    except training.TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except (ValueError, FileExistsError, FileNotFoundError, distribute.DeviceConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
