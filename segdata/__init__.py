@@ -21,6 +21,10 @@ _LAZY = {
     "IGNORE_LABEL": "segdata.labels",
     "NUM_CLASSES": "segdata.labels",
     "LABEL_NAMES": "segdata.labels",
+    "read_example": "segdata.pipeline",
+    "RecordReadError": "segdata.pipeline",
+    "plot_image_and_mask": "segdata.figures",
+    "write_tfds_metadata": "segdata.tfds_meta",
 }
 
 __all__ = sorted(_LAZY)

@@ -17,6 +17,7 @@ Why this shape:
   removed by the next run.
 """
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -47,19 +48,39 @@ def default_workers():
         return os.cpu_count() or 1
 
 
-def _results(samples, workers):
-    """SampleResult for each sample, in input order."""
+def _results(samples, workers, stack):
+    """Iterator of SampleResult for each sample, in input order.
+
+    With workers > 1 the pool starts (and begins work) right away, so the workers' start-up
+    overlaps the parent's own TensorFlow import; `stack` (contextlib.ExitStack) ends it.
+    """
     if workers <= 1 or len(samples) < 2:
         # In-process path (Model Garden's multiple_processes=0 idea): simple to test and debug.
-        for sample in samples:
-            yield samples_mod.encode_sample(sample)
-        return
+        return (samples_mod.encode_sample(sample) for sample in samples)
     import multiprocessing
 
     # Small ordered chunks: enough to amortize IPC, small enough to keep all workers busy.
     chunksize = max(1, min(16, len(samples) // (workers * 8)))
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(samples_mod.encode_sample, samples, chunksize)
+    pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+    return pool.imap(samples_mod.encode_sample, samples, chunksize)
+
+
+def _write_all(plans, results, out_dir, compression, strict, bar):
+    """Feed each split's results, in order, to its SplitPlan -> (skipped, repaired) lists."""
+    skipped, repaired = [], []
+    for plan in plans.values():
+        plan.open(out_dir, compression)
+        for _ in plan.samples:
+            result = next(results)
+            bar.update(1)
+            if result.skipped:
+                skipped.append({"name": result.name, "reason": result.skipped})
+            elif result.repaired:
+                repaired.append({"name": result.name, "reason": result.repaired})
+            if not (strict and skipped):  # strict: stop writing, keep collecting reasons
+                plan.add(result)
+        plan.close()
+    return skipped, repaired
 
 
 def _clean_stale(parent, name):
@@ -171,29 +192,15 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
     try:
         skipped = [{"name": n, "reason": f"listed in annotations/{f} but images/{n}.jpg is missing"}
                    for n, f in missing.items()]
-        repaired = []
-        from tqdm.auto import tqdm
-
         all_samples = [smp for plan in plans.values() for smp in plan.samples]
-        bar = tqdm(total=len(all_samples), desc="build_records", unit="img",
-                   disable=not progress, file=sys.stderr)
-        results = _results(all_samples, workers)
-        try:
-            for plan in plans.values():
-                plan.open(tmp, compression)
-                for _ in plan.samples:
-                    result = next(results)
-                    bar.update(1)
-                    if result.skipped:
-                        skipped.append({"name": result.name, "reason": result.skipped})
-                    elif result.repaired:
-                        repaired.append({"name": result.name, "reason": result.repaired})
-                    if not (strict and skipped):  # strict: stop writing, keep collecting reasons
-                        plan.add(result)
-                plan.close()
-        finally:
-            results.close()
-            bar.close()
+        with contextlib.ExitStack() as stack:
+            results = _results(all_samples, workers, stack)
+            from tqdm.auto import tqdm
+
+            bar = stack.enter_context(tqdm(total=len(all_samples), desc="build_records",
+                                           unit="img", disable=not progress, file=sys.stderr))
+            found, repaired = _write_all(plans, results, tmp, compression, strict, bar)
+        skipped += found
         if strict and skipped:
             lines = "\n".join(f"  {s['name']}: {s['reason']}" for s in skipped)
             raise StrictError(f"--strict: {len(skipped)} sample(s) would be skipped, nothing "

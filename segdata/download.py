@@ -8,7 +8,7 @@ after their SHA-256 matches; archives extract into a temporary folder first, wit
 "data" filter, which refuses absolute paths, `..`, links leaving the folder and device files.
 """
 
-import hashlib
+import http.client
 import os
 import pathlib
 import shutil
@@ -16,6 +16,8 @@ import sys
 import tarfile
 import urllib.error
 import urllib.request
+
+from segdata.manifest import sha256_file
 
 # The official host, as used by TFDS (tensorflow_datasets/datasets/oxford_iiit_pet); the
 # chapter's older address https://www.robots.ox.ac.uk/~vgg/data/pets/data serves the same files.
@@ -28,15 +30,6 @@ OFFICIAL_CHECKSUMS = {
 
 class DownloadError(RuntimeError):
     """A download or extraction failed; the message names the file and what to do."""
-
-
-def sha256_file(path):
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fetch(url, part, timeout, progress):
@@ -69,9 +62,13 @@ def _fetch(url, part, timeout, progress):
                 for block in iter(lambda: response.read(1 << 20), b""):
                     fh.write(block)
                     bar.update(len(block))
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:
                 raise DownloadError(f"{url}: connection lost after {fh.tell()} bytes ({e}); "
                                     "rerun to resume") from None
+            # http.client returns a short body without error when the peer closes early.
+            if total is not None and fh.tell() < total:
+                raise DownloadError(f"{url}: connection lost after {fh.tell()} of {total} "
+                                    "bytes; rerun to resume")
 
 
 def download_archive(url, dest, sha256, *, timeout=60, progress=True):
@@ -96,6 +93,14 @@ def download_archive(url, dest, sha256, *, timeout=60, progress=True):
     return dest
 
 
+def _strict_filter(member, dest):
+    # tarfile's "data" filter would quietly strip a leading "/"; a genuine Pets archive never
+    # has absolute or ".." names, so such an archive is refused outright.
+    if member.name.startswith(("/", "\\")) or ".." in pathlib.PurePosixPath(member.name).parts:
+        raise tarfile.OutsideDestinationError(member, member.name)
+    return tarfile.data_filter(member, dest)
+
+
 def safe_extract(archive, output_dir):
     """Extract a tar archive into output_dir, refusing any member that would land outside it.
 
@@ -108,7 +113,7 @@ def safe_extract(archive, output_dir):
     tmp.mkdir(parents=True)
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(tmp, filter=_strict_filter)
         for entry in sorted(tmp.iterdir()):
             target = output_dir / entry.name
             if target.is_dir() and entry.is_dir():

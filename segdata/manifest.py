@@ -4,6 +4,7 @@ Readers (`segdata.pipeline`, `verify_records`) trust a folder only when its mani
 a folder without one is an unfinished or foreign build.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -13,6 +14,15 @@ FORMAT_VERSION = 1
 LABEL_OFFSET = 1  # trimap values are 1..3 in the records; models see value - LABEL_OFFSET
 LABEL_NAMES = ("foreground", "background", "outline")
 _REQUIRED = ("format_version", "prefix", "compression", "splits")
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks (shards, archives)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class ManifestError(ValueError):

@@ -11,6 +11,9 @@ Default rule (documented in the README):
 """
 
 import math
+import os
+
+from segdata.manifest import sha256_file
 
 MIN_SHARD_BYTES = 64 << 20
 MAX_SHARD_BYTES = 1 << 30
@@ -64,16 +67,6 @@ def shard_boundaries(num_items, num_shards):
     return [round(num_items * i / num_shards) for i in range(1, num_shards + 1)]
 
 
-def _sha256(path):
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class SplitPlan:
     """Writes one split's records into shards, in the order `add` receives them.
 
@@ -96,8 +89,6 @@ class SplitPlan:
     def create(cls, split, samples, prefix, *, num_shards=None, shard_size_mb=None):
         """Plan for `samples` (list of segdata.layout.Sample); the size is estimated from the
         source files, which the records hold almost byte for byte."""
-        import os
-
         total = 0
         for s in samples:
             for path in (s.image_path, s.trimap_path):
@@ -150,6 +141,6 @@ class SplitPlan:
             path = self._out_dir / name
             self._part(old_index).rename(path)
             shards.append({"file": name, "num_examples": self.counts[old_index],
-                           "sha256": _sha256(path), "bytes": path.stat().st_size})
+                           "sha256": sha256_file(path), "bytes": path.stat().st_size})
         return {"num_examples": sum(self.counts), "shards": shards,
                 "class_pixel_counts": {str(c + 1): n for c, n in enumerate(self.class_pixels)}}

@@ -13,8 +13,9 @@ from segdata.labels import IGNORE_LABEL, LABEL_OFFSET, trimap_to_class_ids
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RESIZE_MODES = ("stretch", "pad")
-# Default zoom range of `augment_pair`: < 1 zooms out (pads with IGNORE_LABEL), > 1 zooms in.
-AUGMENT_SCALE_RANGE = (0.8, 1.25)
+# Default zoom range of `augment_pair`. Zoom-in only: zooming out (< 1) would pad masks with
+# IGNORE_LABEL, which the chapter's plain sparse_categorical_crossentropy rejects.
+AUGMENT_SCALE_RANGE = (1.0, 1.33)
 
 
 def decode_pair(image_bytes, mask_bytes, where):

@@ -6,7 +6,6 @@ record parses as an Example with all the keys of segdata.features. Problems are 
 strings naming the shard, so a CLI can print them and exit non-zero.
 """
 
-import hashlib
 import pathlib
 import re
 
@@ -20,12 +19,9 @@ def _file_problems(path, shard):
     size = path.stat().st_size
     if size != shard["bytes"]:
         problems.append(f"{path.name}: size {size} bytes, manifest says {shard['bytes']}")
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != shard["sha256"]:
-        problems.append(f"{path.name}: SHA-256 {h.hexdigest()[:12]}... does not match the "
+    digest = manifest_mod.sha256_file(path)
+    if digest != shard["sha256"]:
+        problems.append(f"{path.name}: SHA-256 {digest[:12]}... does not match the "
                         f"manifest ({shard['sha256'][:12]}...): the file changed or is corrupt")
     return problems
 

@@ -78,5 +78,8 @@ def _cpu_mirrored():
 
 def describe(strategy):
     """One line naming the strategy and its devices, for the start-of-run banner."""
-    devices = getattr(strategy.extended, "worker_devices", ())
-    return f"{type(strategy).__name__} on {', '.join(devices) or 'the default device'}"
+    try:
+        devices = ", ".join(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy has no device list: TF places ops itself
+        return "default (no distribution, one device)"
+    return f"{type(strategy).__name__} on {devices}"

@@ -19,7 +19,6 @@ written version, and an interrupted export leaves at most an ignored temp folder
 """
 
 import datetime
-import hashlib
 import json
 import os
 import pathlib
@@ -28,6 +27,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from segdata.download import sha256_file
 from segmodel import serving
 
 METADATA_FILE = "segkit.json"
@@ -87,6 +87,8 @@ def model_signature(model, image_size=None):
     size = tuple(input_shape[1:3])
     if image_size is not None:
         image_size = tuple(int(s) for s in image_size)
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"image_size must be two positive ints (H, W), got {image_size}.")
         if None not in size and size != image_size:
             raise ValueError(f"image_size={image_size} but the model's input is {size}.")
         size = image_size
@@ -147,14 +149,6 @@ def describe_endpoints(endpoints):
     return result
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _metadata(model, image_size, num_classes, label_names, source, version, endpoints):
     import segmodel
 
@@ -168,7 +162,8 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
     source_info = None
     if source is not None:
         source = pathlib.Path(source).resolve()
-        source_info = {"model": str(source), "run": str(source.parent), "sha256": _sha256(source)}
+        source_info = {"model": str(source), "run": str(source.parent),
+                       "sha256": sha256_file(source)}
     return {
         "format_version": METADATA_FORMAT_VERSION,
         "created_by": f"segkit {segmodel.__version__}",

@@ -88,7 +88,7 @@ def pick_splits(manifest):
 
 
 def make_datasets(records, image_size, batch_size, *, val_split="validation", seed=None,
-                  augment=False, cache=False, replicas=1):
+                  augment=False, cache=False, resize="stretch", replicas=1):
     """(train, validation) tf.data pipelines of (float32 [B,H,W,3] 0..255, uint8 [B,H,W,1]).
 
     With several replicas the last partial batch is dropped: a replica handed an empty batch
@@ -96,7 +96,7 @@ def make_datasets(records, image_size, batch_size, *, val_split="validation", se
     """
     import segdata
 
-    common = dict(image_size=image_size, batch_size=batch_size, cache=cache,
+    common = dict(image_size=image_size, batch_size=batch_size, cache=cache, resize=resize,
                   drop_remainder=replicas > 1)
     train_ds = segdata.load_dataset(records, "train", shuffle=True, seed=seed, augment=augment,
                                     **common)
@@ -127,7 +127,7 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
 
 def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_size=64,
           epochs=50, seed=None, precision="auto", strategy="auto", cpu_replicas=None,
-          augment=False, cache=False, optimizer=DEFAULT_OPTIMIZER,
+          augment=False, cache=False, resize="stretch", optimizer=DEFAULT_OPTIMIZER,
           learning_rate=DEFAULT_LEARNING_RATE, schedule=DEFAULT_SCHEDULE,
           warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False, overwrite=False, model_options=None,
           extra_callbacks=(), tensorboard=True, verbose="auto", log=print):
@@ -167,7 +167,8 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         keras.utils.set_random_seed(seed)
 
     train_ds, val_ds = make_datasets(records, image_size, batch_size, val_split=val_split,
-                                     seed=seed, augment=augment, cache=cache, replicas=replicas)
+                                     seed=seed, augment=augment, cache=cache, resize=resize,
+                                     replicas=replicas)
     steps = num_train // batch_size if replicas > 1 else -(-num_train // batch_size)
     with dist.scope():
         net = build_model(model, image_size=image_size,
@@ -180,7 +181,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
                                            tensorboard=tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
                             splits=(train_split, val_split))
-    net.fit(train_ds, validation_data=val_ds, epochs=epochs,
+    net.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
             callbacks=callbacks + list(extra_callbacks), verbose=verbose)
 
     history = cb.read_history(output_dir)

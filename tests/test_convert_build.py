@@ -134,3 +134,26 @@ def test_cli_exit_codes_and_messages(pets_dir, records_dir, tmp_path, capsys):
                      "--no-progress", "--split", "holdout", "--val-size", "10"]) == 0
     summary = capsys.readouterr().out
     assert "skipped 1" in summary and victim.stem in summary
+
+
+def test_no_empty_shards_and_missing_listed_images(tmp_path):
+    from segdata.sample_data import make_sample_data
+
+    data = make_sample_data(tmp_path / "data", 6, seed=4, min_side=32, max_side=40)
+    train_names = [line.split()[0] for line in
+                   (data / "annotations" / "trainval.txt").read_text().splitlines()]
+    (data / "images" / f"{train_names[0]}.jpg").unlink()  # listed, but the photo is gone
+    (data / "images" / "stray_1.jpg").write_bytes((data / "images" / f"{train_names[1]}.jpg")
+                                                  .read_bytes())  # in no list file
+    m = build_records(data, tmp_path / "out", num_shards=len(train_names), workers=1,
+                      progress=False)
+    reasons = {s["name"]: s["reason"] for s in m["skipped"]}
+    assert "trainval.txt" in reasons[train_names[0]]
+    assert m["unlisted"] == {"count": 1, "names": ["stray_1"]}
+    train = m["splits"]["train"]
+    n = len(train_names) - 1
+    assert train["num_examples"] == n and len(train["shards"]) == n
+    assert [s["file"] for s in train["shards"]] == [
+        f"pets-train.tfrecord-{i:05d}-of-{n:05d}" for i in range(n)]
+    assert all(s["num_examples"] == 1 for s in train["shards"])
+    assert verify_records(tmp_path / "out") == []

@@ -113,3 +113,20 @@ def test_encode_sample_is_pure_and_names_the_sample(tmp_path):
     Image.fromarray(np.full((10, 12), 1, np.uint8)).save(tmp_path / "x_1.png", bits=2)
     result = samples.encode_sample(sample)
     assert result.skipped is None and result.repaired and "trimap" in result.repaired
+
+
+def test_truncated_jpeg_rejected_at_every_cut(tmp_path):
+    # prepare_image validates kept JPEGs with a reduced-scale decode; it must reject exactly
+    # what a full decode rejects, for baseline and progressive files alike.
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+    for progressive in (False, True):
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=90, progressive=progressive)
+        data = buf.getvalue()
+        assert samples.prepare_image(data)[0] == data
+        for cut in range(50, len(data), max(1, len(data) // 60)):
+            with pytest.raises(OSError):
+                Image.open(io.BytesIO(data[:cut])).load()  # the full decode rejects it...
+            with pytest.raises(OSError):
+                samples.prepare_image(data[:cut])  # ...and so does the validation decode

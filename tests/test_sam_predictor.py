@@ -15,10 +15,22 @@ from segmodel.sam.architectures import build_sam_segmenter
 PRESET_NAME = "sam_base_sa1b"
 
 
+def tiny_segmenter(seed=0):
+    """The tiny SAM with every weight jittered. Keras initialises biases and positional
+    embeddings to zero, so padded patches become all-zero tokens whose LayerNorms blow
+    float rounding (1e-7) up to O(1); trained weights are never like that."""
+    segmenter = build_sam_segmenter("tiny")
+    rng = np.random.default_rng(seed)
+    for weight in segmenter.weights:
+        noise = rng.normal(0.0, 0.05, weight.shape).astype(np.float32)
+        weight.assign(weight.numpy() + noise)
+    return segmenter
+
+
 @pytest.fixture(scope="module")
 def preset_parent(tmp_path_factory):
     parent = tmp_path_factory.mktemp("sam_preset")
-    build_sam_segmenter("tiny").save_to_preset(str(parent / PRESET_NAME))
+    tiny_segmenter().save_to_preset(str(parent / PRESET_NAME))
     return parent
 
 

@@ -14,23 +14,16 @@ import json
 import sys
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="trained model file, e.g. RUN/model.keras")
     p.add_argument("--output-dir", required=True,
                    help="model base path that the server watches; versions go in N/ below it")
-    p.add_argument("--version", type=_positive_int, default=None,
+    p.add_argument("--version", type=int, default=None,
                    help="version number (default: one more than the highest existing)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
-    p.add_argument("--image-size", type=_positive_int, nargs=2, metavar=("H", "W"), default=None,
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size, only for models built without a fixed input size")
     return p
 

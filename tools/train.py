@@ -56,6 +56,9 @@ def build_parser():
                    help="split the CPU into N logical devices and mirror over them (testing)")
     p.add_argument("--augment", action="store_true", help="random flips etc. on training data")
     p.add_argument("--cache", action="store_true", help="cache decoded images in memory")
+    p.add_argument("--resize", choices=("stretch", "pad"), default="stretch",
+                   help="stretch to the square (the chapter's) or pad, keeping the aspect ratio; "
+                        "padded pixels are ignored by the loss and the IoU metrics")
     p.add_argument("--optimizer", choices=training.OPTIMIZERS, default=training.DEFAULT_OPTIMIZER)
     p.add_argument("--learning-rate", type=_positive_float, default=training.DEFAULT_LEARNING_RATE,
                    help=f"peak learning rate, not rescaled by replicas "
@@ -81,7 +84,7 @@ def main(argv=None):
             args.records, args.output_dir, model=args.model, image_size=args.image_size,
             batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
             precision=args.precision, strategy=args.strategy, cpu_replicas=args.cpu_replicas,
-            augment=args.augment, cache=args.cache, optimizer=args.optimizer,
+            augment=args.augment, cache=args.cache, resize=args.resize, optimizer=args.optimizer,
             learning_rate=args.learning_rate, schedule=args.schedule,
             warmup_epochs=args.warmup_epochs, resume=args.resume, overwrite=args.overwrite,
             tensorboard=not args.no_tensorboard,
