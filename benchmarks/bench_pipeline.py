@@ -90,11 +90,12 @@ def decode_limit(pairs):
 
     def decode(image, mask):
         image, trimap = transforms.decode_pair(image, mask, tf.constant("bench"))
-        return transforms.resize_pair(image, trimap, IMAGE_SIZE)
+        image, mask = transforms.resize_pair(image, trimap, IMAGE_SIZE)
+        return tf.cast(image, tf.float32), mask
 
     ds = tf.data.Dataset.from_tensor_slices((images, masks))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False).batch(BATCH)
-    return ds.map(lambda i, m: (tf.cast(i, tf.float32), m)).prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def drain(ds):

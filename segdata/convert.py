@@ -9,9 +9,9 @@ Why this shape:
 - Workers only turn paths into Example bytes; one process writes every file, so a
   TFRecordWriter is never shared and output order is the input order (`Pool.imap`), which
   makes the bytes identical for any worker count.
-- Workers are *spawned*, not forked: the parent imports TensorFlow (for the writer), and
-  forking a process that runs TF's thread pools can deadlock. Spawned workers import only
-  PIL/numpy/protobuf (~0.3 s), never TensorFlow.
+- Workers are never forked from the parent: it imports TensorFlow (for the writer), and
+  forking a process that runs TF's thread pools can deadlock. They come from a clean
+  forkserver (or are spawned) and import only PIL/numpy/protobuf, never TensorFlow.
 - Everything is written into `.OUT.tmp-<pid>` beside OUT and renamed at the end, so OUT either
   holds a complete set with a manifest or nothing new; stale temp folders of dead runs are
   removed by the next run.
@@ -57,12 +57,25 @@ def _results(samples, workers, stack):
     if workers <= 1 or len(samples) < 2:
         # In-process path (Model Garden's multiple_processes=0 idea): simple to test and debug.
         return (samples_mod.encode_sample(sample) for sample in samples)
-    import multiprocessing
-
     # Small ordered chunks: enough to amortize IPC, small enough to keep all workers busy.
     chunksize = max(1, min(16, len(samples) // (workers * 8)))
-    pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+    pool = stack.enter_context(_worker_context().Pool(workers))
     return pool.imap(samples_mod.encode_sample, samples, chunksize)
+
+
+def _worker_context():
+    """A multiprocessing context whose workers never inherit the parent's TensorFlow.
+
+    "forkserver" (Linux, macOS): a fresh server process imports segdata.samples once and forks
+    each worker from itself, so N workers cost one import, not N. Elsewhere: "spawn".
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["segdata.samples"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def _write_all(plans, results, out_dir, compression, strict, bar):
@@ -138,6 +151,16 @@ def _install(tmp, out):
         os.rename(tmp, out)
 
 
+def _assign_splits(layout, split, val_size, seed):
+    """-> ({split: [stem]}, {listed stem without image: list file}, [unlisted stems])."""
+    if split == "holdout":
+        return splits_mod.holdout_split(layout.image_names, val_size, seed), {}, []
+    try:
+        return splits_mod.official_split(layout.lists, layout.image_names)
+    except ValueError as e:
+        raise layout_mod.LayoutError(f"{layout.root}: {e}") from None
+
+
 def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                   num_shards=None, shard_size_mb=None, workers=None, compression="none",
                   strict=False, overwrite=False, prefix="pets", progress=True):
@@ -167,14 +190,7 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
     layout = layout_mod.scan_pets(data_dir)
     if not layout.image_names:
         raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
-    missing, unlisted = {}, []
-    if split == "holdout":
-        names = splits_mod.holdout_split(layout.image_names, val_size, seed)
-    else:
-        try:
-            names, missing, unlisted = splits_mod.official_split(layout.lists, layout.image_names)
-        except ValueError as e:
-            raise layout_mod.LayoutError(f"{layout.root}: {e}") from None
+    names, missing, unlisted = _assign_splits(layout, split, val_size, seed)
     options = {"split": split, "val_size": val_size if split == "holdout" else None,
                "seed": seed if split == "holdout" else None, "num_shards": num_shards,
                "shard_size_mb": shard_size_mb, "compression": compression, "strict": strict,
@@ -195,6 +211,9 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         all_samples = [smp for plan in plans.values() for smp in plan.samples]
         with contextlib.ExitStack() as stack:
             results = _results(all_samples, workers, stack)
+            # The writer needs TensorFlow; importing it now (workers are already busy) keeps
+            # its few seconds out of the progress bar's rate and ETA.
+            import tensorflow  # noqa: F401
             from tqdm.auto import tqdm
 
             bar = stack.enter_context(tqdm(total=len(all_samples), desc="build_records",

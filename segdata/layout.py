@@ -50,8 +50,9 @@ class PetsLayout:
 
     def sample(self, name):
         label, species = self.meta.get(name, (-1, -1))
-        return Sample(name=name, image_path=str(self.root / "images" / f"{name}.jpg"),
-                      trimap_path=str(self.root / "annotations" / "trimaps" / f"{name}.png"),
+        root = str(self.root)  # plain strings: pathlib joins cost more than the rest of this
+        return Sample(name=name, image_path=os.path.join(root, "images", f"{name}.jpg"),
+                      trimap_path=os.path.join(root, "annotations", "trimaps", f"{name}.png"),
                       label=label, species=species)
 
 

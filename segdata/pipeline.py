@@ -133,8 +133,11 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         ds = tf.data.Dataset.zip((ds, randoms)).map(
             lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
             num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        # Per example, not per batch: casting whole float32 batches measured 2-4x slower
+        # (one 30 MB allocation per batch), which dominated cached epochs.
+        ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks))
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
     own = tf.data.Options()

@@ -61,6 +61,15 @@ def _describe(fmt, mode):
     return f"{fmt or 'unknown'} {mode}"
 
 
+def _to_rgb(img):
+    """Any decoded PIL image -> mode RGB. 16/32-bit gray is scaled to 8 bits, not clipped."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8))
+    return img.convert("RGB")
+
+
 def prepare_image(data):
     """JPEG bytes for the record -> (jpeg_bytes, (width, height), repair reason or None).
 
@@ -77,7 +86,7 @@ def prepare_image(data):
         img.load()
         return data, size, None
     img.load()
-    rgb = img.convert("RGB")
+    rgb = _to_rgb(img)
     out = io.BytesIO()
     # Fixed settings keep re-encoding deterministic: same input -> same bytes in every process.
     rgb.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)

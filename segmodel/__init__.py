@@ -13,6 +13,7 @@ _LAZY = {
     "build_model": "segmodel.models",
     "export_saved_model": "segmodel.export",
     "predict_images": "segmodel.predict",
+    "SamPredictor": "segmodel.sam.predictor",
 }
 
 __all__ = sorted(_LAZY)

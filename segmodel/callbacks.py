@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import os
+import shutil
 
 import keras
 
@@ -54,6 +55,32 @@ def finished_epochs(run_dir):
             f"{path} is corrupt ({err}); delete {os.path.dirname(path)} to restart the run "
             f"from scratch"
         ) from None
+
+
+def discard_diverged_backup(run_dir, diverged_epoch):
+    """Roll RUN/backup back to the last state saved before `diverged_epoch` (1-based).
+
+    Keras still ends the epoch in which TerminateOnNaN fired, so BackupAndRestore saves NaN
+    weights; resuming from those would diverge at once. With double_checkpoint the previous
+    epoch's state sits next to it as *.bkp. Returns the number of finished epochs kept.
+    """
+    backup = os.path.join(run_dir, BACKUP_DIR)
+    latest = finished_epochs(run_dir)
+    if latest < diverged_epoch:
+        return latest
+    names = ("latest.weights.h5", "training_metadata.json")
+    previous = os.path.join(backup, "training_metadata.json.bkp")
+    try:
+        with open(previous, encoding="utf-8") as f:
+            usable = int(json.load(f)["epoch"]) < diverged_epoch
+    except (OSError, ValueError, KeyError, TypeError):
+        usable = False
+    if usable and all(os.path.exists(os.path.join(backup, n + ".bkp")) for n in names):
+        for name in names:
+            os.replace(os.path.join(backup, name + ".bkp"), os.path.join(backup, name))
+        return finished_epochs(run_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    return 0
 
 
 def read_history(run_dir):

@@ -13,6 +13,7 @@ import os
 import shutil
 
 import keras
+import tensorflow as tf
 
 from segmodel import callbacks as cb
 from segmodel import runinfo
@@ -96,12 +97,21 @@ def make_datasets(records, image_size, batch_size, *, val_split="validation", se
     """
     import segdata
 
+    drop = replicas > 1
+    splits = segdata.read_manifest(records)["splits"]
     common = dict(image_size=image_size, batch_size=batch_size, cache=cache, resize=resize,
-                  drop_remainder=replicas > 1)
-    train_ds = segdata.load_dataset(records, "train", shuffle=True, seed=seed, augment=augment,
-                                    **common)
-    val_ds = segdata.load_dataset(records, val_split, shuffle=False, **common)
-    return train_ds, val_ds
+                  drop_remainder=drop)
+    datasets = []
+    for split, train in (("train", True), (val_split, False)):
+        ds = segdata.load_dataset(records, split, shuffle=train, seed=seed,
+                                  augment=augment and train, **common)
+        n = splits[split]["num_examples"]
+        batches = n // batch_size if drop else -(-n // batch_size)
+        if ds.cardinality() == tf.data.UNKNOWN_CARDINALITY:
+            # Lets fit show "k/N" from the first epoch; a wrong manifest count fails loudly.
+            ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+        datasets.append(ds)
+    return tuple(datasets)
 
 
 def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
@@ -184,6 +194,9 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     net.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
             callbacks=callbacks + list(extra_callbacks), verbose=verbose)
 
+    if monitor.diverged_epoch is not None:
+        kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
+        cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch)
     runinfo.write_figures(output_dir, history, val_ds, log=log)
@@ -191,6 +204,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     if monitor.diverged_epoch is not None:
         raise TrainingDiverged(
             f"training stopped: the loss became NaN in epoch {monitor.diverged_epoch} under "
-            f"precision policy {policy}; try --precision float32 or a lower --learning-rate")
+            f"precision policy {policy}; try --precision float32 or a lower --learning-rate "
+            f"(--resume continues from the last epoch before the NaN)")
     runinfo.log_result(summary, log)
     return summary

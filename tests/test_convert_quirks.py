@@ -130,3 +130,14 @@ def test_truncated_jpeg_rejected_at_every_cut(tmp_path):
                 Image.open(io.BytesIO(data[:cut])).load()  # the full decode rejects it...
             with pytest.raises(OSError):
                 samples.prepare_image(data[:cut])  # ...and so does the validation decode
+
+
+def test_16_bit_image_is_scaled_not_clipped():
+    ramp = (np.arange(32 * 32, dtype=np.uint32).reshape(32, 32) * 64).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="PNG")
+    data, size, reason = samples.prepare_image(buf.getvalue())
+    rgb = np.asarray(Image.open(io.BytesIO(data)), np.int32)
+    assert size == (32, 32) and "re-encoded" in reason and rgb.shape == (32, 32, 3)
+    # A clipping conversion would saturate almost everything at 255.
+    assert abs(int(rgb[16, 16, 0]) - (int(ramp[16, 16]) >> 8)) <= 4 and rgb[0, 0, 0] <= 4

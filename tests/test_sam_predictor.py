@@ -83,12 +83,12 @@ def test_local_folder_named_like_a_preset_loads_and_sizes_come_from_the_model(pr
     assert predictor.segmenter.backbone.image_encoder.input_shape[1] == 128
 
 
-@pytest.mark.parametrize("shape,prompt", [
-    ((90, 150), dict(points=[[30, 40], [120, 70]], labels=[1, 0])),
-    ((150, 70), dict(points=[[60, 140]], labels=[1], box=[5, 20, 69, 149])),
-    ((150, 70), dict(box=[10, 10, 50, 120])),
+@pytest.mark.parametrize("shape,prompt,multimask", [
+    ((90, 150), dict(points=[[30, 40], [120, 70]], labels=[1, 0]), True),
+    ((90, 150), dict(points=[[150, 0]], labels=[1]), False),
+    ((150, 70), dict(points=[[60, 140]], labels=[1], box=[5, 20, 69, 149]), False),
+    ((150, 70), dict(box=[10, 10, 50, 120]), True),
 ])
-@pytest.mark.parametrize("multimask", [True, False])
 def test_geometry_matches_keras_hub_on_the_padded_image(predictor, shape, prompt, multimask):
     image = _image(*shape)
     predictor.set_image(image)

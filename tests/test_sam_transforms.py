@@ -15,6 +15,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
     (99, 200, 128, (63, 128)),       # 63.36 rounds down
     (300, 150, 128, (128, 64)),      # portrait: the height is the long side
     (50, 40, 128, (128, 102)),       # small images are enlarged
+    (1, 2000, 128, (1, 128)),        # a sliver keeps one row instead of rounding to zero
 ])
 def test_preprocess_shape_rounds_like_segment_anything(height, width, side, expected):
     assert transforms.preprocess_shape(height, width, side) == expected

@@ -107,16 +107,19 @@ class SamPredictor:
         self.low_res_size = 4 * int(backbone.prompt_encoder.image_embedding_size[0])
         self._image_encoder = self._encoder_in_precision(backbone.image_encoder, dtype)
         size = self.image_size
+        # Fixed signatures: one trace for every image and every prompt count. No autograph:
+        # nothing here branches on tensors, and skipping it avoids re-parsing source.
         self._encode = tf.function(
-            self._encode_fn, input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)]
+            self._encode_fn, input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)],
+            autograph=False,
         )
-        self._decode = tf.function(self._decode_fn, input_signature=[
+        self._decode = tf.function(self._decode_fn, autograph=False, input_signature=[
             tf.TensorSpec([1, None, None, None], tf.float32),
             tf.TensorSpec([1, None, 2], tf.float32),
             tf.TensorSpec([1, None], tf.float32),
             tf.TensorSpec([1, None, 2, 2], tf.float32),
         ])
-        self._postprocess = tf.function(self._postprocess_fn, input_signature=[
+        self._postprocess = tf.function(self._postprocess_fn, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None], tf.float32),
             tf.TensorSpec([2], tf.int32),
             tf.TensorSpec([2], tf.int32),

@@ -27,7 +27,8 @@ def preprocess_shape(height, width, long_side):
       (new_height, new_width) as Python ints.
     """
     scale = long_side * 1.0 / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    # max(1, ...): a sliver such as 1 x 2000 would otherwise round to a zero-pixel side.
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def resize_longest_side(image, long_side):

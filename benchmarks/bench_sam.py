@@ -1,0 +1,151 @@
+"""SamPredictor vs the chapter's way of prompting SAM, on sam_base_sa1b's architecture.
+
+    python benchmarks/bench_sam.py [--arch sam_base] [--repeats 2] [--prompts 10]
+                                   [--dtypes float32,bfloat16]
+
+Weights are random (no downloads here); speed does not depend on them. In one process:
+  set_image   SamPredictor.set_image: resize + pad + the ViT image encoder, once per image
+  prompt      SamPredictor.predict after set_image: prompt encoder + mask decoder +
+              post-processing to the image size
+  chapter     the chapter's way: SAMImageSegmenter.predict on the resized-and-padded image
+              with the prompt, i.e. the whole model for every prompt (baseline)
+and set_image again with the image encoder in each low precision in --dtypes.
+Times are medians of --repeats (--prompts for `prompt`) after one warm-up call; peak memory
+is the process's resident-set high-water mark during each phase (Linux).
+"""
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+
+
+def _reset_peak():
+    """Reset VmHWM so the next phase's peak is its own (Linux only; harmless elsewhere)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(fn, repeats):
+    """(first call seconds, median of `repeats` later calls, peak MB)."""
+    _reset_peak()
+    start = time.perf_counter()
+    fn(0)
+    first = time.perf_counter() - start
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i + 1)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), _peak_mb()
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="sam_base", help="sam_base | sam_large | sam_huge | tiny")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls per heavy phase")
+    parser.add_argument("--prompts", type=int, default=10, help="timed prompts after set_image")
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help="image-encoder precisions to time set_image with")
+    parser.add_argument("--image-size", default="375x500", help="HxW of the test photo")
+    args = parser.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    from segmodel.sam import SamPredictor
+    from segmodel.sam.architectures import build_sam_segmenter
+
+    height, width = (int(v) for v in args.image_size.lower().split("x"))
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    clicks = np.stack([rng.uniform(0, width, args.prompts + 1),
+                       rng.uniform(0, height, args.prompts + 1)], axis=1).astype(np.float32)
+
+    start = time.perf_counter()
+    segmenter = build_sam_segmenter(args.arch)
+    build_s = time.perf_counter() - start
+    side = segmenter.backbone.image_encoder.input_shape[1]
+    print(f"# {args.arch}: {segmenter.count_params() / 1e6:.1f}M parameters, {side}-px encoder, "
+          f"built in {build_s:.1f}s; photo {height}x{width}")
+    print(f"# machine: {_cpu_name()}, {len(tf.config.list_physical_devices('CPU'))} CPU "
+          f"device(s), {__import__('os').cpu_count()} cores visible, TF {tf.__version__}, "
+          f"Keras {keras.__version__}; GPUs: {len(tf.config.list_physical_devices('GPU'))}")
+
+    predictor = SamPredictor(segmenter)
+    results = {"set_image": _timed(lambda i: predictor.set_image(image), args.repeats)}
+    results["prompt"] = _timed(
+        lambda i: predictor.predict(clicks[i : i + 1], [1]), args.prompts)
+
+    # The chapter's way: pad to a square with ops.image.resize(pad_to_aspect_ratio=True),
+    # then run the whole segmenter (its preprocessor scales 0..255 to 0..1) per prompt.
+    scale = side / max(height, width)
+    offset = ((side - height * scale) / 2, (side - width * scale) / 2)
+
+    def chapter(i):
+        padded = ops.image.resize(image.astype("float32"), (side, side),
+                                  pad_to_aspect_ratio=True)
+        point = clicks[i] * scale + np.array([offset[1], offset[0]], np.float32)
+        return segmenter.predict({
+            "images": ops.expand_dims(padded, 0),
+            "points": np.array([[point, [0, 0]]], np.float32),
+            "labels": np.array([[1, -1]], np.float32),
+        }, verbose=0)
+
+    results["chapter"] = _timed(chapter, args.repeats)
+
+    for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
+        low = SamPredictor(segmenter, dtype=dtype)
+        results[f"set_image {dtype}"] = _timed(lambda i: low.set_image(image), args.repeats)
+        del low
+
+    base, chapter_s = results["set_image"][1], results["chapter"][1]
+    print(f"\n| phase | first call s | median s | vs set_image | vs chapter call | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for name, (first, median, peak) in results.items():
+        print(f"| {name} | {first:.3f} | {median:.4f} | {median / base:.4f}x | "
+              f"{median / chapter_s:.4f}x | {peak:.0f} |")
+    prompt_s = results["prompt"][1]
+    ten = base + 10 * prompt_s
+    print(f"\nprompt / set_image = {prompt_s / base:.4f} (goal <= 0.1): "
+          f"{'met' if prompt_s <= 0.1 * base else 'NOT met'}")
+    print(f"one image, ten prompts: set_image + 10 prompts = {ten:.2f}s vs 10 chapter calls "
+          f"= {10 * chapter_s:.2f}s ({10 * chapter_s / ten:.1f}x faster); two chapter calls "
+          f"= {2 * chapter_s:.2f}s")
+    for name in results:
+        if name.startswith("set_image "):
+            print(f"{name}: {base / results[name][1]:.2f}x the float32 set_image speed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
