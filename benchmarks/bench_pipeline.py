@@ -129,7 +129,11 @@ def throughput(pets, records, rounds):
         times["cached"].append(timed(lambda: drain(cached)))
         print(f"round {r + 1}/{rounds}: " + ", ".join(
             f"{k} {n / v[-1]:.0f} img/s" for k, v in times.items()), flush=True)
-    return {k: n / statistics.median(v) for k, v in times.items()}, n
+    rates = {k: n / statistics.median(v) for k, v in times.items()}
+    # Ratios per round first (loaders in one round share the machine's load), then the median.
+    ratios = {(k, base): statistics.median(b / t for t, b in zip(times[k], times[base]))
+              for k in times for base in ("chapter", "limit")}
+    return rates, ratios, n
 
 
 def _status_mb(key):
@@ -160,15 +164,18 @@ def rss_child(which, pets, records):
     print(f"RSS {which} {n} {base:.0f} {_status_mb('VmHWM'):.0f}")
 
 
-def peak_memory(pets, sets):
-    """{(loader, n): (import MB, peak MB)} measured in fresh processes."""
+def peak_memory(pets, sets, repeats):
+    """{(loader, n): [(before MB, peak MB), ...]} measured in fresh processes, interleaved."""
     out = {}
-    for name in ("small", "large"):
-        for which in ("chapter", "pipeline"):
-            proc = subprocess.run([sys.executable, __file__, "--rss-child", which, str(pets),
-                                   str(sets[name])], capture_output=True, text=True, check=True)
-            line = [s for s in proc.stdout.splitlines() if s.startswith("RSS ")][-1].split()
-            out[(which, int(line[2]))] = (float(line[3]), float(line[4]))
+    for _ in range(repeats):
+        for name in ("small", "large"):
+            for which in ("chapter", "pipeline"):
+                proc = subprocess.run([sys.executable, __file__, "--rss-child", which, str(pets),
+                                       str(sets[name])], capture_output=True, text=True,
+                                      check=True)
+                line = [s for s in proc.stdout.splitlines() if s.startswith("RSS ")][-1].split()
+                out.setdefault((which, int(line[2])), []).append((float(line[3]),
+                                                                  float(line[4])))
     return out
 
 
@@ -184,7 +191,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cache-dir", default=os.path.join(
         os.path.expanduser("~"), ".cache", "segkit", "bench_pipeline"))
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-repeats", type=int, default=2,
+                        help="fresh processes per loader and size (0 skips the memory part)")
     parser.add_argument("--rss-child", nargs=3, metavar=("WHICH", "PETS", "RECORDS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -194,22 +202,28 @@ def main(argv=None):
 
     pets, sets = prepare(args.cache_dir, args.num_images)
     print(f"machine: {machine()}", flush=True)
-    rates, n = throughput(pets, sets["small"], args.rounds)
+    rates, ratios, n = throughput(pets, sets["small"], args.rounds)
     print(f"\nThroughput, {n} images (250-500 px) -> {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch "
-          f"{BATCH}, median of {args.rounds} interleaved rounds")
+          f"{BATCH}, median of {args.rounds} interleaved rounds (ratios: median of per-round "
+          "ratios)")
     print(f"| loader | images/s | vs chapter | vs decode limit |\n|---|---|---|---|")
     labels = {"chapter": "1. chapter loader (load_img + img_to_array)",
               "limit": "2. decode limit (bytes in memory)",
               "pipeline": "3. load_dataset, first pass", "cached": "4. load_dataset, cache=True, "
               "2nd pass"}
     for key, label in labels.items():
-        print(f"| {label} | {rates[key]:.0f} | {rates[key] / rates['chapter']:.2f}x | "
-              f"{rates[key] / rates['limit']:.2f}x |")
-    if not args.skip_memory:
-        print("\nPeak resident memory (fresh process each; 'before' = TF + Keras imported, records listed)")
-        print("| loader | images | before MB | peak MB | peak - before MB |\n|---|---|---|---|---|")
-        for (which, count), (base, peak) in sorted(peak_memory(pets, sets).items()):
-            print(f"| {which} | {count} | {base:.0f} | {peak:.0f} | {peak - base:.0f} |")
+        print(f"| {label} | {rates[key]:.0f} | {ratios[key, 'chapter']:.2f}x | "
+              f"{ratios[key, 'limit']:.2f}x |")
+    if args.memory_repeats:
+        print(f"\nPeak resident memory, fresh process each, median of {args.memory_repeats} "
+              "('before' = TF + Keras imported, records listed)")
+        print("| loader | images | before MB | peak MB | peak - before MB (min-max) |\n"
+              "|---|---|---|---|---|")
+        for (which, count), runs in sorted(peak_memory(pets, sets, args.memory_repeats).items()):
+            grown = [peak - base for base, peak in runs]
+            print(f"| {which} | {count} | {statistics.median(b for b, _ in runs):.0f} | "
+                  f"{statistics.median(p for _, p in runs):.0f} | "
+                  f"{statistics.median(grown):.0f} ({min(grown):.0f}-{max(grown):.0f}) |")
     print(f"\nmachine at the end: {machine()}")
     return 0
 

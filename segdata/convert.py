@@ -28,6 +28,7 @@ from segdata import layout as layout_mod
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
 from segdata import sharding, splits as splits_mod
+from segdata import tfds_meta
 
 COMPRESSIONS = ("none", "gzip")
 
@@ -240,10 +241,10 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         if old_manifest is not None and not _same_shards(old_manifest, manifest):
             raise BuildError(f"--output-dir {out} holds a set built with the same options, but "
                              "the data changed since; pass --overwrite to replace it")
+        # TFDS reads the same shards through features.json/dataset_info.json; written before
+        # the manifest, which marks the set complete.
+        tfds_meta.write_tfds_metadata(tmp, manifest)
         manifest_mod.write_manifest(tmp, manifest)
-        # TFDS metadata (helper B): segdata.tfds_meta.write_tfds_metadata(tmp, manifest) is
-        # called here, after manifest.json and before the rename, so TFDS readers see a
-        # complete folder too. Wired by the lead.
         _install(tmp, out)
     finally:
         if tmp.exists():

@@ -44,6 +44,16 @@ class SampleResult:
     class_pixel_counts: tuple = (0, 0, 0)
 
 
+class TrimapValueError(ValueError):
+    """A decodable trimap whose values cannot be trusted as classes 1..3."""
+
+
+def _why(error):
+    # OSError messages from PIL read well alone; other types (struct.error, IndexError, ...)
+    # need their name to make sense.
+    return str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
+
+
 def _read(path):
     with open(path, "rb") as fh:
         return fh.read()
@@ -101,7 +111,7 @@ def _is_plain_gray8_png(data):
 
 
 def trimap_values(img):
-    """Class values of a decoded trimap -> uint8 array [H, W], or raises ValueError.
+    """Class values of a decoded trimap -> uint8 array [H, W], or raises TrimapValueError.
 
     Palette PNGs store the class in the index, so indices are used, not colours.
     """
@@ -112,21 +122,21 @@ def trimap_values(img):
     elif img.mode in ("RGB", "RGBA"):
         rgb = np.asarray(img)[..., :3]
         if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
-            raise ValueError(f"colour trimap ({img.mode}) whose channels differ; "
+            raise TrimapValueError(f"colour trimap ({img.mode}) whose channels differ; "
                              "save it as a single-channel PNG with values 1..3")
         arr = rgb[..., 0]
     else:
-        raise ValueError(f"unsupported trimap mode {img.mode}")
+        raise TrimapValueError(f"unsupported trimap mode {img.mode}")
     if arr.max(initial=0) > 255 or arr.min(initial=0) < 0:
         bad = sorted(int(v) for v in np.unique(arr) if v not in VALID_TRIMAP_VALUES)
-        raise ValueError(f"trimap values outside 1..3: {bad[:10]}")
+        raise TrimapValueError(f"trimap values outside 1..3: {bad[:10]}")
     return arr.astype(np.uint8)
 
 
 def prepare_trimap(data):
     """PNG bytes for the record -> (png_bytes, (width, height), counts[3], repair or None).
 
-    Raises OSError/ValueError (PIL decode errors, or a message about bad values).
+    Raises TrimapValueError for values outside 1..3, or PIL's errors for undecodable bytes.
     """
     img, fmt = _decode(data)
     plain = fmt == "PNG" and img.mode == "L" and _is_plain_gray8_png(data)
@@ -141,7 +151,7 @@ def prepare_trimap(data):
     bad = [v for v in range(len(hist)) if hist[v] and v not in VALID_TRIMAP_VALUES]
     if bad:
         listed = ", ".join(str(int(v)) for v in bad[:10])
-        raise ValueError(f"trimap values outside 1..3: {listed}")
+        raise TrimapValueError(f"trimap values outside 1..3: {listed}")
     counts = tuple(int(hist[v]) for v in VALID_TRIMAP_VALUES)
     if plain:
         return data, img.size, counts, None
@@ -164,16 +174,17 @@ def encode_sample(sample):
     name = sample.name
     try:
         image_bytes, (w, h), image_fix = prepare_image(_read(sample.image_path))
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
-        return SampleResult(name, skipped=f"undecodable image {os.path.basename(sample.image_path)}: {e}")
+    except Exception as e:  # noqa: BLE001 - PIL raises many types on malformed files
+        return SampleResult(name, skipped=f"undecodable image {os.path.basename(sample.image_path)}: "
+                                          f"{_why(e)}")
     if not os.path.exists(sample.trimap_path):
         return SampleResult(name, skipped=f"missing trimap annotations/trimaps/{name}.png")
     try:
         mask_bytes, (mw, mh), counts, mask_fix = prepare_trimap(_read(sample.trimap_path))
-    except (OSError, Image.DecompressionBombError, SyntaxError) as e:
-        return SampleResult(name, skipped=f"undecodable trimap {name}.png: {e}")
-    except ValueError as e:
+    except TrimapValueError as e:
         return SampleResult(name, skipped=f"bad trimap {name}.png: {e}")
+    except Exception as e:  # noqa: BLE001
+        return SampleResult(name, skipped=f"undecodable trimap {name}.png: {_why(e)}")
     if (mw, mh) != (w, h):
         return SampleResult(name, skipped=f"trimap size {mw}x{mh} differs from image size "
                                           f"{w}x{h} (width x height)")

@@ -90,6 +90,7 @@ def write_tfds_metadata(records_dir, manifest):
       valid TFDS dataset name.
     """
     import tensorflow_datasets as tfds
+    from etils import epath
     from tensorflow_datasets.core import naming
 
     prefix = manifest.get("prefix", "pets")
@@ -104,7 +105,7 @@ def write_tfds_metadata(records_dir, manifest):
                       stacklevel=2)
         return []
     template = naming.ShardedFileTemplate(
-        data_dir=records_dir, template=naming.DEFAULT_FILENAME_TEMPLATE,
+        data_dir=epath.Path(records_dir), template=naming.DEFAULT_FILENAME_TEMPLATE,
         dataset_name=prefix, filetype_suffix="tfrecord")
     split_infos = [
         tfds.core.SplitInfo(name=split, shard_lengths=[s["num_examples"] for s in info["shards"]],
@@ -112,7 +113,7 @@ def write_tfds_metadata(records_dir, manifest):
                             filename_template=template.replace(split=split))
         for split, info in sorted(manifest["splits"].items()) if info["shards"]]
     tfds.folder_dataset.write_metadata(
-        data_dir=records_dir, features=pets_features(), split_infos=split_infos,
+        data_dir=epath.Path(records_dir), features=pets_features(), split_infos=split_infos,
         filename_template=template, version="1.0.0", check_data=False,
         description="Oxford-IIIT Pet images with trimaps, written by segkit "
                     "(records readable by segkit, TF Model Garden and TFDS).",

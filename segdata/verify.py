@@ -2,8 +2,10 @@
 
 Checks, per shard: the file exists, its size and SHA-256 match the manifest, it reads as
 TFRecords (framing CRCs, gzip if the manifest says so), its record count matches, and every
-record parses as an Example with all the keys of segdata.features. Problems are returned as
-strings naming the shard, so a CLI can print them and exit non-zero.
+record parses as an Example with all the keys of segdata.features; with decode=True, also
+that TensorFlow decodes every image and mask to the recorded size with mask values 1..3.
+Problems are returned as strings naming the shard (and record), so a CLI can print them and
+exit non-zero.
 """
 
 import pathlib
@@ -56,8 +58,43 @@ def _record_problems(path, shard, compression):
     return []
 
 
-def verify_records(records_dir):
-    """Check every shard of `records_dir` -> list of problem strings (empty when all is well)."""
+def _decode_problems(path, compression):
+    """Decode every record with TensorFlow's own decoders, as training will (decode=True).
+
+    PIL, which validates samples during conversion, tolerates some corrupt JPEG data that
+    tf.io.decode_jpeg rejects; this finds such records before a training run does.
+    """
+    import tensorflow as tf
+
+    from segdata import features as F
+
+    ds = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if compression == "gzip"
+                                 else "").map(lambda r: tf.io.parse_single_example(r, F.FEATURE_SPEC))
+
+    def check(ex):
+        image = tf.io.decode_jpeg(ex[F.IMAGE_ENCODED], channels=3)
+        mask = tf.io.decode_png(ex[F.MASK_ENCODED], channels=1)
+        size = tf.stack([ex[F.IMAGE_HEIGHT], ex[F.IMAGE_WIDTH]])
+        ok = (tf.reduce_all(tf.shape(image, tf.int64)[:2] == size)
+              & tf.reduce_all(tf.shape(mask, tf.int64)[:2] == size)
+              & (tf.reduce_min(mask) >= 1) & (tf.reduce_max(mask) <= 3))
+        return ex[F.IMAGE_SOURCE_ID], ok
+
+    names = [n.decode() for n in ds.map(lambda ex: ex[F.IMAGE_SOURCE_ID]).as_numpy_iterator()]
+    checked = dict((n.decode(), bool(ok)) for n, ok in ds.map(
+        check, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().as_numpy_iterator())
+    return [f"{path.name}: record {n}: " + ("TensorFlow cannot decode its image or mask"
+                                            if n not in checked else
+                                            "decoded size or mask values (1..3) do not match")
+            for n in names if not checked.get(n, False)]
+
+
+def verify_records(records_dir, *, decode=False):
+    """Check every shard of `records_dir` -> list of problem strings (empty when all is well).
+
+    decode=True also decodes every image and mask with tf.io (parallel tf.data map) and checks
+    sizes and mask values, naming each record TensorFlow cannot read (slower: a full decode).
+    """
     folder = pathlib.Path(records_dir)
     try:
         manifest = manifest_mod.read_manifest(folder)
@@ -75,5 +112,8 @@ def verify_records(records_dir):
             found = _file_problems(path, shard)
             problems += found
             if path.is_file():
-                problems += _record_problems(path, shard, manifest["compression"])
+                readable = _record_problems(path, shard, manifest["compression"])
+                problems += readable
+                if decode and not readable:
+                    problems += _decode_problems(path, manifest["compression"])
     return problems

@@ -157,3 +157,34 @@ def test_no_empty_shards_and_missing_listed_images(tmp_path):
         f"pets-train.tfrecord-{i:05d}-of-{n:05d}" for i in range(n)]
     assert all(s["num_examples"] == 1 for s in train["shards"])
     assert verify_records(tmp_path / "out") == []
+
+
+def test_verify_decode_names_records_tensorflow_cannot_read(records_dir, tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    from segdata import features
+    from segdata.manifest import sha256_file
+
+    copy = tmp_path / "copy"
+    shutil.copytree(records_dir, copy)
+    manifest = read_manifest(copy)
+    shard = manifest["splits"]["validation"]["shards"][0]
+    raws = [r.numpy() for r in tf.data.TFRecordDataset(str(copy / shard["file"]))]
+    good = features.parse_example_bytes(raws[0])
+    # Well-formed record, well-formed shard and manifest, but the image is not a JPEG.
+    raws[0] = features.serialize_example(
+        image_bytes=b"\xff\xd8\xff\xdb definitely not jpeg data", height=good["image/height"],
+        width=good["image/width"], filename="bad_1.jpg", source_id="bad_1",
+        mask_bytes=good[features.MASK_ENCODED])
+    with tf.io.TFRecordWriter(str(copy / shard["file"])) as writer:
+        for raw in raws:
+            writer.write(raw)
+    shard["sha256"] = sha256_file(copy / shard["file"])
+    shard["bytes"] = (copy / shard["file"]).stat().st_size
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert verify_records(copy) == []
+    problems = verify_records(copy, decode=True)
+    assert len(problems) == 1 and "bad_1" in problems[0] and shard["file"] in problems[0]
+    assert verify_records(records_dir, decode=True) == []

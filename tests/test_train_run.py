@@ -52,7 +52,7 @@ def learn_records(tmp_path_factory):
 def chapter_run(learn_records, tmp_path_factory, request):
     run_dir = tmp_path_factory.mktemp("run") / "chapter"
     proc = run_tool(["--records", learn_records, "--output-dir", run_dir, "--model", "chapter",
-                     "--image-size", SIZE, "--batch-size", 16, "--epochs", 10, "--seed", 1,
+                     "--image-size", SIZE, "--batch-size", 8, "--epochs", 10, "--seed", 1,
                      "--precision", "float32", "--verbose", 2], cwd=request.config.rootpath)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, proc.stdout
@@ -82,7 +82,7 @@ def test_saved_model_learned(chapter_run, learn_records, tmp_path, request):
     score = json.loads(proc.stdout.strip().splitlines()[-1])
     assert score["dtype"] == "float32"
     # Predicting "all background" scores 0; random guessing ~0.2 (foreground is ~28% of pixels).
-    assert score["foreground_iou"] > 0.4, score
+    assert score["foreground_iou"] > 0.35, score
 
 
 def test_run_folder_contents(chapter_run):

@@ -3,7 +3,7 @@
   python tools/build_records.py --data-dir DATA --output-dir OUT [--split official|holdout]
       [--val-size 1000] [--seed 1337] [--num-shards N | --shard-size-mb M] [--workers K]
       [--compression none|gzip] [--strict] [--overwrite] [--prefix pets] [--no-progress]
-  python tools/build_records.py --verify OUT
+  python tools/build_records.py --verify OUT [--decode]
 
 Exit status: 0 success, 1 verification failed or --strict found bad samples, 2 bad usage/input.
 """
@@ -20,6 +20,8 @@ def _parser():
     p.add_argument("--data-dir", help="folder holding images/ and annotations/")
     p.add_argument("--output-dir", help="folder to write shards and manifest.json into")
     p.add_argument("--verify", metavar="OUT", help="re-read and check a built record folder")
+    p.add_argument("--decode", action="store_true",
+                   help="with --verify: also decode every image and mask with TensorFlow")
     p.add_argument("--split", choices=("official", "holdout"), default="official",
                    help="official: train=trainval.txt, test=test.txt; holdout: the chapter's "
                         "shuffled train/validation split (default: %(default)s)")
@@ -48,7 +50,7 @@ def main(argv=None):
             parser.error("--verify OUT takes no --data-dir/--output-dir")
         from segdata.verify import verify_records
 
-        problems = verify_records(args.verify)
+        problems = verify_records(args.verify, decode=args.decode)
         for problem in problems:
             print(f"FAIL {problem}", file=sys.stderr)
         print(f"{args.verify}: {'OK' if not problems else f'{len(problems)} problem(s)'}")

@@ -3,8 +3,8 @@
   python tools/train.py --records RECORDS --model chapter --image-size 96 --batch-size 32 \
       --epochs 20 --output-dir runs/chapter --seed 1
 
-The chapter's own recipe (adam at a constant 1e-3) is
-  --optimizer adam --learning-rate 1e-3 --schedule constant --warmup-epochs 0
+Defaults: adam at a constant 3e-4. The chapter's own recipe (adam at a constant 1e-3) is
+  --optimizer adam --learning-rate 1e-3
 """
 
 import argparse
@@ -64,7 +64,7 @@ def build_parser():
                    help=f"peak learning rate, not rescaled by replicas "
                         f"(default {training.DEFAULT_LEARNING_RATE})")
     p.add_argument("--schedule", choices=training.SCHEDULES, default=training.DEFAULT_SCHEDULE,
-                   help="constant, or linear warm-up then cosine decay (default)")
+                   help="constant (default), or linear warm-up then cosine decay to 0")
     p.add_argument("--warmup-epochs", type=_non_negative_int,
                    default=training.DEFAULT_WARMUP_EPOCHS)
     p.add_argument("--resume", action="store_true",
