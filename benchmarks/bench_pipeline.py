@@ -164,7 +164,15 @@ def rss_child(which, pets, records):
     print(f"RSS {which} {n} {base:.0f} {_status_mb('VmHWM'):.0f}")
 
 
-def peak_memory(pets, sets, repeats):
+# glibc's default allocator raises its mmap threshold as buffers are freed, so freed 70 KB
+# records and decoded images stay in its arenas: RSS then creeps up with the number of batches
+# read, though the pipeline holds no more data. A fixed threshold shows what the pipeline
+# itself keeps (tcmalloc/jemalloc behave similarly).
+ALLOCATORS = {"glibc default": {}, "MALLOC_MMAP_THRESHOLD_=131072": {
+    "MALLOC_MMAP_THRESHOLD_": "131072"}}
+
+
+def peak_memory(pets, sets, repeats, env):
     """{(loader, n): [(before MB, peak MB), ...]} measured in fresh processes, interleaved."""
     out = {}
     for _ in range(repeats):
@@ -172,11 +180,26 @@ def peak_memory(pets, sets, repeats):
             for which in ("chapter", "pipeline"):
                 proc = subprocess.run([sys.executable, __file__, "--rss-child", which, str(pets),
                                        str(sets[name])], capture_output=True, text=True,
-                                      check=True)
+                                      check=True, env={**os.environ, **env})
                 line = [s for s in proc.stdout.splitlines() if s.startswith("RSS ")][-1].split()
                 out.setdefault((which, int(line[2])), []).append((float(line[3]),
                                                                   float(line[4])))
     return out
+
+
+def print_throughput(pets, sets, rounds):
+    rates, ratios, n = throughput(pets, sets["small"], rounds)
+    print(f"\nThroughput, {n} images (250-500 px) -> {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch "
+          f"{BATCH}, median of {rounds} interleaved rounds (ratios: median of per-round "
+          "ratios)")
+    print(f"| loader | images/s | vs chapter | vs decode limit |\n|---|---|---|---|")
+    labels = {"chapter": "1. chapter loader (load_img + img_to_array)",
+              "limit": "2. decode limit (bytes in memory)",
+              "pipeline": "3. load_dataset, first pass", "cached": "4. load_dataset, cache=True, "
+              "2nd pass"}
+    for key, label in labels.items():
+        print(f"| {label} | {rates[key]:.0f} | {ratios[key, 'chapter']:.2f}x | "
+              f"{ratios[key, 'limit']:.2f}x |")
 
 
 def machine():
@@ -188,7 +211,7 @@ def machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-images", type=int, default=1000, help="train split size")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0 skips the throughput part")
     parser.add_argument("--cache-dir", default=os.path.join(
         os.path.expanduser("~"), ".cache", "segkit", "bench_pipeline"))
     parser.add_argument("--memory-repeats", type=int, default=2,
@@ -202,28 +225,22 @@ def main(argv=None):
 
     pets, sets = prepare(args.cache_dir, args.num_images)
     print(f"machine: {machine()}", flush=True)
-    rates, ratios, n = throughput(pets, sets["small"], args.rounds)
-    print(f"\nThroughput, {n} images (250-500 px) -> {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch "
-          f"{BATCH}, median of {args.rounds} interleaved rounds (ratios: median of per-round "
-          "ratios)")
-    print(f"| loader | images/s | vs chapter | vs decode limit |\n|---|---|---|---|")
-    labels = {"chapter": "1. chapter loader (load_img + img_to_array)",
-              "limit": "2. decode limit (bytes in memory)",
-              "pipeline": "3. load_dataset, first pass", "cached": "4. load_dataset, cache=True, "
-              "2nd pass"}
-    for key, label in labels.items():
-        print(f"| {label} | {rates[key]:.0f} | {ratios[key, 'chapter']:.2f}x | "
-              f"{ratios[key, 'limit']:.2f}x |")
+    if args.rounds:
+        print_throughput(pets, sets, args.rounds)
     if args.memory_repeats:
         print(f"\nPeak resident memory, fresh process each, median of {args.memory_repeats} "
               "('before' = TF + Keras imported, records listed)")
-        print("| loader | images | before MB | peak MB | peak - before MB (min-max) |\n"
-              "|---|---|---|---|---|")
-        for (which, count), runs in sorted(peak_memory(pets, sets, args.memory_repeats).items()):
-            grown = [peak - base for base, peak in runs]
-            print(f"| {which} | {count} | {statistics.median(b for b, _ in runs):.0f} | "
-                  f"{statistics.median(p for _, p in runs):.0f} | "
-                  f"{statistics.median(grown):.0f} ({min(grown):.0f}-{max(grown):.0f}) |")
+        print("| allocator | loader | images | before MB | peak MB | peak - before MB (min-max) |"
+              "\n|---|---|---|---|---|---|")
+        for allocator, env in ALLOCATORS.items():
+            runs_by = peak_memory(pets, sets, args.memory_repeats, env)
+            for (which, count), runs in sorted(runs_by.items()):
+                grown = [peak - base for base, peak in runs]
+                print(f"| {allocator} | {which} | {count} | "
+                      f"{statistics.median(b for b, _ in runs):.0f} | "
+                      f"{statistics.median(p for _, p in runs):.0f} | "
+                      f"{statistics.median(grown):.0f} ({min(grown):.0f}-{max(grown):.0f}) |",
+                      flush=True)
     print(f"\nmachine at the end: {machine()}")
     return 0
 

@@ -46,9 +46,10 @@ class StepTimer:
 def timed_fit(model, data, steps, batch_size):
     """Median seconds per step of one fit call over `steps` + 1 steps (the first is not timed)."""
     timer = StepTimer()
-    kwargs = dict(epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer.callback])
+    kwargs = dict(epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer.callback],
+                  shuffle=False)
     if isinstance(data, tuple):
-        model.fit(data[0], data[1], batch_size=batch_size, shuffle=False, **kwargs)
+        model.fit(data[0], data[1], batch_size=batch_size, **kwargs)
     else:
         model.fit(data, **kwargs)
     return statistics.median(timer.step_times())

@@ -11,6 +11,13 @@ __version__ = "0.1.0"
 # name -> module that defines it. Add your public names here (one line each).
 _LAZY = {
     "build_model": "segmodel.models",
+    "train": "segmodel.training",
+    "TrainingDiverged": "segmodel.training",
+    "make_loss": "segmodel.metrics",
+    "make_metrics": "segmodel.metrics",
+    "make_optimizer": "segmodel.training",
+    "make_strategy": "segmodel.distribute",
+    "set_precision": "segmodel.precision",
     "export_saved_model": "segmodel.export",
     "predict_images": "segmodel.predict",
     "SamPredictor": "segmodel.sam.predictor",

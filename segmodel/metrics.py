@@ -60,8 +60,9 @@ def make_loss(ignore_class=IGNORE_LABEL):
 
     Returns:
       keras.losses.SparseCategoricalCrossentropy: y_true int [B, H, W, 1], y_pred float32
-      [B, H, W, C] -> scalar. Works per replica under tf.distribute (reduction
-      "sum_over_batch_size" of the per-replica batch; Keras scales by the replica count).
+      [B, H, W, C] -> scalar, the mean over the non-ignored pixels of the batch it sees. `fit`
+      combines replicas itself; a custom `strategy.run` loop divides each replica's loss by
+      `strategy.num_replicas_in_sync` before taking gradients.
     """
     return keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
 

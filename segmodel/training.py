@@ -19,7 +19,7 @@ from segmodel import callbacks as cb
 from segmodel import runinfo
 from segmodel.distribute import describe, make_strategy
 from segmodel.metrics import make_loss, make_metrics
-from segmodel.models import build_model
+from segmodel.models import MODELS, build_model, check_args
 from segmodel.precision import set_precision
 
 # Why not the chapter's adam at 1e-3: on Pets-like data the chapter's model sits on the
@@ -154,7 +154,12 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     import segdata
 
     options = {k: v for k, v in locals().items() if k not in ("log", "extra_callbacks", "segdata")}
-    image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
+    image_size = check_args(model, image_size, 2)
+    if int(epochs) < 1 or int(batch_size) < 1:
+        raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     dist = make_strategy(strategy, cpu_replicas=cpu_replicas)
     policy = set_precision(precision)
     replicas = dist.num_replicas_in_sync
@@ -174,6 +179,8 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     if resume:
         log(f"resuming after {done} finished epoch(s)" if done else "nothing to resume: "
             "starting from epoch 1")
+        if done >= epochs:
+            log(f"the run already finished {done} epoch(s); raise --epochs to train further")
     if seed is not None:
         keras.utils.set_random_seed(seed)
 
@@ -192,6 +199,8 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
                                            tensorboard=tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
                             splits=(train_split, val_split))
+    if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
+        os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
     net.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
             callbacks=callbacks + list(extra_callbacks), verbose=verbose)
 

@@ -80,6 +80,7 @@ def test_saved_model_learned(chapter_run, learn_records, tmp_path, request):
                           timeout=300, cwd=tmp_path)  # cwd outside the repo: no segkit import
     assert proc.returncode == 0, proc.stderr[-3000:]
     score = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("independent score:", score)
     assert score["dtype"] == "float32"
     # Predicting "all background" scores 0; random guessing ~0.2 (foreground is ~28% of pixels).
     assert score["foreground_iou"] > 0.35, score
