@@ -10,8 +10,9 @@ Weights are random (no downloads here); speed does not depend on them. In one pr
   chapter     the chapter's way: SAMImageSegmenter.predict on the resized-and-padded image
               with the prompt, i.e. the whole model for every prompt (baseline)
 and set_image again with the image encoder in each low precision in --dtypes.
-Times are medians of --repeats (--prompts for `prompt`) after one warm-up call; peak memory
-is the process's resident-set high-water mark during each phase (Linux).
+Times are medians of --repeats (--prompts for `prompt`) after one warm-up call, the heavy
+phases taking turns round by round; peak memory is the process's resident-set high-water
+mark during the phase's calls (Linux).
 """
 
 import argparse
@@ -43,18 +44,31 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(fn, repeats):
-    """(first call seconds, median of `repeats` later calls, peak MB)."""
+def _call(fn, i):
+    """(seconds, peak MB) of one call."""
     _reset_peak()
     start = time.perf_counter()
-    fn(0)
-    first = time.perf_counter() - start
-    times = []
+    fn(i)
+    return time.perf_counter() - start, _peak_mb()
+
+
+def _timed(phases, repeats):
+    """Time each phase: one warm-up call, then `repeats` rounds that run the phases in
+    turn, so a neighbour's load on a shared machine hits every phase alike.
+
+    Returns:
+      {name: (first call s, median s, peak MB)}.
+    """
+    first = {name: _call(fn, 0) for name, fn in phases.items()}
+    rounds = {name: [] for name in phases}
     for i in range(repeats):
-        start = time.perf_counter()
-        fn(i + 1)
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times), _peak_mb()
+        for name, fn in phases.items():
+            rounds[name].append(_call(fn, i + 1))
+    return {
+        name: (first[name][0], statistics.median(t for t, _ in rounds[name]),
+               max([first[name][1]] + [m for _, m in rounds[name]]))
+        for name in phases
+    }
 
 
 def _cpu_name():
@@ -102,9 +116,6 @@ def main(argv=None):
           f"Keras {keras.__version__}; GPUs: {len(tf.config.list_physical_devices('GPU'))}")
 
     predictor = SamPredictor(segmenter)
-    results = {"set_image": _timed(lambda i: predictor.set_image(image), args.repeats)}
-    results["prompt"] = _timed(
-        lambda i: predictor.predict(clicks[i : i + 1], [1]), args.prompts)
 
     # The chapter's way: pad to a square with ops.image.resize(pad_to_aspect_ratio=True),
     # then run the whole segmenter (its preprocessor scales 0..255 to 0..1) per prompt.
@@ -121,12 +132,16 @@ def main(argv=None):
             "labels": np.array([[1, -1]], np.float32),
         }, verbose=0)
 
-    results["chapter"] = _timed(chapter, args.repeats)
-
+    phases = {"set_image": lambda i: predictor.set_image(image), "chapter": chapter}
     for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
         low = SamPredictor(segmenter, dtype=dtype)
-        results[f"set_image {dtype}"] = _timed(lambda i: low.set_image(image), args.repeats)
-        del low
+        phases[f"set_image {dtype}"] = lambda i, low=low: low.set_image(image)
+    results = _timed(phases, args.repeats)
+    # Prompts are milliseconds: time them back to back on the last set_image.
+    predictor.set_image(image)
+    results["prompt"] = _timed(
+        {"prompt": lambda i: predictor.predict(clicks[i : i + 1], [1])}, args.prompts
+    )["prompt"]
 
     base, chapter_s = results["set_image"][1], results["chapter"][1]
     print(f"\n| phase | first call s | median s | vs set_image | vs chapter call | peak RSS MB |")
