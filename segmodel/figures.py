@@ -76,11 +76,13 @@ def plot_prediction(image, true_mask, probabilities, path, ignore_label=255, tit
     predicted = probabilities.argmax(axis=-1)
     true_mask = np.asarray(true_mask).reshape(predicted.shape)
     plt = _pyplot()
+    gray = plt.get_cmap("gray").copy()
+    gray.set_bad("#cc4444")  # ignored (padded) pixels must not look like the white outline
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     panels = [
         ("Image", np.clip(np.asarray(image, dtype=np.float32) / 255.0, 0, 1), None),
-        ("True mask", _mask_image(true_mask, num_classes, ignore_label), "gray"),
-        ("Predicted mask", _mask_image(predicted, num_classes, ignore_label), "gray"),
+        ("True mask", _mask_image(true_mask, num_classes, ignore_label), gray),
+        ("Predicted mask", _mask_image(predicted, num_classes, ignore_label), gray),
     ]
     for ax, (name, data, cmap) in zip(axes, panels):
         ax.imshow(data, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
@@ -88,4 +90,7 @@ def plot_prediction(image, true_mask, probabilities, path, ignore_label=255, tit
         ax.axis("off")
     if title:
         fig.suptitle(title)
+    if num_classes == 3:  # the Pets trimap classes, in the chapter's gray levels
+        fig.text(0.5, 0.02, "black: foreground   gray: background   white: outline"
+                 "   red: ignored", ha="center", fontsize=9)
     return _save(fig, path)
