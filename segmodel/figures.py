@@ -45,11 +45,14 @@ def plot_loss(history, path):
         raise ValueError("no finished epoch to plot: the history is empty")
     epochs = [row["epoch"] + 1 for row in history]
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [row["loss"] for row in history], "bo", label="Training loss")
     ax.plot(epochs, [row.get("val_loss", np.nan) for row in history], "b", label="Validation loss")
     ax.set_title("Training and validation loss")
     ax.set_xlabel("Epochs")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Loss")
     ax.legend()
     return _save(fig, path)
@@ -76,8 +79,8 @@ def plot_prediction(image, true_mask, probabilities, path, ignore_label=255, tit
     predicted = probabilities.argmax(axis=-1)
     true_mask = np.asarray(true_mask).reshape(predicted.shape)
     plt = _pyplot()
-    gray = plt.get_cmap("gray").copy()
-    gray.set_bad("#cc4444")  # ignored (padded) pixels must not look like the white outline
+    # Ignored (padded) pixels must not look like the white outline.
+    gray = plt.get_cmap("gray").with_extremes(bad="#cc4444")
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     panels = [
         ("Image", np.clip(np.asarray(image, dtype=np.float32) / 255.0, 0, 1), None),

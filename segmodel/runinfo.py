@@ -21,10 +21,13 @@ from segmodel import callbacks as cb
 from segmodel import figures
 
 SUMMARY_FILE = "run.json"
+OPTIONS_FILE = "options.json"  # written at the start: what --resume must agree with
 LOSS_FIGURE = "loss.png"
 PREDICTION_FIGURE = "prediction.png"
 RUN_FILES = (cb.MODEL_FILE, cb.HISTORY_FILE, cb.BACKUP_DIR, cb.LOG_DIR, SUMMARY_FILE,
-             LOSS_FIGURE, PREDICTION_FIGURE)
+             OPTIONS_FILE, LOSS_FIGURE, PREDICTION_FIGURE)
+# Options that change the weights' shapes: resuming with other values cannot load the backup.
+SHAPE_OPTIONS = ("model", "image_size", "model_options")
 
 
 def _jsonable(value):
@@ -78,9 +81,27 @@ def finish(summary, history, *, diverged_epoch=None):
     return summary
 
 
-def write_summary(run_dir, summary):
-    """Write RUN/run.json atomically."""
-    path = os.path.join(run_dir, SUMMARY_FILE)
+def check_resume_options(run_dir, options):
+    """On --resume: raise ValueError if the model-shaping options differ from the first run's;
+    otherwise (re)write RUN/options.json with these options."""
+    path = os.path.join(run_dir, OPTIONS_FILE)
+    if options.get("resume") and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        now = _jsonable(options)
+        changed = [k for k in SHAPE_OPTIONS if before.get(k) != now.get(k)]
+        if changed:
+            raise ValueError(
+                f"cannot resume {run_dir}: it was started with " + ", ".join(
+                    f"{k}={before.get(k)!r}" for k in changed) + " but this run asks for "
+                + ", ".join(f"{k}={now.get(k)!r}" for k in changed)
+                + "; use the same values, or --overwrite to start again")
+    write_summary(run_dir, options, name=OPTIONS_FILE)
+
+
+def write_summary(run_dir, summary, name=SUMMARY_FILE):
+    """Write RUN/run.json (or another JSON file of the run) atomically."""
+    path = os.path.join(run_dir, name)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(_jsonable(summary), f, indent=2, sort_keys=True)

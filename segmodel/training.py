@@ -158,6 +158,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
     image_size = check_args(model, image_size, 2)
+    options["image_size"] = list(image_size)  # 96 and (96, 96) are the same run
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     dist = make_strategy(strategy, cpu_replicas=cpu_replicas)
@@ -174,6 +175,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         raise ValueError(f"batch size {batch_size} with {replicas} replicas and {num_train} "
                          f"training images leaves a replica without data; raise --batch-size")
     prepare_run_dir(output_dir, resume=resume, overwrite=overwrite)
+    runinfo.check_resume_options(output_dir, options)
     done = cb.finished_epochs(output_dir) if resume else 0
     history = cb.trim_history(output_dir, done) if resume else []
     if resume:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # Trains 3 epochs and dies after the 2nd, like a pre-empted machine (the process exits non-zero).
 INTERRUPTED = textwrap.dedent("""
     import sys, keras
@@ -51,6 +53,14 @@ def test_resume_continues_at_the_next_epoch(records_dir, tmp_path, request):
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
     assert (run_dir / "model.keras").exists()
+
+    # Resuming with another architecture cannot load the backup: a clear error, nothing touched.
+    from segmodel.training import train
+
+    with pytest.raises(ValueError, match="model='chapter'"):
+        train(records_dir, run_dir, model="unet", image_size=32, epochs=4, resume=True,
+              precision="float32", log=lambda line: None)
+    assert epochs_in_history(run_dir) == [0, 1, 2]
 
 
 def test_a_finished_run_without_resume_is_refused(records_dir, tmp_path):

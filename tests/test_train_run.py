@@ -107,7 +107,7 @@ def test_run_folder_contents(chapter_run):
             assert img.width / img.height > min_aspect  # prediction: three panels side by side
 
 
-def test_existing_run_is_not_overwritten(chapter_run, learn_records, request):
+def test_existing_run_is_not_overwritten(chapter_run):
     from segmodel.training import prepare_run_dir
 
     run_dir, _ = chapter_run

@@ -9,6 +9,7 @@ process exactly as a user would type it, so the demo proves the commands in the 
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -27,7 +28,9 @@ def _run(stage, args, timings):
     cmd = [sys.executable, str(TOOLS / args[0]), *map(str, args[1:])]
     print(f"\n=== {stage}: {' '.join(cmd[1:])}", flush=True)
     start = time.perf_counter()
-    code = subprocess.call(cmd)
+    # TensorFlow's C++ start-up chatter would bury each stage's own progress lines.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    code = subprocess.call(cmd, env=env)
     timings.append((stage, time.perf_counter() - start))
     if code != 0:
         raise StageFailed(f"stage '{stage}' failed with exit code {code}; its output is above.")
@@ -55,11 +58,11 @@ def _fresh(path):
 
 
 def _validation_images(data_dir, records, count):
-    manifest = json.loads((records / "manifest.json").read_text())
-    names = manifest.get("validation_names") or []
-    images = sorted((data_dir / "images").glob("*.jpg"))
-    chosen = [data_dir / "images" / f"{n}.jpg" for n in names[:count]]
-    return [p for p in chosen if p.exists()] or images[:count]
+    """Source files of the first `count` validation examples: images the model never trained on."""
+    import segdata
+
+    stems = [segdata.read_example(records, "validation", i)[2] for i in range(count)]
+    return [data_dir / "images" / f"{stem}.jpg" for stem in stems]
 
 
 def parse_args(argv):
@@ -70,7 +73,7 @@ def parse_args(argv):
     p.add_argument("--val-size", type=int, default=60, help="holdout validation images")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--sam-preset", help="a keras-hub SAM preset name or a local preset folder")
     return p.parse_args(argv)
 
@@ -147,8 +150,10 @@ def _summary(work, timings, total, train_dir, sam_note):
     if run.exists():
         info = json.loads(run.read_text())
         best = info.get("best", info.get("final_metrics", {}))
-        print(f"  validation foreground IoU: {best.get('val_foreground_iou', 'n/a')}")
-        print(f"  validation mean IoU:       {best.get('val_mean_iou', 'n/a')}")
+        for key, label in (("val_foreground_iou", "foreground IoU"), ("val_mean_iou", "mean IoU")):
+            value = best.get(key)
+            shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
+            print(f"  validation {label + ':':<16} {shown} (best epoch by validation loss)")
     print(f"  sample figure:   {work / 'figures' / 'sample.png'}")
     print(f"  training run:    {train_dir} (model.keras, loss.png, prediction.png, history.csv)")
     print(f"  SavedModel:      {work / 'export' / '1'}")

@@ -10,6 +10,8 @@ Defaults: adam at a constant 3e-4. The chapter's own recipe (adam at a constant 
 import argparse
 import sys
 
+import tensorflow as tf
+
 from segmodel import distribute, precision, training
 from segmodel.models import MODELS
 
@@ -95,6 +97,14 @@ def main(argv=None):
         return 3
     except (ValueError, FileExistsError, FileNotFoundError, distribute.DeviceConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except tf.errors.InvalidArgumentError as err:
+        # The input pipeline reports corrupt shards/records as "segkit: <file>: <what>"; show
+        # that line, not the TensorFlow stack. Anything else is a real bug: re-raise it.
+        lines = [line for line in err.message.splitlines() if "segkit:" in line]
+        if not lines:
+            raise
+        print(f"error: {lines[0][lines[0].index('segkit:'):].rstrip(']')}", file=sys.stderr)
         return 2
     return 0
 
