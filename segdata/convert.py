@@ -243,7 +243,7 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
                              "the data changed since; pass --overwrite to replace it")
         # TFDS reads the same shards through features.json/dataset_info.json; written before
         # the manifest, which marks the set complete.
-        tfds_meta.write_tfds_metadata(tmp, manifest)
+        tfds_meta.write_tfds_metadata(tmp, manifest, display_name=out)
         manifest_mod.write_manifest(tmp, manifest)
         _install(tmp, out)
     finally:

@@ -76,13 +76,15 @@ def _flatten(tree, prefix=""):
     return keys
 
 
-def write_tfds_metadata(records_dir, manifest):
+def write_tfds_metadata(records_dir, manifest, *, display_name=None):
     """Write features.json and dataset_info.json into `records_dir` (beside the shards).
 
     Args:
       records_dir: folder holding the shards named `{prefix}-{split}.tfrecord-XXXXX-of-YYYYY`
         (the converter calls this on its temporary folder, before the final rename).
       manifest: the manifest dict of that folder (split sizes and shard lengths are taken from it).
+      display_name: the folder named in warnings (the converter passes its final output folder,
+        not the temporary one it writes into).
 
     Returns:
       list of written paths, or [] (with a warning) when TFDS cannot read this record set:
@@ -94,13 +96,14 @@ def write_tfds_metadata(records_dir, manifest):
     from tensorflow_datasets.core import naming
 
     prefix = manifest.get("prefix", "pets")
+    shown = display_name or records_dir
     if manifest.get("compression", "none") != "none":
-        warnings.warn(f"{records_dir}: TFDS metadata not written: TFDS cannot read "
+        warnings.warn(f"{shown}: TFDS metadata not written: TFDS cannot read "
                       f"{manifest['compression']}-compressed shards (build with compression "
                       "'none' to read the set through tfds.builder_from_directory)", stacklevel=2)
         return []
     if not naming.is_valid_dataset_name(prefix):
-        warnings.warn(f"{records_dir}: TFDS metadata not written: prefix {prefix!r} is not a "
+        warnings.warn(f"{shown}: TFDS metadata not written: prefix {prefix!r} is not a "
                       "valid TFDS dataset name (use letters, digits and underscores)",
                       stacklevel=2)
         return []
