@@ -203,7 +203,13 @@ def test_low_precision_encoder_runs_and_leaves_global_policy_alone(predictor, dt
     assert (masks == ref_masks).mean() > 0.9
 
 
-def test_preset_errors_are_clear(tmp_path):
+def test_preset_errors_are_clear(tmp_path, monkeypatch):
+    import keras_hub
+
+    def no_download(*args, **kwargs):  # a typo must be rejected before keras-hub goes online
+        raise AssertionError("SamPredictor.from_preset tried to fetch a preset")
+
+    monkeypatch.setattr(keras_hub.models.SAMImageSegmenter, "from_preset", no_download)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         SamPredictor.from_preset(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="no config.json"):
