@@ -6,12 +6,12 @@ mistaken for a class. PNGs are written to a temporary name and renamed, with mat
 backend, so this works on headless machines.
 """
 
-import os
 import pathlib
 
 import numpy as np
 
 from segdata.labels import IGNORE_LABEL, LABEL_NAMES
+from segdata.atomic import atomic_write
 
 _IGNORE_RGB = (0.85, 0.2, 0.6)
 
@@ -67,10 +67,7 @@ def plot_image_and_mask(image, mask, output, *, title=None, titles=("Image", "Ma
     fig.subplots_adjust(bottom=0.1)
     output = pathlib.Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    os.replace(tmp, output)
-    return output
+    return atomic_write(output, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight"))
 
 
 def show_sample(records, split, index=0, output="sample.png", *, image_size=None,

@@ -6,8 +6,9 @@ a folder without one is an unfinished or foreign build.
 
 import hashlib
 import json
-import os
 import pathlib
+
+from segdata.atomic import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -31,11 +32,7 @@ class ManifestError(ValueError):
 
 def write_manifest(records_dir, manifest):
     """Write `manifest` (dict) as records_dir/manifest.json via a temporary name + rename."""
-    path = pathlib.Path(records_dir) / MANIFEST_NAME
-    tmp = path.with_name(f".{MANIFEST_NAME}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(pathlib.Path(records_dir) / MANIFEST_NAME, manifest)
 
 
 def read_manifest(records_dir):

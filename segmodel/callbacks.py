@@ -19,6 +19,8 @@ import shutil
 
 import keras
 
+from segdata.atomic import atomic_write
+
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
@@ -108,12 +110,14 @@ def trim_history(run_dir, keep_epochs):
     path = os.path.join(run_dir, HISTORY_FILE)
     with open(path, newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(kept)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    atomic_write(path, write)
     return kept
 
 

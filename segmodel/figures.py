@@ -4,9 +4,9 @@ Both functions write a PNG atomically (temporary name, then rename) and return i
 matplotlib's Agg backend so they work on headless training machines.
 """
 
-import os
-
 import numpy as np
+
+from segdata.atomic import atomic_write
 
 
 def _pyplot():
@@ -19,11 +19,8 @@ def _pyplot():
 
 
 def _save(fig, path):
-    plt = _pyplot()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight"))
+    _pyplot().close(fig)
     return path
 
 
@@ -58,42 +55,21 @@ def plot_loss(history, path):
     return _save(fig, path)
 
 
-def _mask_image(mask, num_classes, ignore_label):
-    """int [H, W] class ids -> float [H, W] gray levels; ignored pixels become NaN (drawn blank)."""
-    mask = np.asarray(mask).astype(np.float32)
-    shown = mask / max(num_classes - 1, 1)
-    return np.where(mask == ignore_label, np.nan, shown)
-
-
-def plot_prediction(image, true_mask, probabilities, path, ignore_label=255, title=None):
+def plot_prediction(image, true_mask, probabilities, path, title=None):
     """A validation image, its true mask and the model's predicted mask side by side.
+
+    Drawn by segdata's image-and-mask figure, so training figures and data figures share one
+    colour convention (ignored padding included).
 
     Args:
       image: float or uint8 [H, W, 3], values 0..255.
-      true_mask: int [H, W] or [H, W, 1], class ids 0..C-1 or ignore_label.
+      true_mask: int [H, W] or [H, W, 1], class ids 0..C-1 or the ignore label.
       probabilities: float [H, W, C] model output (argmax gives the predicted mask).
       path: output PNG path.
     """
-    probabilities = np.asarray(probabilities)
-    num_classes = probabilities.shape[-1]
-    predicted = probabilities.argmax(axis=-1)
+    from segdata.figures import plot_image_and_mask
+
+    predicted = np.asarray(probabilities).argmax(axis=-1)
     true_mask = np.asarray(true_mask).reshape(predicted.shape)
-    plt = _pyplot()
-    # Ignored (padded) pixels must not look like the white outline.
-    gray = plt.get_cmap("gray").with_extremes(bad="#cc4444")
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    panels = [
-        ("Image", np.clip(np.asarray(image, dtype=np.float32) / 255.0, 0, 1), None),
-        ("True mask", _mask_image(true_mask, num_classes, ignore_label), gray),
-        ("Predicted mask", _mask_image(predicted, num_classes, ignore_label), gray),
-    ]
-    for ax, (name, data, cmap) in zip(axes, panels):
-        ax.imshow(data, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(name)
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    if num_classes == 3:  # the Pets trimap classes, in the chapter's gray levels
-        fig.text(0.5, 0.02, "black: foreground   gray: background   white: outline"
-                 "   red: ignored", ha="center", fontsize=9)
-    return _save(fig, path)
+    return plot_image_and_mask(image, [true_mask, predicted], path, title=title,
+                               titles=("Image", "True mask", "Predicted mask"))

@@ -13,13 +13,13 @@ Per input `<stem>.<ext>` the output folder gets:
 """
 
 import json
-import os
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from segdata.atomic import atomic_write
 from segmodel.export import read_metadata
 
 
@@ -63,21 +63,11 @@ def palette(num_classes):
         np.uint8)
 
 
-def _replace_into(path, write):
-    """Calls write(temp_path) then renames it to `path`, so no half-written file is left."""
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def save_mask_png(mask, path, num_classes):
     """Writes uint8 [h, w] class ids as an indexed PNG whose palette colours the classes."""
     image = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
     image.putpalette(palette(num_classes).ravel().tolist())
-    _replace_into(pathlib.Path(path), lambda temp: image.save(temp, format="PNG"))
+    atomic_write(path, lambda temp: image.save(temp, format="PNG"))
 
 
 def save_overlay(image, mask, path, label_names, alpha=0.5):
@@ -101,7 +91,7 @@ def save_overlay(image, mask, path, label_names, alpha=0.5):
                   loc="lower center", ncol=len(label_names), frameon=False)
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     try:
-        _replace_into(pathlib.Path(path), lambda temp: figure.savefig(temp, format="png"))
+        atomic_write(path, lambda temp: figure.savefig(temp, format="png"))
     finally:
         plt.close(figure)
 

@@ -17,6 +17,8 @@ import os
 import platform
 import time
 
+from segdata.atomic import write_json_atomic
+
 from segmodel import callbacks as cb
 from segmodel import figures
 
@@ -102,11 +104,7 @@ def check_resume_options(run_dir, options):
 def write_summary(run_dir, summary, name=SUMMARY_FILE):
     """Write RUN/run.json (or another JSON file of the run) atomically."""
     path = os.path.join(run_dir, name)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_jsonable(summary), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, _jsonable(summary), sort_keys=True)
     return path
 
 

@@ -1,12 +1,11 @@
 """Reading images for SAM and writing its results without leaving half-written files."""
 
-import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from segdata.atomic import atomic_write, write_json_atomic
 
 
 def load_image(path):
@@ -59,20 +58,6 @@ def check_image_array(image):
     return image
 
 
-def atomic_write(path, write):
-    """Call `write(tmp_path)`, then rename the temporary file onto `path`."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_mask_png(path, mask):
     """Write a bool `[H, W]` mask as an 8-bit PNG with 0 (off) and 255 (on)."""
     pixels = np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8)
@@ -81,8 +66,4 @@ def save_mask_png(path, mask):
 
 def save_json(path, data):
     """Write `data` as indented JSON, atomically."""
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-    atomic_write(path, write)
+    write_json_atomic(path, data)

@@ -8,7 +8,7 @@ without a display and never changes the caller's matplotlib backend.
 
 import numpy as np
 
-from segmodel.sam import files
+from segdata.atomic import atomic_write
 
 # SAM's notebook colours: foreground green, background red, masks translucent blue.
 MASK_COLOR = (30 / 255, 144 / 255, 1.0, 0.6)
@@ -87,4 +87,4 @@ def save_overlay(path, image, masks, scores, point_coords=None, point_labels=Non
     """Save `overlay_figure(...)` as a PNG at `path` (written to a temporary name, then
     renamed, so a crash never leaves a truncated image)."""
     fig = overlay_figure(image, masks, scores, point_coords, point_labels, box)
-    files.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
