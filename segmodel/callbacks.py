@@ -1,8 +1,10 @@
 """The callbacks of a training run, and the bookkeeping that makes `--resume` honest.
 
-Everything comes from `keras.callbacks`; the one small addition, `DivergenceMonitor`, only records
-in which epoch the loss went NaN so the error message can name it (TerminateOnNaN stops the run
-but says nothing about when or why).
+Everything comes from `keras.callbacks`; the one small addition, `DivergenceMonitor`, records in
+which epoch training diverged so the error message can name it (TerminateOnNaN stops the run but
+says nothing about when or why). It watches the weights as well as the loss: on some CPUs (oneDNN
+with AVX-512) a NaN weight does not reach the loss - the model silently becomes a constant
+predictor with a finite loss of ln(3) - so a loss check alone lets a dead run train on.
 
 Files in the run folder RUN:
   model.keras     best model by validation loss (ModelCheckpoint, save_best_only)
@@ -27,13 +29,39 @@ BACKUP_DIR = "backup"
 LOG_DIR = "logs"
 
 
+def first_nonfinite_weight(weights):
+    """Path of the first floating-point weight holding a NaN or inf, or None when all are finite.
+
+    Args:
+      weights: Keras variables of any shape (e.g. `model.weights`); non-float ones are ignored.
+
+    One fused reduction over every weight (a few ms even for large models); only when it fails are
+    the weights looked at one by one, to name the culprit.
+    """
+    floats = [w for w in weights if "float" in str(w.dtype)]
+    if not floats:
+        return None
+    finite = keras.ops.stack([keras.ops.all(keras.ops.isfinite(w.value)) for w in floats])
+    if bool(keras.ops.all(finite)):
+        return None
+    return next(getattr(w, "path", w.name) for w, ok in zip(floats, finite) if not bool(ok))
+
+
 class DivergenceMonitor(keras.callbacks.Callback):
-    """Remembers the epoch (1-based, as Keras prints it) in which the training loss became NaN/inf."""
+    """Remembers the epoch (1-based, as Keras prints it) in which training diverged.
+
+    Diverged means: a training batch's loss became NaN/inf, or at the end of an epoch some weight of
+    the model (trainable or not, e.g. BatchNormalization statistics) is NaN/inf. In the second case
+    the monitor stops training and sets every metric of that epoch's logs to NaN, so that the
+    callbacks after it see the truth: ModelCheckpoint never keeps the broken model as "best", and
+    history.csv marks the epoch. It must therefore come before ModelCheckpoint and CSVLogger.
+    """
 
     def __init__(self):
         super().__init__()
         self.epoch = None
         self.diverged_epoch = None
+        self.nonfinite_weight = None  # path of the first non-finite weight, when that was the cause
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -42,6 +70,19 @@ class DivergenceMonitor(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if self.diverged_epoch is None and loss is not None and not math.isfinite(float(loss)):
             self.diverged_epoch = self.epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = first_nonfinite_weight(self.model.weights)
+        if bad is None:
+            return
+        self.nonfinite_weight = bad
+        if self.diverged_epoch is None:
+            self.diverged_epoch = epoch + 1
+        self.model.stop_training = True
+        if logs is not None:
+            for key in logs:
+                if key != "learning_rate":
+                    logs[key] = math.nan
 
 
 def finished_epochs(run_dir):

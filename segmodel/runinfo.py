@@ -4,7 +4,7 @@ run.json (written atomically, after the figures, so its presence means the run i
   {"status": "completed" | "diverged", "options": {...train() arguments...},
    "versions": {"python", "tensorflow", "keras", "segkit"}, "strategy": str, "replicas": int,
    "precision_policy": str, "splits": {"train": str, "validation": str},
-   "epochs_completed": int, "diverged_epoch": int | null,
+   "epochs_completed": int, "diverged_epoch": int | null, "nonfinite_weight": str | null,
    "best": {"epoch": int (1-based), "val_loss", "val_foreground_iou", "val_mean_iou", ...},
    "final": {... metrics of the last finished epoch ...},
    "max_val_foreground_iou": float, "max_val_mean_iou": float}
@@ -64,11 +64,12 @@ def start(options, *, policy, strategy, replicas, splits):
     }
 
 
-def finish(summary, history, *, diverged_epoch=None):
+def finish(summary, history, *, diverged_epoch=None, nonfinite_weight=None):
     """Add results from the history.csv rows (0-based "epoch" column) to the summary."""
     summary = dict(summary)
     summary["status"] = "diverged" if diverged_epoch is not None else "completed"
     summary["diverged_epoch"] = diverged_epoch
+    summary["nonfinite_weight"] = nonfinite_weight
     summary["epochs_completed"] = len(history)
     summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     finite = [r for r in history if math.isfinite(r.get("val_loss", math.nan))]

@@ -35,7 +35,17 @@ SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN/inf; the message names the epoch and the precision policy."""
+    """The loss or a weight became NaN/inf; the message names the epoch, the precision policy and,
+    when a weight was the evidence, the first non-finite weight."""
+
+
+def diverged_message(epoch, policy, weight=None):
+    """The TrainingDiverged text shared by every training loop."""
+    what = (f"the weights became non-finite (first: {weight})" if weight
+            else "the loss became NaN")
+    return (f"training stopped: {what} in epoch {epoch} under precision policy {policy}; try "
+            f"--precision float32 or a lower --learning-rate (--resume continues from the last "
+            f"epoch before it)")
 
 
 def make_optimizer(name=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE, *,
@@ -148,7 +158,8 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     `log` receives the human-readable progress lines.
 
     Raises:
-      TrainingDiverged: the loss became NaN (run.json is still written, status "diverged").
+      TrainingDiverged: the loss or a weight became NaN/inf (run.json is still written, status
+        "diverged"; RUN/backup is rolled back to the last finite epoch).
       ValueError / FileExistsError: bad arguments, records or run folder.
     """
     import segdata
@@ -210,13 +221,12 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
         cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
     history = cb.read_history(output_dir)
-    summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch)
+    summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
+                             nonfinite_weight=monitor.nonfinite_weight)
     runinfo.write_figures(output_dir, history, val_ds, log=log)
     runinfo.write_summary(output_dir, summary)
     if monitor.diverged_epoch is not None:
-        raise TrainingDiverged(
-            f"training stopped: the loss became NaN in epoch {monitor.diverged_epoch} under "
-            f"precision policy {policy}; try --precision float32 or a lower --learning-rate "
-            f"(--resume continues from the last epoch before the NaN)")
+        raise TrainingDiverged(diverged_message(monitor.diverged_epoch, policy,
+                                                monitor.nonfinite_weight))
     runinfo.log_result(summary, log)
     return summary
