@@ -1,0 +1,111 @@
+"""`--runner beam` (Apache Beam DirectRunner) builds the local runner's record set, byte for byte."""
+
+import hashlib
+import json
+import os
+import sys
+
+import pytest
+
+pytest.importorskip("apache_beam", reason="the beam extra (pip install 'segkit[beam]') is needed")
+
+from segdata import beam_convert  # noqa: E402
+from segdata.convert import BuildError, StrictError, build_records  # noqa: E402
+from segdata.sample_data import make_sample_data  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+import build_records as build_records_tool  # noqa: E402  (tools/ is a folder of scripts)
+
+RUN_FIELDS = ("build",)  # how the set was built (runner, workers, seconds): may differ
+
+
+@pytest.fixture(scope="module")
+def quirky(tmp_path_factory):
+    """A generated set with every real-world quirk (repaired, skipped, ignored samples)."""
+    return make_sample_data(tmp_path_factory.mktemp("beam") / "pets", 20, seed=11,
+                            with_quirks=True, min_side=48, max_side=72)
+
+
+def _files(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir())}
+
+
+def _without_run_fields(manifest):
+    return {k: v for k, v in manifest.items() if k not in RUN_FIELDS}
+
+
+@pytest.mark.parametrize("flags,beam_options", [
+    (["--split", "official", "--num-shards", "3"], None),
+    (["--split", "holdout", "--val-size", "6", "--num-shards", "2", "--compression", "gzip"],
+     "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_threading"),
+], ids=["official-3-shards", "holdout-gzip-2-threads"])
+def test_beam_build_equals_local_build_file_for_file(quirky, tmp_path, flags, beam_options):
+    local, beam = tmp_path / "local", tmp_path / "beam"
+    assert build_records_tool.main(["--data-dir", str(quirky), "--output-dir", str(local),
+                                    "--workers", "1", "--no-progress"] + flags) == 0
+    argv = ["--data-dir", str(quirky), "--output-dir", str(beam), "--runner", "beam"] + flags
+    assert build_records_tool.main(argv + (["--beam-options", beam_options]
+                                           if beam_options else [])) == 0
+    a = json.loads((local / "manifest.json").read_text())
+    b = json.loads((beam / "manifest.json").read_text())
+    assert b["build"]["runner"] == "beam" and b["build"]["beam_runner"] == "DirectRunner"
+    assert _without_run_fields(a) == _without_run_fields(b)
+    assert b["skipped"] and b["repaired"]  # the quirks really went through both runners
+    shards = [s for info in b["splits"].values() for s in info["shards"]]
+    assert len(shards) >= 3
+    assert b["compression"] == ("gzip" if "gzip" in flags else "none")
+    files_a, files_b = _files(local), _files(beam)
+    assert files_a.keys() == files_b.keys()
+    for name in files_a.keys() - {"manifest.json"}:
+        assert files_a[name] == files_b[name], name
+    for shard in shards:  # and the manifest's SHA-256 is the file's
+        assert files_b[shard["file"]] == shard["sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beam", "local"]  # no temp folders
+
+
+def _failing_write(element, tmp, prefix, compression):
+    (split, shard), _ = element
+    if split == "train" and shard == 1:
+        raise OSError("disk full (planted)")
+    return beam_convert.__dict__["_real_write_shard"](element, tmp, prefix, compression)
+
+
+def test_failed_pipeline_leaves_no_manifest_and_keeps_the_old_set(quirky, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setitem(beam_convert.__dict__, "_real_write_shard", beam_convert._write_shard)
+    monkeypatch.setattr(beam_convert, "_write_shard", _failing_write)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(beam_convert.PipelineError, match="disk full"):
+        beam_convert.build_records_beam(quirky, fresh, num_shards=3)
+    assert not fresh.exists()
+    old = tmp_path / "old"
+    build_records(quirky, old, num_shards=2, workers=1, progress=False)
+    before = _files(old)
+    with pytest.raises(beam_convert.PipelineError, match="DirectRunner"):
+        beam_convert.build_records_beam(quirky, old, num_shards=3, overwrite=True)
+    assert _files(old) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]  # temp folder removed
+
+
+def test_strict_writes_nothing(quirky, tmp_path):
+    out = tmp_path / "strict"
+    with pytest.raises(StrictError, match="5 sample"):
+        beam_convert.build_records_beam(quirky, out, strict=True)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_clear_errors_without_beam_and_for_local_only_flags(quirky, tmp_path, monkeypatch,
+                                                            capsys):
+    monkeypatch.setitem(sys.modules, "apache_beam", None)  # import apache_beam -> ImportError
+    with pytest.raises(BuildError, match=r"segkit\[beam\]"):
+        beam_convert.build_records_beam(quirky, tmp_path / "x")
+    assert build_records_tool.main(["--data-dir", str(quirky), "--output-dir",
+                                    str(tmp_path / "x"), "--runner", "beam"]) == 2
+    assert "needs Apache Beam" in capsys.readouterr().err
+    for extra in (["--runner", "beam", "--workers", "2"], ["--beam-options", "--runner=X"]):
+        with pytest.raises(SystemExit) as e:
+            build_records_tool.main(["--data-dir", str(quirky), "--output-dir",
+                                     str(tmp_path / "x")] + extra)
+        assert e.value.code == 2
+    assert not (tmp_path / "x").exists()
