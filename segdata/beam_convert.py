@@ -9,9 +9,9 @@ which says how it ran) equal a local build's.
 Pipeline (TFDS's Beam writer, with our own file names and order, which `WriteToTFRecord`
 cannot give):
 
-    candidates.jsonl --ReadFromText--> Reshuffle --Map(encode_sample)--> ((split, shard), (index,
-    SampleResult)) --GroupByKey--> Map(_write_shard): sort by index, write the part file, a
-    summary JSON beside it (count, pixels, SHA-256, skipped/repaired with their index)
+    candidates-*.jsonl --FlatMap(read)--> Reshuffle --Map(encode_sample)--> ((split, shard),
+    (index, SampleResult)) --GroupByKey--> Map(_write_shard): sort by index, write the part
+    file and a summary JSON (count, pixels, SHA-256, skipped/repaired with their index)
 
 The launcher then reads the summaries, names the non-empty shards (`sharding.split_entry`),
 writes the TFDS metadata and the manifest, and installs the folder as the local runner does.
@@ -43,6 +43,7 @@ DEFAULT_BEAM_OPTIONS = ("--runner=DirectRunner",)
 INSTALL_HINT = ("pip install 'segkit[beam]' (or pip install 'apache-beam~=2.77') on this "
                 "machine and on the workers")
 _WORK = ".beam"  # in the temporary folder: candidate list and shard summaries
+CANDIDATES_PER_FILE = 10_000  # the candidate list is read in parallel, one file per task
 
 
 class PipelineError(RuntimeError):
@@ -81,6 +82,11 @@ def _sha256_and_size(path):
             h.update(block)
             size += len(block)
     return h.hexdigest(), size
+
+
+def _read_lines(path):
+    with _gfile().GFile(path, "r") as fh:
+        return fh.read().splitlines()
 
 
 def _encode(line):
@@ -143,16 +149,20 @@ def _pipeline_options(beam_options):
 
 
 def _write_candidates(plan, tmp):
-    """One JSON line per candidate sample (split, planned shard, index in split, Sample)."""
+    """One JSON line per candidate sample (split, planned shard, index in split, Sample), in
+    files of CANDIDATES_PER_FILE lines -> their paths. Written with tf.io.gfile, read back the
+    same way, so the pipeline needs no Beam IO connector for the output filesystem."""
     lines = []
     for split, split_plan in plan.plans.items():
         for index, sample in enumerate(split_plan.samples):
             lines.append(json.dumps({"split": split, "index": index,
                                      "shard": sharding.shard_index(split_plan.bounds, index),
                                      "sample": dataclasses.asdict(sample)}))
-    path = _join(_join(tmp, _WORK), "candidates.jsonl")
-    _write_bytes(path, ("\n".join(lines) + "\n").encode())
-    return path
+    paths = []
+    for start in range(0, len(lines), CANDIDATES_PER_FILE):
+        paths.append(_join(_join(tmp, _WORK), f"candidates-{len(paths):05d}.jsonl"))
+        _write_bytes(paths[-1], "\n".join(lines[start:start + CANDIDATES_PER_FILE]).encode())
+    return paths
 
 
 def _run_pipeline(plan, tmp, candidates, options, runner):
@@ -162,8 +172,9 @@ def _run_pipeline(plan, tmp, candidates, options, runner):
     try:
         with beam.Pipeline(options=options) as p:
             _ = (p
-                 | "Candidates" >> beam.io.ReadFromText(candidates)
-                 | "Spread" >> beam.Reshuffle()  # one small file: give every worker samples
+                 | "CandidateFiles" >> beam.Create(candidates)
+                 | "Candidates" >> beam.FlatMap(_read_lines)
+                 | "Spread" >> beam.Reshuffle()  # few small files: give every worker samples
                  | "Encode" >> beam.Map(_encode)
                  | "ByShard" >> beam.GroupByKey()
                  | "WriteShard" >> beam.Map(_write_shard, tmp=tmp, prefix=prefix,
