@@ -12,8 +12,8 @@ Default rule (documented in the README):
 
 import bisect
 import math
-import os
 
+from segdata import fsio
 from segdata.manifest import sha256_file
 
 MIN_SHARD_BYTES = 64 << 20
@@ -121,13 +121,7 @@ class SplitPlan:
     def create(cls, split, samples, prefix, *, num_shards=None, shard_size_mb=None):
         """Plan for `samples` (list of segdata.layout.Sample); the size is estimated from the
         source files, which the records hold almost byte for byte."""
-        total = 0
-        for s in samples:
-            for path in (s.image_path, s.trimap_path):
-                try:
-                    total += os.path.getsize(path)
-                except OSError:
-                    pass
+        total = fsio.total_size(p for s in samples for p in (s.image_path, s.trimap_path))
         n = num_shards_for(total, max(1, len(samples)), num_shards=num_shards,
                            shard_size_mb=shard_size_mb)
         return cls(split, samples, prefix, n)
