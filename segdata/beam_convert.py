@@ -292,6 +292,7 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
     out = out.rstrip("/")
     old_manifest = _old_manifest(out, plan, overwrite)
     parent, name = out.rsplit("/", 1)
+    parent = parent or "/"
     gfile.makedirs(parent)
     if not _is_remote(out):
         convert._clean_stale(pathlib.Path(parent), name)
