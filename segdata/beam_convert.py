@@ -35,7 +35,7 @@ from segdata import build_plan
 from segdata import convert
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
-from segdata import sharding, tfds_meta
+from segdata import fsio, sharding, tfds_meta
 from segdata.build_plan import BuildError
 from segdata.layout import Sample
 
@@ -50,8 +50,7 @@ class PipelineError(RuntimeError):
     """The Beam pipeline failed; nothing was installed. The message names the runner and cause."""
 
 
-def _is_remote(path):
-    return "://" in str(path)
+_is_remote, _write_bytes = fsio.is_remote, fsio.write_bytes
 
 
 def _join(folder, name):
@@ -62,26 +61,6 @@ def _gfile():
     import tensorflow as tf
 
     return tf.io.gfile
-
-
-def _write_bytes(path, data):
-    """Write `data` to `path` through a unique staging name + rename (retried bundles)."""
-    gfile = _gfile()
-    stage = f"{path}.tmp-{uuid.uuid4().hex}"
-    with gfile.GFile(stage, "wb") as fh:
-        fh.write(data)
-    gfile.rename(stage, path, overwrite=True)
-
-
-def _sha256_and_size(path):
-    import hashlib
-
-    h, size = hashlib.sha256(), 0
-    with _gfile().GFile(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
 
 def _read_lines(path):
@@ -131,7 +110,7 @@ def _write_shard(element, tmp, prefix, compression):
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
                "outcomes": outcomes}
     if count:
-        summary["sha256"], summary["bytes"] = _sha256_and_size(part)
+        summary["sha256"], summary["bytes"] = fsio.sha256_and_size(part)
     _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
                  json.dumps(summary).encode())
     return summary

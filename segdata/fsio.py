@@ -5,7 +5,9 @@ Local paths never import TensorFlow, so the local converter's worker processes s
 a URL imports it on first use (Beam workers, which write with TensorFlow anyway).
 """
 
+import hashlib
 import os
+import uuid
 
 
 def is_remote(path):
@@ -56,6 +58,32 @@ def read_bytes(path):
             return fh.read()
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def _open(path, mode):
+    return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)
+
+
+def write_bytes(path, data):
+    """Write `data` under a unique staging name beside `path`, then rename it onto `path`: a
+    retried or concurrent writer (a Beam bundle run twice) never leaves a half-written file."""
+    stage = f"{path}.tmp-{uuid.uuid4().hex}"
+    with _open(stage, "wb") as fh:
+        fh.write(data)
+    if is_remote(path):
+        _gfile().rename(stage, path, overwrite=True)
+    else:
+        os.replace(stage, path)
+
+
+def sha256_and_size(path):
+    """-> (hex SHA-256, size in bytes) of a file, read in 1 MiB blocks."""
+    h, size = hashlib.sha256(), 0
+    with _open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
 
 
 def total_size(paths):
