@@ -78,8 +78,8 @@ def _encode(line):
 def _write_shard(element, tmp, prefix, compression):
     """Write one planned shard from one worker, records in candidate order -> its summary dict.
 
-    The part file and `{part}.json` (the summary) are each staged under a unique name and
-    renamed, so a retried or speculative bundle never leaves a half-written file.
+    The part file and the summary (`.beam/{split}-{shard}.json`) are each staged under a unique
+    name and renamed, so a retried or speculative bundle never leaves a half-written file.
     """
     import tensorflow as tf
 
