@@ -107,6 +107,9 @@ def _write_shard(element, tmp, prefix, compression):
     finally:
         if tf.io.gfile.exists(stage):
             tf.io.gfile.remove(stage)
+    _count("records", count)  # live progress in the runner's UI (Dataflow's job page)
+    _count("skipped", sum(o[1] == "skipped" for o in outcomes))
+    _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
                "outcomes": outcomes}
     if count:
@@ -114,6 +117,12 @@ def _write_shard(element, tmp, prefix, compression):
     _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
                  json.dumps(summary).encode())
     return summary
+
+
+def _count(name, n):
+    from apache_beam.metrics import Metrics
+
+    Metrics.counter("segkit", name).inc(n)
 
 
 def _pipeline_options(beam_options):

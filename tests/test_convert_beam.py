@@ -72,12 +72,13 @@ def _failing_write(element, tmp, prefix, compression):
 
 
 def test_failed_pipeline_leaves_no_manifest_and_keeps_the_old_set(quirky, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch, capsys):
     monkeypatch.setitem(beam_convert.__dict__, "_real_write_shard", beam_convert._write_shard)
     monkeypatch.setattr(beam_convert, "_write_shard", _failing_write)
     fresh = tmp_path / "fresh"
-    with pytest.raises(beam_convert.PipelineError, match="disk full"):
-        beam_convert.build_records_beam(quirky, fresh, num_shards=3)
+    assert build_records_tool.main(["--data-dir", str(quirky), "--output-dir", str(fresh),
+                                    "--runner", "beam", "--num-shards", "3"]) == 1
+    assert "disk full" in capsys.readouterr().err
     assert not fresh.exists()
     old = tmp_path / "old"
     build_records(quirky, old, num_shards=2, workers=1, progress=False)
