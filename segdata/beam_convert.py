@@ -1,26 +1,19 @@
 """`build_records_beam`: the record set of `segdata.convert.build_records`, built on Apache Beam.
 
-Same bytes as the local runner: the plan (split assignment, shard boundaries over the candidate
-samples) comes from `segdata.build_plan`, the per-sample work is `segdata.samples.encode_sample`
-unchanged, and each shard is written by one worker in candidate order with TensorFlow's
-TFRecordWriter, so every shard file, its SHA-256 and the manifest (all but the "build" entry,
-which says how it ran) equal a local build's.
-
-Pipeline (TFDS's Beam writer, with our own file names and order, which `WriteToTFRecord`
-cannot give):
+Same bytes as the local runner: the plan (splits, shard boundaries over the candidates) comes
+from `segdata.build_plan`, the per-sample work is `segdata.samples.encode_sample` unchanged, and
+each shard is written by one worker, in candidate order, with TensorFlow's TFRecordWriter. So
+every shard, its SHA-256 and the manifest (all but its "build" entry) equal a local build's.
 
     candidates-*.jsonl --FlatMap(read)--> Reshuffle --Map(encode_sample)--> ((split, shard),
     (index, SampleResult)) --GroupByKey--> Map(_write_shard): sort by index, write the part
     file and a summary JSON (count, pixels, SHA-256, skipped/repaired with their index)
 
-The launcher then reads the summaries, names the non-empty shards (`sharding.split_entry`),
-writes the TFDS metadata and the manifest, and installs the folder as the local runner does.
-Everything goes to `.OUT.tmp-<pid>` beside OUT first; a failed pipeline leaves no manifest.
-
-Paths go through tf.io.gfile, so OUT may be any filesystem TensorFlow reads (gs:// on Dataflow).
-The source folder is read by the launcher (scan) and by the workers (encode_sample opens the
-files), so on a cluster it must be a path every worker sees the same (a shared mount).
-apache_beam is imported only here, only when called: the core package works without it.
+(TFDS's Beam writer, with our file names and order, which `WriteToTFRecord` cannot give.) The
+launcher then reads the summaries, names the non-empty shards (`sharding.split_entry`), writes
+the TFDS metadata and the manifest, and installs `.OUT.tmp-<pid>` as OUT, manifest last; a
+failed pipeline leaves no manifest. Paths go through tf.io.gfile (segdata.fsio), so the source
+and OUT may be URLs (gs:// on Dataflow). apache_beam is imported only when this runs.
 """
 
 import dataclasses
@@ -50,7 +43,7 @@ class PipelineError(RuntimeError):
     """The Beam pipeline failed; nothing was installed. The message names the runner and cause."""
 
 
-_is_remote, _write_bytes = fsio.is_remote, fsio.write_bytes
+_is_remote, _write_bytes = fsio.is_remote, fsio.write_bytes  # used on both sides
 
 
 def _join(folder, name):
