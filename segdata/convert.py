@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 
-from segdata import build_plan
+from segdata import build_plan, fsio
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
 from segdata import tfds_meta
@@ -152,6 +152,9 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
                                  compression=compression, strict=strict, prefix=prefix)
     workers = default_workers() if workers is None else max(0, int(workers))
     plans = plan.plans
+    if fsio.is_remote(output_dir):  # pathlib would turn gs://b/x into a local folder "gs:"
+        raise BuildError(f"--output-dir {output_dir}: the local runner writes local folders; "
+                         "use --runner beam (segdata.beam_convert) for a URL")
     out = pathlib.Path(output_dir).expanduser().resolve()
     old_manifest = _check_output(out, plan.options, plan.source, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)

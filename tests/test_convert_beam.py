@@ -110,6 +110,10 @@ def test_clear_errors_without_beam_and_for_local_only_flags(quirky, tmp_path, mo
                                      str(tmp_path / "x")] + extra)
         assert e.value.code == 2
     assert not (tmp_path / "x").exists()
+    # A URL output is for the Beam runner; the local one must not write a folder named "gs:".
+    assert build_records_tool.main(["--data-dir", str(quirky), "--output-dir",
+                                    "gs://bucket/records"]) == 2
+    assert "--runner beam" in capsys.readouterr().err
 
 
 def test_output_on_a_non_local_filesystem(quirky, tmp_path):
