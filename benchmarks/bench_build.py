@@ -1,12 +1,16 @@
 """Benchmark build_records against the machine's pure JPEG-decode rate, measured in this run.
 
-  python benchmarks/bench_build.py [--num-images 1000] [--workers K] [--cache-dir DIR]
+  python benchmarks/bench_build.py [--num-images 1000] [--workers K] [--cache-dir DIR] [--no-beam]
 
 Generates (once, cached) a Pets-layout set of Pets-sized images (250-500 px sides), then:
 1. baseline: single-process full decode of every image from in-memory bytes, with PIL
    (libjpeg-turbo, the decoder the converter validates with) and with tf.io.decode_jpeg;
    the faster of the two is the baseline (measured before and after the builds, averaged);
-2. build_records with --workers 1 and with the default worker count (CPU count).
+2. build_records with --workers 1 and with the default worker count (CPU count);
+3. the same build on Apache Beam's DirectRunner (`--runner beam`, when apache_beam is
+   installed): in-process (one worker) and with --direct_num_workers K in multi_processing
+   mode. The DirectRunner is Beam's test runner, so this measures the pipeline's overhead
+   over the local runner, not what Dataflow/Flink/Spark reach on many machines.
 Goal: default-worker images/s >= 0.8 x (cores x single-core decode rate).
 
 Wall-clock rates depend on what else the machine runs, so CPU time is reported too: CPU
@@ -15,10 +19,11 @@ process, so the parallel build's CPU is not measurable here) against CPU seconds
 decode. `cores / build CPU per image` is the rate an otherwise idle machine reaches if the
 workers scale perfectly; the wall-clock ratio on an idle machine shows whether they do.
 Source files are in the page cache after step 1, so disk speed is mostly out of the picture;
-TensorFlow is imported before timing (a one-off ~5 s that a user pays once per run).
+TensorFlow and Apache Beam are imported before timing (one-off costs, once per run).
 """
 
 import argparse
+import importlib.util
 import io
 import os
 import resource
@@ -57,14 +62,20 @@ def _decode_rates(paths, min_seconds=2.0):
     return {"PIL": pil, "tf.io": tfio}
 
 
-def _build(data, out, workers):
-    """-> (images/s wall, CPU s per image, wall s, kept images)."""
+def _build(data, out, workers, beam_options=None):
+    """-> (images/s wall, CPU s per image, wall s, kept images). beam_options: Beam runner."""
     from segdata.convert import build_records
 
     shutil.rmtree(out, ignore_errors=True)
     start, cpu = time.perf_counter(), _cpu_seconds()
-    manifest = build_records(data, out, split="holdout", val_size=100, workers=workers,
-                             progress=False)
+    if beam_options is None:
+        manifest = build_records(data, out, split="holdout", val_size=100, workers=workers,
+                                 progress=False)
+    else:
+        from segdata.beam_convert import build_records_beam
+
+        manifest = build_records_beam(data, out, split="holdout", val_size=100,
+                                      beam_options=beam_options)
     seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     kept = sum(s["num_examples"] for s in manifest["splits"].values())
     return kept / seconds, cpu / kept, seconds, kept
@@ -79,6 +90,7 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=None, help="default: CPU count")
     p.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "segkit-bench"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-beam", action="store_true", help="skip the Apache Beam DirectRunner builds")
     args = p.parse_args(argv)
     cores = default_workers()
     workers = args.workers or cores
@@ -95,6 +107,16 @@ def main(argv=None):
     try:
         one = _build(data, os.path.join(out_root, "w1"), 1)
         many = _build(data, os.path.join(out_root, "wN"), workers)
+        beam = {}
+        if not args.no_beam and importlib.util.find_spec("apache_beam"):
+            import apache_beam  # noqa: F401  (a one-off ~2 s, kept out of the rate like TF's)
+
+            beam["in-process"] = _build(data, os.path.join(out_root, "b1"), 1,
+                                        "--runner=DirectRunner")
+            beam[f"{workers} processes"] = _build(
+                data, os.path.join(out_root, "bN"), workers,
+                f"--runner=DirectRunner --direct_num_workers={workers} "
+                "--direct_running_mode=multi_processing")
     finally:
         shutil.rmtree(out_root, ignore_errors=True)
     after = _decode_rates(jpgs)
@@ -115,13 +137,21 @@ def main(argv=None):
           f"{one[0] / rate:>8.2f}{one[1] * 1e3:>12.2f}")
     print(f"{f'build_records --workers {workers} (default)':<46}{many[0]:>8.0f}"
           f"{many[0] / target:>8.2f}{'':>12}   goal 0.80")
+    for label, (r, c, _, _) in beam.items():
+        # In-process: all CPU is this process's; multi_processing workers are not reaped here.
+        inproc = label == "in-process"
+        cpu_ms = f"{c * 1e3:.2f}" if inproc else ""
+        print(f"{f'--runner beam, DirectRunner {label}':<46}{r:>8.0f}"
+              f"{r / (rate if inproc else target):>8.2f}{cpu_ms:>12}   "
+              f"{r / (one if inproc else many)[0]:.2f} x the local runner")
     print(f"CPU-time view (in-process build, exact): decode {cpu * 1e3:.2f} ms/img, build "
           f"{one[1] * 1e3:.2f} ms/img -> with perfect scaling an idle {cores}-core machine "
           f"reaches {cores / one[1]:.0f} img/s = {cpu / one[1]:.2f} x (cores x decode)")
     # Workers are spawned (fork + exec), so RUSAGE_CHILDREN would report the parent's size at
     # fork time, not the workers'; only the parent's peak is meaningful here.
     print(f"wall: {one[2]:.1f} s (1 worker), {many[2]:.1f} s ({workers} workers); peak RSS of "
-          f"the parent {peak:.0f} MB")
+          f"the parent {peak:.0f} MB"
+          + "".join(f"; beam {k} {v[2]:.1f} s" for k, v in beam.items()))
     return 0
 
 

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "make_sample_data": "segdata.sample_data",
     "build_records": "segdata.convert",
+    "build_records_beam": "segdata.beam_convert",
     "verify_records": "segdata.verify",
     "read_manifest": "segdata.manifest",
     "ManifestError": "segdata.manifest",

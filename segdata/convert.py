@@ -1,6 +1,7 @@
 """`build_records`: a Pets folder -> sharded TFRecords + manifest.json, atomically.
 
-Flow: scan the folder (segdata.layout) -> assign splits (segdata.splits) -> run the pure
+Flow: scan the folder, assign splits, fix shard boundaries (segdata.build_plan, shared with the
+Apache Beam runner in segdata.beam_convert) -> run the pure
 per-sample function (segdata.samples.encode_sample) in order, in-process or in a pool of
 worker processes -> the parent alone writes shards (segdata.sharding) -> manifest last ->
 rename the finished temporary folder into place.
@@ -24,21 +25,11 @@ import shutil
 import sys
 import time
 
-from segdata import layout as layout_mod
+from segdata import build_plan, fsio
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
-from segdata import sharding, splits as splits_mod
 from segdata import tfds_meta
-
-COMPRESSIONS = ("none", "gzip")
-
-
-class BuildError(ValueError):
-    """The build cannot proceed (bad option, output conflict); the message says what to do."""
-
-
-class StrictError(BuildError):
-    """--strict and at least one sample was skipped; nothing was written."""
+from segdata.build_plan import COMPRESSIONS, BuildError, StrictError  # noqa: F401 (public here)
 
 
 def default_workers():
@@ -123,22 +114,8 @@ def _check_output(out, options, source, overwrite):
     try:
         old = manifest_mod.read_manifest(out)
     except manifest_mod.ManifestError:
-        raise BuildError(f"--output-dir {out} is not empty and holds no segkit record set "
-                         "(no readable manifest.json); refusing to replace its files. Choose an "
-                         "empty or new folder.") from None
-    if overwrite:
-        return None
-    if old.get("options") != options or old.get("source") != source:
-        raise BuildError(f"--output-dir {out} already holds a different record set (built from "
-                         f"{old.get('source')} with options {old.get('options')}); pass "
-                         "--overwrite to replace it, or choose another --output-dir")
-    return old
-
-
-def _same_shards(a, b):
-    key = lambda m: {s: [(x["file"], x["sha256"]) for x in v["shards"]]
-                     for s, v in m["splits"].items()}
-    return key(a) == key(b)
+        old = None
+    return build_plan.check_old_manifest(out, old, options, source, overwrite)
 
 
 def _install(tmp, out):
@@ -150,16 +127,6 @@ def _install(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, out)
-
-
-def _assign_splits(layout, split, val_size, seed):
-    """-> ({split: [stem]}, {listed stem without image: list file}, [unlisted stems])."""
-    if split == "holdout":
-        return splits_mod.holdout_split(layout.image_names, val_size, seed), {}, []
-    try:
-        return splits_mod.official_split(layout.lists, layout.image_names)
-    except ValueError as e:
-        raise layout_mod.LayoutError(f"{layout.root}: {e}") from None
 
 
 def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
@@ -180,36 +147,24 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
       segdata.layout.LayoutError / BuildError (ValueError subclasses) with what to do.
     """
     start = time.perf_counter()
-    if split not in splits_mod.SPLITS:
-        raise BuildError(f"--split must be one of {', '.join(splits_mod.SPLITS)}, got {split!r}")
-    if compression not in COMPRESSIONS:
-        raise BuildError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got "
-                         f"{compression!r}")
-    if not prefix or "/" in prefix or os.sep in prefix:
-        raise BuildError(f"--prefix must be a plain file-name prefix, got {prefix!r}")
+    plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
+                                 num_shards=num_shards, shard_size_mb=shard_size_mb,
+                                 compression=compression, strict=strict, prefix=prefix)
     workers = default_workers() if workers is None else max(0, int(workers))
-    layout = layout_mod.scan_pets(data_dir)
-    if not layout.image_names:
-        raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
-    names, missing, unlisted = _assign_splits(layout, split, val_size, seed)
-    options = {"split": split, "val_size": val_size if split == "holdout" else None,
-               "seed": seed if split == "holdout" else None, "num_shards": num_shards,
-               "shard_size_mb": shard_size_mb, "compression": compression, "strict": strict,
-               "prefix": prefix}
+    plans = plan.plans
+    if fsio.is_remote(output_dir):  # pathlib would turn gs://b/x into a local folder "gs:"
+        raise BuildError(f"--output-dir {output_dir}: the local runner writes local folders; "
+                         "use --runner beam (segdata.beam_convert) for a URL")
     out = pathlib.Path(output_dir).expanduser().resolve()
-    old_manifest = _check_output(out, options, str(layout.root), overwrite)
-    plans = {s: sharding.SplitPlan.create(s, [layout.sample(n) for n in ns], prefix,
-                                          num_shards=num_shards, shard_size_mb=shard_size_mb)
-             for s, ns in names.items()}
+    old_manifest = _check_output(out, plan.options, plan.source, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out.parent, out.name)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        skipped = [{"name": n, "reason": f"listed in annotations/{f} but images/{n}.jpg is missing"}
-                   for n, f in missing.items()]
-        all_samples = [smp for plan in plans.values() for smp in plan.samples]
+        skipped = plan.missing_skips()
+        all_samples = [smp for p in plans.values() for smp in p.samples]
         with contextlib.ExitStack() as stack:
             results = _results(all_samples, workers, stack)
             # The writer needs TensorFlow; importing it now (workers are already busy) keeps
@@ -221,26 +176,12 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
                                            unit="img", disable=not progress, file=sys.stderr))
             found, repaired = _write_all(plans, results, tmp, compression, strict, bar)
         skipped += found
-        if strict and skipped:
-            lines = "\n".join(f"  {s['name']}: {s['reason']}" for s in skipped)
-            raise StrictError(f"--strict: {len(skipped)} sample(s) would be skipped, nothing "
-                              f"was written:\n{lines}")
-        manifest = {
-            "format_version": manifest_mod.FORMAT_VERSION,
-            "created_by": f"segkit {_version()}",
-            "source": str(layout.root), "prefix": prefix, "compression": compression,
-            "options": options, "label_offset": manifest_mod.LABEL_OFFSET,
-            "num_classes": len(manifest_mod.LABEL_NAMES),
-            "label_names": list(manifest_mod.LABEL_NAMES),
-            "splits": {s: plan.finish() for s, plan in plans.items()},
-            "skipped": skipped, "repaired": repaired,
-            "ignored": {"count": len(layout.ignored), "files": layout.ignored},
-            "unlisted": {"count": len(unlisted), "names": unlisted},
-            "build": {"workers": workers, "seconds": round(time.perf_counter() - start, 3)},
-        }
-        if old_manifest is not None and not _same_shards(old_manifest, manifest):
-            raise BuildError(f"--output-dir {out} holds a set built with the same options, but "
-                             "the data changed since; pass --overwrite to replace it")
+        build_plan.check_strict(strict, skipped)
+        manifest = build_plan.make_manifest(
+            plan, {s: p.finish() for s, p in plans.items()}, skipped, repaired,
+            {"runner": "local", "workers": workers,
+             "seconds": round(time.perf_counter() - start, 3)})
+        build_plan.check_same_shards(out, old_manifest, manifest)
         # TFDS reads the same shards through features.json/dataset_info.json; written before
         # the manifest, which marks the set complete.
         tfds_meta.write_tfds_metadata(tmp, manifest, display_name=out)
@@ -250,9 +191,3 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return manifest
-
-
-def _version():
-    import segdata
-
-    return segdata.__version__

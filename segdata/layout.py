@@ -6,11 +6,14 @@ Layout (as in the real archives, `images/` and `annotations/` side by side):
   DATA/annotations/list.txt, trainval.txt, test.txt   lines `Name CLASS-ID SPECIES BREED-ID`
 
 Only names are collected here; file contents are judged per sample by `segdata.samples`.
+DATA may be a local folder or a URL that TensorFlow's filesystems read (gs://...; see
+segdata.fsio), for the Apache Beam converter whose workers cannot see the launcher's disk.
 """
 
 import dataclasses
-import os
 import pathlib
+
+from segdata import fsio
 
 LIST_FILES = ("list.txt", "trainval.txt", "test.txt")
 
@@ -42,7 +45,7 @@ class PetsLayout:
     lists: list-file name -> stems in file order (only for list files that exist).
     ignored: junk paths relative to the data folder (never samples, never "skipped").
     """
-    root: pathlib.Path
+    root: object  # pathlib.Path, or str for a URL
     image_names: list
     meta: dict
     lists: dict
@@ -51,8 +54,8 @@ class PetsLayout:
     def sample(self, name):
         label, species = self.meta.get(name, (-1, -1))
         root = str(self.root)  # plain strings: pathlib joins cost more than the rest of this
-        return Sample(name=name, image_path=os.path.join(root, "images", f"{name}.jpg"),
-                      trimap_path=os.path.join(root, "annotations", "trimaps", f"{name}.png"),
+        return Sample(name=name, image_path=fsio.join(root, "images", f"{name}.jpg"),
+                      trimap_path=fsio.join(root, "annotations", "trimaps", f"{name}.png"),
                       label=label, species=species)
 
 
@@ -67,52 +70,54 @@ def parse_list_file(path):
     Raises LayoutError naming file and line for lines that are not `Name CLASS-ID SPECIES BREED-ID`.
     """
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split()
-            try:
-                if len(parts) < 3:
-                    raise ValueError
-                rows.append((parts[0], int(parts[1]), int(parts[2])))
-            except ValueError:
-                raise LayoutError(
-                    f"{path}:{lineno}: expected 'Name CLASS-ID SPECIES BREED-ID', got {line!r}; "
-                    "fix or remove this line") from None
+    for lineno, line in enumerate(fsio.read_bytes(path).decode("utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            if len(parts) < 3:
+                raise ValueError
+            rows.append((parts[0], int(parts[1]), int(parts[2])))
+        except ValueError:
+            raise LayoutError(
+                f"{path}:{lineno}: expected 'Name CLASS-ID SPECIES BREED-ID', got {line!r}; "
+                "fix or remove this line") from None
     return rows
 
 
 def scan_pets(data_dir):
     """Scan `data_dir` -> PetsLayout. Raises LayoutError when the folder is not a Pets folder."""
-    root = pathlib.Path(data_dir).expanduser().resolve()
-    if not root.is_dir():
+    if fsio.is_remote(data_dir):
+        root = str(data_dir).rstrip("/")
+    else:
+        root = pathlib.Path(data_dir).expanduser().resolve()
+    if not fsio.isdir(root):
         raise LayoutError(f"data folder {root} does not exist; pass the folder that holds "
                           "images/ and annotations/ (see tools/download_pets.py or "
                           "tools/make_sample_data.py)")
-    images_dir = root / "images"
-    if not images_dir.is_dir():
+    images_dir = fsio.join(root, "images")
+    if not fsio.isdir(images_dir):
         raise LayoutError(f"{root} has no images/ folder; pass the folder that holds images/ and "
                           "annotations/ (the two Pets archives extracted side by side)")
     image_names, ignored = [], []
-    for fname in sorted(os.listdir(images_dir)):
-        if not _is_junk_name(fname) and fname.endswith(".jpg") and (images_dir / fname).is_file():
+    for fname, is_file in fsio.scandir(images_dir):
+        if not _is_junk_name(fname) and fname.endswith(".jpg") and is_file:
             image_names.append(fname[:-len(".jpg")])
         else:
             ignored.append(f"images/{fname}")
-    trimap_dir = root / "annotations" / "trimaps"
-    if trimap_dir.is_dir():
+    trimap_dir = fsio.join(root, "annotations", "trimaps")
+    if fsio.isdir(trimap_dir):
         image_set = set(image_names)
-        for fname in sorted(os.listdir(trimap_dir)):
+        for fname, _ in fsio.scandir(trimap_dir):
             # A trimap without an image is not junk, but it is not a sample either: list it so
             # nothing disappears without a trace.
             if _is_junk_name(fname) or not fname.endswith(".png") or fname[:-4] not in image_set:
                 ignored.append(f"annotations/trimaps/{fname}")
     meta, lists = {}, {}
     for list_name in LIST_FILES:
-        path = root / "annotations" / list_name
-        if path.is_file():
+        path = fsio.join(root, "annotations", list_name)
+        if fsio.isfile(path):
             rows = parse_list_file(path)
             lists[list_name] = [name for name, _, _ in rows]
             for name, label, species in rows:

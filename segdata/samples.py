@@ -22,7 +22,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from segdata import features
+from segdata import features, fsio
 
 JPEG_QUALITY = 95  # re-encoded images only; high enough that repair does not visibly degrade
 VALID_TRIMAP_VALUES = (1, 2, 3)
@@ -55,8 +55,7 @@ def _why(error):
 
 
 def _read(path):
-    with open(path, "rb") as fh:
-        return fh.read()
+    return fsio.read_bytes(path)  # a local open(); URLs (Beam workers) through tf.io.gfile
 
 
 def _decode(data):
@@ -177,7 +176,7 @@ def encode_sample(sample):
     except Exception as e:  # noqa: BLE001 - PIL raises many types on malformed files
         return SampleResult(name, skipped=f"undecodable image {os.path.basename(sample.image_path)}: "
                                           f"{_why(e)}")
-    if not os.path.exists(sample.trimap_path):
+    if not fsio.exists(sample.trimap_path):
         return SampleResult(name, skipped=f"missing trimap annotations/trimaps/{name}.png")
     try:
         mask_bytes, (mw, mh), counts, mask_fix = prepare_trimap(_read(sample.trimap_path))

@@ -10,9 +10,10 @@ Default rule (documented in the README):
 `--num-shards N` or `--shard-size-mb M` override 1-2 (3 still applies).
 """
 
+import bisect
 import math
-import os
 
+from segdata import fsio
 from segdata.manifest import sha256_file
 
 MIN_SHARD_BYTES = 64 << 20
@@ -25,6 +26,11 @@ RECORD_OVERHEAD = 16  # TFRecord framing per record: length, two CRCs
 def shard_name(prefix, split, index, num_shards):
     """TFDS-style shard file name, e.g. `pets-train.tfrecord-00003-of-00008`."""
     return f"{prefix}-{split}.tfrecord-{index:05d}-of-{num_shards:05d}"
+
+
+def part_name(prefix, split, index):
+    """Temporary name of shard `index` (candidate numbering) before empty shards are dropped."""
+    return f"{prefix}-{split}.part-{index:05d}"
 
 
 def _by_size(total_bytes, num_examples):
@@ -67,6 +73,32 @@ def shard_boundaries(num_items, num_shards):
     return [round(num_items * i / num_shards) for i in range(1, num_shards + 1)]
 
 
+def shard_index(bounds, index):
+    """The shard (int) that candidate `index` falls in, for `bounds` from shard_boundaries."""
+    return bisect.bisect_right(bounds, index)
+
+
+def split_entry(prefix, split, counts, class_pixels, install):
+    """Name the non-empty shards of a split -> its manifest entry (dict).
+
+    Args:
+      counts: records written to each planned shard (candidate numbering); empty shards are
+        dropped and the rest renumbered, so no shard file is ever empty.
+      class_pixels: (n1, n2, n3) pixel counts of trimap values 1..3 over the split.
+      install: callable(planned_index, final_name) -> (sha256 hex, bytes) that moves the
+        written part of that planned shard to its final name.
+    """
+    used = [i for i, c in enumerate(counts) if c]
+    shards = []
+    for new_index, old_index in enumerate(used):
+        name = shard_name(prefix, split, new_index, len(used))
+        digest, size = install(old_index, name)
+        shards.append({"file": name, "num_examples": counts[old_index], "sha256": digest,
+                       "bytes": size})
+    return {"num_examples": sum(counts), "shards": shards,
+            "class_pixel_counts": {str(c + 1): n for c, n in enumerate(class_pixels)}}
+
+
 class SplitPlan:
     """Writes one split's records into shards, in the order `add` receives them.
 
@@ -89,13 +121,7 @@ class SplitPlan:
     def create(cls, split, samples, prefix, *, num_shards=None, shard_size_mb=None):
         """Plan for `samples` (list of segdata.layout.Sample); the size is estimated from the
         source files, which the records hold almost byte for byte."""
-        total = 0
-        for s in samples:
-            for path in (s.image_path, s.trimap_path):
-                try:
-                    total += os.path.getsize(path)
-                except OSError:
-                    pass
+        total = fsio.total_size(p for s in samples for p in (s.image_path, s.trimap_path))
         n = num_shards_for(total, max(1, len(samples)), num_shards=num_shards,
                            shard_size_mb=shard_size_mb)
         return cls(split, samples, prefix, n)
@@ -108,7 +134,7 @@ class SplitPlan:
                                               else "")
 
     def _part(self, index):
-        return self._out_dir / f"{self.prefix}-{self.split}.part-{index:05d}"
+        return self._out_dir / part_name(self.prefix, self.split, index)
 
     def add(self, result):
         """Account for the next candidate's SampleResult; write its record if it has one."""
@@ -116,7 +142,7 @@ class SplitPlan:
         self._seen += 1
         if result.example is None:
             return
-        shard = next(i for i, end in enumerate(self.bounds) if index < end)
+        shard = shard_index(self.bounds, index)
         if shard != self._shard:
             self.close()
             self._writer = self._tf.io.TFRecordWriter(str(self._part(shard)), self._options)
@@ -134,13 +160,10 @@ class SplitPlan:
     def finish(self):
         """Rename parts to final shard names -> manifest entry for this split (dict)."""
         self.close()
-        used = [i for i, c in enumerate(self.counts) if c]
-        shards = []
-        for new_index, old_index in enumerate(used):
-            name = shard_name(self.prefix, self.split, new_index, len(used))
+
+        def install(old_index, name):
             path = self._out_dir / name
             self._part(old_index).rename(path)
-            shards.append({"file": name, "num_examples": self.counts[old_index],
-                           "sha256": sha256_file(path), "bytes": path.stat().st_size})
-        return {"num_examples": sum(self.counts), "shards": shards,
-                "class_pixel_counts": {str(c + 1): n for c, n in enumerate(self.class_pixels)}}
+            return sha256_file(path), path.stat().st_size
+
+        return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install)

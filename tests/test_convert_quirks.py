@@ -2,6 +2,8 @@
 
 import io
 import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -110,9 +112,27 @@ def test_encode_sample_is_pure_and_names_the_sample(tmp_path):
     assert parsed[features.CLASS_LABEL] == 3 and parsed[features.SPECIES] == 1
     assert parsed[features.IMAGE_FILENAME] == b"x_1.jpg"
     # A 2-bit grayscale PNG trimap would decode scaled in TF (1 -> 85): it must be re-encoded.
-    Image.fromarray(np.full((10, 12), 1, np.uint8)).save(tmp_path / "x_1.png", bits=2)
+    (tmp_path / "x_1.png").write_bytes(_gray_png(np.full((10, 12), 1, np.uint8), bits=2))
     result = samples.encode_sample(sample)
     assert result.skipped is None and result.repaired and "trimap" in result.repaired
+    assert result.class_pixel_counts == (120, 0, 0)
+
+
+def _gray_png(values, bits):
+    """A grayscale PNG of `bits`-bit samples, by hand: Pillow < 13 saves mode L as 8-bit only."""
+    h, w = values.shape
+    per_byte, rows = 8 // bits, b""
+    for row in values:
+        packed = bytearray((w * bits + 7) // 8)
+        for x, v in enumerate(row):
+            packed[x // per_byte] |= int(v) << (8 - bits * (x % per_byte + 1))
+        rows += b"\x00" + bytes(packed)  # filter type 0 per scanline
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bits, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def test_truncated_jpeg_rejected_at_every_cut(tmp_path):

@@ -3,9 +3,11 @@
   python tools/build_records.py --data-dir DATA --output-dir OUT [--split official|holdout]
       [--val-size 1000] [--seed 1337] [--num-shards N | --shard-size-mb M] [--workers K]
       [--compression none|gzip] [--strict] [--overwrite] [--prefix pets] [--no-progress]
+      [--runner local|beam] [--beam-options "--runner=DirectRunner --direct_num_workers=2 ..."]
   python tools/build_records.py --verify OUT [--decode]
 
-Exit status: 0 success, 1 verification failed or --strict found bad samples, 2 bad usage/input.
+Exit status: 0 success, 1 verification failed, --strict found bad samples or the Beam pipeline
+failed, 2 bad usage/input.
 """
 
 import argparse
@@ -39,12 +41,30 @@ def _parser():
     p.add_argument("--overwrite", action="store_true", help="replace an existing record set")
     p.add_argument("--prefix", default="pets", help="shard file prefix (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--runner", choices=("local", "beam"), default="local",
+                   help="local: worker processes on this machine; beam: an Apache Beam pipeline "
+                        "(needs the beam extra), same bytes (default: %(default)s)")
+    p.add_argument("--beam-options", default=None, metavar="FLAGS",
+                   help="with --runner beam: Beam pipeline flags in one string, e.g. "
+                        "\"--runner=DataflowRunner --project=P --region=R "
+                        "--temp_location=gs://B/tmp --setup_file=./setup.py\" "
+                        "(default: --runner=DirectRunner)")
     return p
+
+
+def _bind_beam_options(argv):
+    """`--beam-options "--runner=X ..."` -> `--beam-options=--runner=X ...`: argparse would
+    otherwise read a value that starts with "--" as an option of its own."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--beam-options":
+            return argv[:i] + [f"--beam-options={argv[i + 1]}"] + argv[i + 2:]
+    return argv
 
 
 def main(argv=None):
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_bind_beam_options(argv))
     if args.verify:
         if args.data_dir or args.output_dir:
             parser.error("--verify OUT takes no --data-dir/--output-dir")
@@ -57,16 +77,32 @@ def main(argv=None):
         return 1 if problems else 0
     if not args.data_dir or not args.output_dir:
         parser.error("--data-dir and --output-dir are required (or use --verify OUT)")
+    if args.runner == "beam" and args.workers is not None:
+        parser.error("--workers is for --runner local; with --runner beam the Beam runner sets "
+                     "the parallelism (e.g. --beam-options \"--direct_num_workers=2\")")
+    if args.runner == "local" and args.beam_options is not None:
+        parser.error("--beam-options needs --runner beam")
     from segdata.convert import StrictError, build_records
     from segdata.manifest import summarize
 
+    common = dict(split=args.split, val_size=args.val_size, seed=args.seed,
+                  num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
+                  compression=args.compression, strict=args.strict, overwrite=args.overwrite,
+                  prefix=args.prefix)
     start = time.perf_counter()
     try:
-        manifest = build_records(
-            args.data_dir, args.output_dir, split=args.split, val_size=args.val_size,
-            seed=args.seed, num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
-            workers=args.workers, compression=args.compression, strict=args.strict,
-            overwrite=args.overwrite, prefix=args.prefix, progress=not args.no_progress)
+        if args.runner == "beam":
+            from segdata.beam_convert import PipelineError, build_records_beam
+
+            try:
+                manifest = build_records_beam(args.data_dir, args.output_dir,
+                                              beam_options=args.beam_options, **common)
+            except PipelineError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+        else:
+            manifest = build_records(args.data_dir, args.output_dir, workers=args.workers,
+                                     progress=not args.no_progress, **common)
     except StrictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
