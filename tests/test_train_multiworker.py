@@ -1,0 +1,157 @@
+"""Multi-worker training: two tools/train.py processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
+
+The workers' collectives run over gRPC between the two processes; on a busy 2-core machine they
+are slow, so the data is the conftest's 36 training images at 32 px, 4 steps an epoch.
+"""
+
+import csv
+import json
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+TIMEOUT_S = 480
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_workers(root, records, run_dir, tmp, *extra, workers=2):
+    """Start `workers` tools/train.py processes as one cluster; (return codes, logs)."""
+    ports = free_ports(workers)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    command = [sys.executable, "tools/train.py", "--strategy", "multiworker", "--records",
+               str(records), "--output-dir", str(run_dir), "--model", "chapter", "--image-size",
+               "32", "--batch-size", "8", "--seed", "3", "--precision", "float32", *extra]
+    procs, logs = [], []
+    try:
+        for i in range(workers):
+            scratch = tmp / f"tmp{i}"  # the worker's TMPDIR: its scratch folder must be gone after
+            scratch.mkdir(exist_ok=True)
+            env = dict(os.environ, TMPDIR=str(scratch), TF_CPP_MIN_LOG_LEVEL="2",
+                       TF_CONFIG=json.dumps({"cluster": cluster,
+                                             "task": {"type": "worker", "index": i}}),
+                       PYTHONPATH=os.pathsep.join(
+                           [str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+            env.pop("SLURM_JOB_ID", None)
+            logs.append(tmp / f"worker{i}.log")
+            # Logs go to files: a full pipe would stall one worker and, through the collectives,
+            # both.
+            with open(logs[-1], "w") as out:
+                procs.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                              cwd=root, env=env))
+        codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return codes, [log.read_text() for log in logs]
+
+
+def fingerprint(log):
+    found = re.findall(r"final weights sha256: ([0-9a-f]{64})", log)
+    assert len(found) == 1, log[-3000:]
+    return found[0]
+
+
+def history_epochs(run_dir):
+    with open(run_dir / "history.csv", newline="") as f:
+        return [(int(r["epoch"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def first_epoch(records_dir, tmp_path_factory, request):
+    """Two workers train one epoch into RUN; returns (RUN, codes, logs, tmp)."""
+    tmp = tmp_path_factory.mktemp("multiworker")
+    run_dir = tmp / "run"
+    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "1",
+                              "--no-tensorboard")
+    return run_dir, codes, logs, tmp
+
+
+def test_two_workers_train_in_sync(first_epoch):
+    run_dir, codes, logs, tmp = first_epoch
+    assert codes == [0, 0], "\n----\n".join(log[-3000:] for log in logs)
+    for log in logs:
+        assert "replicas: 2" in log and "workers: 2" in log
+        assert "MultiWorkerMirroredStrategy" in log
+    assert "the chief" in logs[0] and "the chief" not in logs[1]
+    # Both workers applied the same all-reduced updates to the same initial weights.
+    assert fingerprint(logs[0]) == fingerprint(logs[1])
+    # Metrics are all-reduced: both workers print the same epoch line.
+    lines = [re.search(r"4 steps, .*? - (loss: .*)", log).group(1) for log in logs]
+    assert lines[0] == lines[1]
+
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["workers"] == 2 and summary["replicas"] == 2
+    assert summary["workers_in_sync"] is True and summary["epochs_completed"] == 1
+    assert math.isfinite(summary["final"]["loss"]) and summary["final"]["loss"] > 0
+    assert [e for e, _ in history_epochs(run_dir)] == [0]
+    assert (run_dir / "checkpoints" / "ckpt-1.index").exists()
+    # Only the chief wrote; the other worker's scratch folder was removed.
+    assert list((tmp / "tmp1").iterdir()) == []
+
+    import keras
+    import numpy as np
+
+    model = keras.models.load_model(run_dir / "model.keras")  # plain Keras, no custom objects
+    probs = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
+    assert probs.shape == (1, 32, 32, 3) and np.allclose(probs.sum(-1), 1, atol=1e-3)
+
+
+def test_resume_finishes_the_second_epoch(first_epoch, records_dir, request):
+    run_dir, codes, _, tmp = first_epoch
+    assert codes == [0, 0]
+    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "2",
+                              "--no-tensorboard", "--resume")
+    assert codes == [0, 0], "\n----\n".join(log[-3000:] for log in logs)
+    for log in logs:
+        assert "resuming after 1 finished epoch(s)" in log
+        assert "Epoch 2/2" in log and "Epoch 1/2" not in log  # only the missing epoch ran
+    assert fingerprint(logs[0]) == fingerprint(logs[1])
+    history = history_epochs(run_dir)
+    assert [e for e, _ in history] == [0, 1] and all(math.isfinite(v) for _, v in history)
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["epochs_completed"] == 2 and summary["workers_in_sync"] is True
+    assert (run_dir / "checkpoints" / "ckpt-2.index").exists()
+
+    # The same command without --resume must not mix a new run into this one: the chief says
+    # why, the other worker stops too instead of waiting for it.
+    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "2")
+    assert codes == [2, 2], "\n----\n".join(log[-3000:] for log in logs)
+    assert "--resume" in logs[0] and "already holds a training run" in logs[0]
+    assert "the chief refused the run folder" in logs[1]
+    assert [e for e, _ in history_epochs(run_dir)] == [0, 1]
+
+
+def test_the_chief_is_worker_0_unless_the_cluster_names_one():
+    import tensorflow as tf
+
+    from segmodel.cluster import cluster_role
+
+    def role(spec, task_type, task_id):
+        resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(spec), task_type=task_type, task_id=task_id)
+        return cluster_role(type("S", (), {"cluster_resolver": resolver})())
+
+    workers = {"worker": ["a:1", "b:1", "c:1"]}
+    assert role(workers, "worker", 0) == ("worker", 0, 3, True)
+    assert role(workers, "worker", 2) == ("worker", 2, 3, False)
+    with_chief = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    assert role(with_chief, "chief", 0) == ("chief", 0, 3, True)
+    assert role(with_chief, "worker", 0) == ("worker", 0, 3, False)
