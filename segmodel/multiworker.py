@@ -191,6 +191,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     if a["resume"]:
         log(f"resuming after {done} finished epoch(s)" if done else
             "nothing to resume: starting from epoch 1")
+        if done >= a["epochs"]:
+            log(f"the run already finished {done} epoch(s); raise --epochs to train further")
     if chief and os.path.exists(os.path.join(run_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(run_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
 
@@ -269,10 +271,12 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         runinfo.write_figures(run_dir, history, local_val, log=log)
         runinfo.write_summary(run_dir, summary)
     if diverged:
+        hint = "a lower --learning-rate" if policy == "float32" else \
+            "--precision float32 or a lower --learning-rate"
         raise TrainingDiverged(
             f"training stopped: weight {diverged[1]} became NaN/inf in epoch {diverged[0]} under "
-            f"precision policy {policy}; try --precision float32 or a lower --learning-rate "
-            f"(--resume continues from the last epoch before)")
+            f"precision policy {policy}; try {hint} (--resume continues from the last "
+            f"checkpoint before it)")
     if chief:
         runinfo.log_result(summary, log)
     return summary

@@ -155,3 +155,27 @@ def test_the_chief_is_worker_0_unless_the_cluster_names_one():
     with_chief = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
     assert role(with_chief, "chief", 0) == ("chief", 0, 3, True)
     assert role(with_chief, "worker", 0) == ("worker", 0, 3, False)
+
+
+def test_weights_blowing_up_stop_the_run(records_dir, tmp_path, request):
+    """SGD at 1e30 overflows the weights in the first epoch: exit 3 naming epoch, policy and
+    variable; no checkpoint of the broken epoch, so --resume cannot start from it. One worker
+    (no TF_CONFIG) runs the same loop."""
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "SLURM_JOB_ID")}
+    env["PYTHONPATH"] = os.pathsep.join([str(request.config.rootpath)]
+                                        + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    proc = subprocess.run(
+        [sys.executable, "tools/train.py", "--strategy", "multiworker", "--records",
+         str(records_dir), "--output-dir", str(run_dir), "--image-size", "32", "--batch-size",
+         "8", "--epochs", "2", "--seed", "0", "--precision", "float32", "--optimizer", "sgd",
+         "--learning-rate", "1e30", "--no-tensorboard"],
+        capture_output=True, text=True, timeout=TIMEOUT_S, cwd=request.config.rootpath, env=env)
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "workers: 1" in proc.stdout
+    error = re.search(r"^error: (.*)", proc.stderr, re.M).group(1)
+    assert re.search(r"weight \S+/kernel became NaN/inf in epoch 1 under precision policy "
+                     r"float32", error), error
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["status"] == "diverged" and summary["diverged_epoch"] == 1
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "model.keras").exists()
