@@ -172,12 +172,21 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     # Outside the scope: plain variables, saved in every checkpoint beside model and optimizer.
     finished = tf.Variable(0, dtype=tf.int64, trainable=False)
     best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-    checkpoint = tf.train.Checkpoint(model=net, optimizer=opt, finished_epochs=finished,
-                                     best_val_loss=best)
+    # The inner optimizer, not a LossScaleOptimizer: the checkpoint then has the same layout under
+    # every precision policy, so a run that diverged under mixed_float16 can resume in float32
+    # (the loss scale starts again from its initial value and adapts within a few steps).
+    checkpoint = tf.train.Checkpoint(model=net, optimizer=getattr(opt, "inner_optimizer", opt),
+                                     finished_epochs=finished, best_val_loss=best)
     if a["resume"]:
         latest = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
         if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                checkpoint.restore(latest).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.OpError) as err:
+                raise ValueError(
+                    f"cannot resume from {latest}: it does not match this model and optimizer "
+                    f"(was the run started with another --optimizer?); resume with the first "
+                    f"run's options, or --overwrite to start again ({str(err)[:300]})") from None
     restored = gather_values(dist, float(finished.numpy()))
     if restored.min() != restored.max():
         raise ClusterError(
@@ -221,6 +230,22 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     def val_step(iterator):
         dist.run(step, args=next(iterator) + (False,))
 
+    # BatchNormalization's moving statistics are not synchronised (aggregation "none"): each
+    # worker averages its own batches. Averaging them over replicas before validation keeps the
+    # workers' models identical, so validation, checkpoints and model.keras agree.
+    state = [v for v in net.non_trainable_variables if v.dtype in ("float16", "bfloat16",
+                                                                   "float32", "float64")]
+
+    @tf.function
+    def sync_state():
+        def fn():
+            ctx = tf.distribute.get_replica_context()
+            means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
+                                   [tf.identity(v.value) for v in state])
+            for v, mean in zip(state, means):
+                v.assign(mean)
+        dist.run(fn)
+
     writers = ({k: tf.summary.create_file_writer(os.path.join(run_dir, cb.LOG_DIR, k))
                 for k in ("train", "validation")} if chief and a["tensorboard"] else {})
     train_iter, diverged = iter(train_ds), None
@@ -231,6 +256,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
             metric.reset_state()
         for _ in range(steps):
             train_step(train_iter)
+        if state:
+            sync_state()
         val_iter = iter(val_ds)  # the same validation batches every epoch
         for _ in range(val_steps):
             val_step(val_iter)
