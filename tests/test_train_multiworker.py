@@ -1,7 +1,8 @@
 """Multi-worker training: two tools/train.py processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
 
 The workers' collectives run over gRPC between the two processes; on a busy 2-core machine they
-are slow, so the data is the conftest's 36 training images at 32 px, 4 steps an epoch. The model
+are slow, so the data is the conftest's 36 training images at 32 px, global batch 12: 3 steps an
+epoch and 1 validation step. The model
 is the U-Net: its BatchNormalization statistics are the part of the state that `fit`-style
 training leaves unsynchronised between workers (segmodel.multiworker averages them).
 """
@@ -38,7 +39,7 @@ def run_workers(root, records, run_dir, tmp, *extra, workers=2):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     command = [sys.executable, "tools/train.py", "--strategy", "multiworker", "--records",
                str(records), "--output-dir", str(run_dir), "--model", "unet", "--image-size",
-               "32", "--batch-size", "8", "--seed", "3", "--precision", "float32", *extra]
+               "32", "--batch-size", "12", "--seed", "3", "--precision", "float32", *extra]
     procs, logs = [], []
     try:
         for i in range(workers):
@@ -96,7 +97,7 @@ def test_two_workers_train_in_sync(first_epoch):
     # Both workers applied the same all-reduced updates to the same initial weights.
     assert fingerprint(logs[0]) == fingerprint(logs[1])
     # Metrics are all-reduced: both workers print the same epoch line.
-    lines = [re.search(r"4 steps, .*? - (loss: .*)", log).group(1) for log in logs]
+    lines = [re.search(r"3 steps, .*? - (loss: .*)", log).group(1) for log in logs]
     assert lines[0] == lines[1]
 
     summary = json.loads((run_dir / "run.json").read_text())
