@@ -182,3 +182,33 @@ def test_weights_blowing_up_stop_the_run(records_dir, tmp_path, request):
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["status"] == "diverged" and summary["diverged_epoch"] == 1
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "model.keras").exists()
+
+
+def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
+    """tools/train.py maps a Slurm job step (2 nodes, 1 task each) to the cluster, on CPU nodes
+    too (no nvidia-smi there), and an explicit TF_CONFIG wins over Slurm."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_tool", request.config.rootpath / "tools" / "train.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after; the resolver may set it
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setattr(tool.shutil, "which", lambda name: None)  # a CPU node
+    for name, value in {"SLURM_JOB_ID": "77", "SLURM_PROCID": "1",
+                        "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "node[07-08]",
+                        "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}.items():
+        monkeypatch.setenv(name, value)
+    resolver = tool._cluster_resolver()
+    assert resolver.cluster_spec().as_dict() == {"worker": ["node07:8888", "node08:8888"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 1)
+    assert resolver.num_accelerators().get("GPU", 0) == 0  # the strategy then uses the CPU
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    resolver = tool._cluster_resolver()
+    assert resolver.cluster_spec().as_dict() == {"worker": ["a:1", "b:1"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 0)

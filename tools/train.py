@@ -7,11 +7,13 @@ Defaults: adam at a constant 3e-4. The chapter's own recipe (adam at a constant 
   --optimizer adam --learning-rate 1e-3
 
 Several machines: run the same command on every machine with --strategy multiworker; the cluster
-comes from TF_CONFIG, or from Slurm (SlurmClusterResolver) when SLURM_JOB_ID is set.
+comes from TF_CONFIG, or, when TF_CONFIG is unset and SLURM_JOB_ID is set, from Slurm
+(SlurmClusterResolver: one task per worker, port 8888).
 """
 
 import argparse
 import os
+import shutil
 import sys
 
 import tensorflow as tf
@@ -85,13 +87,22 @@ def build_parser():
 
 
 def _cluster_resolver():
-    """The cluster of a multi-worker run: Slurm's when inside a Slurm job, else TF_CONFIG's."""
-    if os.environ.get("SLURM_JOB_ID"):
-        return tf.distribute.cluster_resolver.SlurmClusterResolver()
+    """The cluster of a multi-worker run: TF_CONFIG's when set, else Slurm's inside a Slurm job."""
+    resolvers = tf.distribute.cluster_resolver
+    if not os.environ.get("TF_CONFIG") and os.environ.get("SLURM_JOB_ID"):
+        if "CUDA_VISIBLE_DEVICES" in os.environ or shutil.which("nvidia-smi"):
+            return resolvers.SlurmClusterResolver()
+        # CPU nodes: TF's resolver counts GPUs with nvidia-smi and steps through them (a count of
+        # 0 fails), so read the task layout with a placeholder count, then say: no GPUs.
+        slurm = resolvers.SlurmClusterResolver(gpus_per_node=1024, gpus_per_task=1,
+                                               auto_set_gpu=False)
+        return resolvers.SimpleClusterResolver(
+            slurm.cluster_spec(), task_type=slurm.task_type, task_id=slurm.task_id,
+            num_accelerators={"GPU": 0}, rpc_layer="grpc")
     if not os.environ.get("TF_CONFIG"):
         print("note: TF_CONFIG is not set and this is no Slurm job: training as one worker",
               file=sys.stderr)
-    return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    return resolvers.TFConfigClusterResolver()
 
 
 def _train_multiworker(args):
