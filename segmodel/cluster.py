@@ -63,3 +63,28 @@ def gather_values(strategy, value):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(fn), axis=None)
 
     return gather().numpy()
+
+
+def state_averager(strategy, model):
+    """A function averaging the model's non-trainable float weights over all replicas, or None.
+
+    BatchNormalization's moving statistics are not synchronised (Keras gives them aggregation
+    "none"): each replica averages its own batches, so the workers' models drift apart. Calling
+    the function (outside `strategy.run`) makes them identical again.
+    """
+    state = [v for v in model.non_trainable_variables
+             if v.dtype in ("float16", "bfloat16", "float32", "float64")]
+    if not state:
+        return None
+
+    @tf.function
+    def average():
+        def fn():
+            ctx = tf.distribute.get_replica_context()
+            means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
+                                   [tf.identity(v.value) for v in state])
+            for v, mean in zip(state, means):
+                v.assign(mean)
+        strategy.run(fn)
+
+    return average

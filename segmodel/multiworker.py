@@ -30,7 +30,7 @@ from segdata.atomic import atomic_write
 from segmodel import callbacks as cb
 from segmodel import runinfo
 from segmodel.cluster import (ClusterError, cluster_role, gather_values,
-                              make_multiworker_strategy, weights_fingerprint)
+                              make_multiworker_strategy, state_averager, weights_fingerprint)
 from segmodel.distribute import describe
 from segmodel.metrics import make_loss, make_metrics
 from segmodel.models import MODELS, build_model, check_args
@@ -230,21 +230,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     def val_step(iterator):
         dist.run(step, args=next(iterator) + (False,))
 
-    # BatchNormalization's moving statistics are not synchronised (aggregation "none"): each
-    # worker averages its own batches. Averaging them over replicas before validation keeps the
-    # workers' models identical, so validation, checkpoints and model.keras agree.
-    state = [v for v in net.non_trainable_variables if v.dtype in ("float16", "bfloat16",
-                                                                   "float32", "float64")]
-
-    @tf.function
-    def sync_state():
-        def fn():
-            ctx = tf.distribute.get_replica_context()
-            means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
-                                   [tf.identity(v.value) for v in state])
-            for v, mean in zip(state, means):
-                v.assign(mean)
-        dist.run(fn)
+    sync_state = state_averager(dist, net)  # BatchNormalization statistics: see cluster.py
 
     writers = ({k: tf.summary.create_file_writer(os.path.join(run_dir, cb.LOG_DIR, k))
                 for k in ("train", "validation")} if chief and a["tensorboard"] else {})
@@ -256,8 +242,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
             metric.reset_state()
         for _ in range(steps):
             train_step(train_iter)
-        if state:
-            sync_state()
+        if sync_state:
+            sync_state()  # before validation, so every worker validates the same model
         val_iter = iter(val_ds)  # the same validation batches every epoch
         for _ in range(val_steps):
             val_step(val_iter)
