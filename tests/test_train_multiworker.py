@@ -34,15 +34,19 @@ def free_ports(n):
 
 
 def run_workers(root, records, run_dir, tmp, *extra, workers=2):
-    """Start `workers` tools/train.py processes as one cluster; (return codes, logs)."""
+    """Start `workers` tools/train.py processes as one cluster; (return codes, logs).
+
+    `records` may be a list: one records folder per worker."""
     ports = free_ports(workers)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    command = [sys.executable, "tools/train.py", "--strategy", "multiworker", "--records",
-               str(records), "--output-dir", str(run_dir), "--model", "unet", "--image-size",
-               "32", "--batch-size", "12", "--seed", "3", "--precision", "float32", *extra]
+    records = records if isinstance(records, list) else [records] * workers
     procs, logs = [], []
     try:
         for i in range(workers):
+            command = [sys.executable, "tools/train.py", "--strategy", "multiworker", "--records",
+                       str(records[i]), "--output-dir", str(run_dir), "--model", "unet",
+                       "--image-size", "32", "--batch-size", "12", "--seed", "3", "--precision",
+                       "float32", *extra]
             scratch = tmp / f"tmp{i}"  # the worker's TMPDIR: its scratch folder must be gone after
             scratch.mkdir(exist_ok=True)
             env = dict(os.environ, TMPDIR=str(scratch), TF_CPP_MIN_LOG_LEVEL="2",
@@ -140,6 +144,16 @@ def test_resume_finishes_the_second_epoch(first_epoch, records_dir, request):
     assert "--resume" in logs[0] and "already holds a training run" in logs[0]
     assert "the chief refused the run folder" in logs[1]
     assert [e for e, _ in history_epochs(run_dir)] == [0, 1]
+
+
+def test_a_failing_worker_stops_the_others(records_dir, tmp_path, request):
+    """Worker 1 cannot read its records and exits; the chief, waiting for it in a collective,
+    stops too (TensorFlow's heartbeats) with an error naming the lost worker, instead of hanging."""
+    codes, logs = run_workers(request.config.rootpath, [records_dir, tmp_path / "missing"],
+                              tmp_path / "run", tmp_path, "--epochs", "1")
+    assert codes == [4, 2], "\n----\n".join(log[-3000:] for log in logs)
+    assert "missing does not exist" in logs[1]
+    assert "error: the cluster lost a worker (/job:worker/replica:0/task:1)" in logs[0]
 
 
 def test_the_chief_is_worker_0_unless_the_cluster_names_one():

@@ -13,6 +13,7 @@ comes from TF_CONFIG, or, when TF_CONFIG is unset and SLURM_JOB_ID is set, from 
 
 import argparse
 import os
+import re
 import shutil
 import sys
 
@@ -142,6 +143,13 @@ def main(argv=None):
             cluster.ClusterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except tf.errors.UnavailableError as err:
+        # Multi-worker: a peer crashed or is unreachable; TensorFlow aborts the collectives.
+        lost = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", err.message)))
+        print(f"error: the cluster lost a worker ({', '.join(lost) or 'unreachable'}): see its "
+              f"log, then restart every worker with the same command plus --resume",
+              file=sys.stderr)
+        return 4
     except tf.errors.InvalidArgumentError as err:
         # The input pipeline reports corrupt shards/records as "segkit: <file>: <what>"; show
         # that line, not the TensorFlow stack. Anything else is a real bug: re-raise it.
