@@ -99,6 +99,8 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
         raise ValueError(f"batch size {batch_size} must be a multiple of the {replicas} replicas "
                          f"and at most the {num_train} training images; change --batch-size")
     steps, val_steps = num_train // batch_size, -(-num_val // batch_size)
+    for split in (train_split, val_split):
+        _check_pipelines_get_data(manifest, split, workers)
 
     # Only the chief touches RUN; the others learn through the barrier whether that worked, so a
     # refused run folder stops every worker instead of leaving them waiting for a collective.
@@ -293,6 +295,23 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     if chief:
         runinfo.log_result(summary, log)
     return summary
+
+
+def _check_pipelines_get_data(manifest, split, pipelines):
+    """ValueError unless each of `pipelines` input pipelines gets an example of `split`.
+
+    Mirrors segdata.load_dataset's rule: by shard file when there are enough files, else by
+    example. A pipeline without data would end its repeated dataset at once.
+    """
+    counts = [int(s["num_examples"]) for s in manifest["splits"][split]["shards"]]
+    if len(counts) >= pipelines:
+        per_pipeline = [sum(counts[k::pipelines]) for k in range(pipelines)]
+    else:
+        per_pipeline = [len(range(k, sum(counts), pipelines)) for k in range(pipelines)]
+    if min(per_pipeline) < 1:
+        raise ValueError(f"split {split!r} gives {per_pipeline} examples to the {pipelines} "
+                         f"workers: every worker needs some; use fewer workers or records with "
+                         f"more images in every shard")
 
 
 def _write_history(run_dir, rows):

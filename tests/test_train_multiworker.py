@@ -226,3 +226,18 @@ def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
     resolver = tool._cluster_resolver()
     assert resolver.cluster_spec().as_dict() == {"worker": ["a:1", "b:1"]}
     assert (resolver.task_type, resolver.task_id) == ("worker", 0)
+
+
+def test_every_worker_must_get_examples():
+    """By shard file when there are enough files, else by example (segdata.load_dataset's rule)."""
+    from segmodel.multiworker import _check_pipelines_get_data
+
+    def manifest(*counts):
+        return {"splits": {"validation": {"shards": [{"num_examples": n} for n in counts]}}}
+
+    _check_pipelines_get_data(manifest(6, 6), "validation", 2)
+    _check_pipelines_get_data(manifest(3), "validation", 3)  # one file, 3 examples: by example
+    with pytest.raises(ValueError, match=r"gives \[1, 1, 0\] examples to the 3 workers"):
+        _check_pipelines_get_data(manifest(2), "validation", 3)
+    with pytest.raises(ValueError, match=r"\[4, 0\]"):
+        _check_pipelines_get_data(manifest(4, 0), "validation", 2)
