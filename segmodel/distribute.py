@@ -2,8 +2,8 @@
 
 Keras 3's `fit` supports the default strategy and MirroredStrategy (one machine, several devices).
 For several machines, MultiWorkerMirroredStrategy needs a `strategy.run` loop (Keras 3's `fit` does
-not work there, keras-team/keras#20585); `segmodel.training` keeps model, loss, metrics and
-optimizer in separate functions so such a loop can reuse them.
+not work there, keras-team/keras#20585): `segmodel.multiworker`, which reuses the model, loss,
+metrics and optimizer functions of `segmodel.training`.
 """
 
 import tensorflow as tf

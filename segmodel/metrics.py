@@ -60,9 +60,10 @@ def make_loss(ignore_class=IGNORE_LABEL):
 
     Returns:
       keras.losses.SparseCategoricalCrossentropy: y_true int [B, H, W, 1], y_pred float32
-      [B, H, W, C] -> scalar, the mean over the non-ignored pixels of the batch it sees. `fit`
-      combines replicas itself; a custom `strategy.run` loop divides each replica's loss by
-      `strategy.num_replicas_in_sync` before taking gradients.
+      [B, H, W, C] -> scalar, the mean over the non-ignored pixels of the batch it sees. Called
+      inside `strategy.run`, Keras already divides that mean by `num_replicas_in_sync`, so the
+      all-reduced gradients are those of the global batch's mean (`fit` and
+      `segmodel.multiworker` rely on this; do not divide again).
     """
     return keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
 

@@ -26,8 +26,9 @@ SUMMARY_FILE = "run.json"
 OPTIONS_FILE = "options.json"  # written at the start: what --resume must agree with
 LOSS_FIGURE = "loss.png"
 PREDICTION_FIGURE = "prediction.png"
+CHECKPOINT_DIR = "checkpoints"  # tf.train.CheckpointManager's, for multi-worker runs
 RUN_FILES = (cb.MODEL_FILE, cb.HISTORY_FILE, cb.BACKUP_DIR, cb.LOG_DIR, SUMMARY_FILE,
-             OPTIONS_FILE, LOSS_FIGURE, PREDICTION_FIGURE)
+             OPTIONS_FILE, LOSS_FIGURE, PREDICTION_FIGURE, CHECKPOINT_DIR)
 # Options that change the weights' shapes: resuming with other values cannot load the backup.
 SHAPE_OPTIONS = ("model", "image_size", "model_options")
 

@@ -43,9 +43,10 @@ def diverged_message(epoch, policy, weight=None):
     """The TrainingDiverged text shared by every training loop."""
     what = (f"the weights became non-finite (first: {weight})" if weight
             else "the loss became NaN")
+    hint = ("a lower --learning-rate" if policy == "float32"
+            else "--precision float32 or a lower --learning-rate")
     return (f"training stopped: {what} in epoch {epoch} under precision policy {policy}; try "
-            f"--precision float32 or a lower --learning-rate (--resume continues from the last "
-            f"epoch before it)")
+            f"{hint} (--resume continues from the last epoch before it)")
 
 
 def make_optimizer(name=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE, *,
@@ -186,6 +187,12 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         raise ValueError(f"batch size {batch_size} with {replicas} replicas and {num_train} "
                          f"training images leaves a replica without data; raise --batch-size")
     prepare_run_dir(output_dir, resume=resume, overwrite=overwrite)
+    if resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
+            os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
+        # Its state is in checkpoints/, which fit's BackupAndRestore cannot read: resuming here
+        # would silently restart from epoch 1 and drop the run's history.
+        raise ValueError(f"{output_dir} was trained with --strategy multiworker; resume it with "
+                         f"--strategy multiworker (one worker is fine), or --overwrite")
     runinfo.check_resume_options(output_dir, options)
     done = cb.finished_epochs(output_dir) if resume else 0
     history = cb.trim_history(output_dir, done) if resume else []

@@ -77,3 +77,14 @@ def test_a_finished_run_without_resume_is_refused(records_dir, tmp_path):
     prepare_run_dir(tmp_path, overwrite=True)
     assert not (tmp_path / "history.csv").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"  # only run files are deleted
+
+
+def test_resuming_a_multiworker_run_without_multiworker_is_refused(records_dir, tmp_path):
+    from segmodel import training
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)  # the state a --strategy multiworker run keeps
+    with pytest.raises(ValueError, match="--strategy multiworker"):
+        training.train(records_dir, run, model="chapter", image_size=32, batch_size=12,
+                       epochs=2, resume=True, precision="float32", log=lambda line: None)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints"]

@@ -5,14 +5,21 @@
 
 Defaults: adam at a constant 3e-4. The chapter's own recipe (adam at a constant 1e-3) is
   --optimizer adam --learning-rate 1e-3
+
+Several machines: run the same command on every machine with --strategy multiworker; the cluster
+comes from TF_CONFIG, or, when TF_CONFIG is unset and SLURM_JOB_ID is set, from Slurm
+(SlurmClusterResolver: one task per worker, port 8888).
 """
 
 import argparse
+import os
+import re
+import shutil
 import sys
 
 import tensorflow as tf
 
-from segmodel import distribute, precision, training
+from segmodel import cluster, distribute, precision, training
 from segmodel.models import MODELS
 
 
@@ -52,8 +59,9 @@ def build_parser():
     p.add_argument("--precision", choices=precision.CHOICES, default="auto",
                    help="auto: mixed_float16 on GPUs with compute capability >= 7.0, "
                         "mixed_bfloat16 on CPUs with native bf16, else float32")
-    p.add_argument("--strategy", choices=distribute.CHOICES, default="auto",
-                   help="auto: MirroredStrategy over several GPUs, else one device")
+    p.add_argument("--strategy", choices=distribute.CHOICES + ("multiworker",), default="auto",
+                   help="auto: MirroredStrategy over several GPUs, else one device; "
+                        "multiworker: MultiWorkerMirroredStrategy, cluster from TF_CONFIG or Slurm")
     p.add_argument("--cpu-replicas", type=_positive_int, default=None,
                    help="split the CPU into N logical devices and mirror over them (testing)")
     p.add_argument("--augment", action="store_true", help="random flips etc. on training data")
@@ -79,9 +87,45 @@ def build_parser():
     return p
 
 
+def _cluster_resolver():
+    """The cluster of a multi-worker run: TF_CONFIG's when set, else Slurm's inside a Slurm job."""
+    resolvers = tf.distribute.cluster_resolver
+    if not os.environ.get("TF_CONFIG") and os.environ.get("SLURM_JOB_ID"):
+        if "CUDA_VISIBLE_DEVICES" in os.environ or shutil.which("nvidia-smi"):
+            return resolvers.SlurmClusterResolver()
+        # CPU nodes: TF's resolver counts GPUs with nvidia-smi and steps through them (a count of
+        # 0 fails), so read the task layout with a placeholder count, then say: no GPUs.
+        slurm = resolvers.SlurmClusterResolver(gpus_per_node=1024, gpus_per_task=1,
+                                               auto_set_gpu=False)
+        return resolvers.SimpleClusterResolver(
+            slurm.cluster_spec(), task_type=slurm.task_type, task_id=slurm.task_id,
+            num_accelerators={"GPU": 0}, rpc_layer="grpc")
+    if not os.environ.get("TF_CONFIG"):
+        print("note: TF_CONFIG is not set and this is no Slurm job: training as one worker",
+              file=sys.stderr)
+    return resolvers.TFConfigClusterResolver()
+
+
+def _train_multiworker(args):
+    from segmodel import multiworker
+
+    if args.cpu_replicas is not None:
+        raise ValueError("--cpu-replicas cannot be combined with --strategy multiworker")
+    multiworker.train(
+        args.records, args.output_dir, cluster_resolver=_cluster_resolver(), model=args.model,
+        image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
+        seed=args.seed, precision=args.precision, augment=args.augment, cache=args.cache,
+        resize=args.resize, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, resume=args.resume,
+        overwrite=args.overwrite, tensorboard=not args.no_tensorboard)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if args.strategy == "multiworker":
+            _train_multiworker(args)
+            return 0
         training.train(
             args.records, args.output_dir, model=args.model, image_size=args.image_size,
             batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
@@ -95,9 +139,17 @@ def main(argv=None):
     except training.TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    except (ValueError, FileExistsError, FileNotFoundError, distribute.DeviceConfigError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, distribute.DeviceConfigError,
+            cluster.ClusterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except tf.errors.UnavailableError as err:
+        # Multi-worker: a peer crashed or is unreachable; TensorFlow aborts the collectives.
+        lost = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", err.message)))
+        print(f"error: the cluster lost a worker ({', '.join(lost) or 'unreachable'}): see its "
+              f"log, then restart every worker with the same command plus --resume",
+              file=sys.stderr)
+        return 4
     except tf.errors.InvalidArgumentError as err:
         # The input pipeline reports corrupt shards/records as "segkit: <file>: <what>"; show
         # that line, not the TensorFlow stack. Anything else is a real bug: re-raise it.
