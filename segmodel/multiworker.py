@@ -37,8 +37,9 @@ from segmodel.models import MODELS, build_model, check_args
 from segmodel.precision import set_precision
 from segmodel.training import (DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE,
                                DEFAULT_WARMUP_EPOCHS, TrainingDiverged, compile_model,
-                               diverged_message,
-                               make_optimizer, pick_splits, prepare_run_dir)
+                               diverged_message, make_optimizer, pick_splits, prepare_run_dir)
+from segmodel.worker_input import (check_pipelines_get_data, padded_dataset, update_metrics,
+                                   validation_steps)
 
 CHECKPOINT_DIR = runinfo.CHECKPOINT_DIR
 
@@ -47,14 +48,16 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
           batch_size=64, epochs=50, seed=None, precision="auto", augment=False, cache=False,
           resize="stretch", optimizer=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE,
           schedule=DEFAULT_SCHEDULE, warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False,
-          overwrite=False, model_options=None, tensorboard=True, log=print):
+          overwrite=False, model_options=None, tensorboard=True, verbose="auto", log=print):
     """Train on every worker of the cluster; returns the run summary (written by the chief).
 
     Args mirror `segmodel.training.train` (batch_size is global, split over all replicas of all
     workers). Each epoch is `num_train // batch_size` steps over a repeated, file-sharded input,
-    so every worker ends the epoch together; validation runs `ceil(num_val / batch_size)` steps
-    on every worker (a worker with a short shard wraps around it) and its metrics are summed
-    over all replicas.
+    so every worker ends the epoch together. Validation counts every example exactly once: each
+    worker reads its part once, padded to the common step count with ignored examples (see
+    `segmodel.worker_input`); metrics are summed over all replicas. verbose: 0 = no epoch
+    lines, 1 = a progress bar of the training steps on the chief, then the epoch line, 2 or
+    "auto" = one line per epoch (several workers' progress bars would interleave in one log).
 
     Raises:
       TrainingDiverged: a trainable weight became NaN/inf (run.json says "diverged").
@@ -64,7 +67,7 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
     import segdata
 
     options = {k: v for k, v in locals().items()
-               if k not in ("log", "segdata", "cluster_resolver")}
+               if k not in ("log", "segdata", "cluster_resolver", "verbose")}
     options["strategy"] = "multiworker"
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
@@ -87,13 +90,12 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
     manifest = segdata.read_manifest(records)
     train_split, val_split = pick_splits(manifest)
     num_train = manifest["splits"][train_split]["num_examples"]
-    num_val = manifest["splits"][val_split]["num_examples"]
     if batch_size % replicas or num_train < batch_size:
         raise ValueError(f"batch size {batch_size} must be a multiple of the {replicas} replicas "
                          f"and at most the {num_train} training images; change --batch-size")
-    steps, val_steps = num_train // batch_size, -(-num_val // batch_size)
-    for split in (train_split, val_split):
-        _check_pipelines_get_data(manifest, split, workers)
+    steps = num_train // batch_size
+    val_steps = validation_steps(manifest, val_split, workers, batch_size)
+    check_pipelines_get_data(manifest, train_split, workers)  # validation needs no such rule
 
     # Only the chief touches RUN; the others learn through the barrier whether that worked, so a
     # refused run folder stops every worker instead of leaving them waiting for a collective.
@@ -121,6 +123,7 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
             "learning_rate", "schedule", "warmup_epochs", "resume", "model_options",
             "tensorboard")}
         run_args["image_size"] = image_size
+        run_args["verbose"] = 2 if verbose == "auto" else int(verbose)
         summary = runinfo.start(options, policy=policy, strategy=described, replicas=replicas,
                                 splits=(train_split, val_split))
         summary["workers"] = workers
@@ -141,16 +144,19 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         keras.utils.set_random_seed(a["seed"])
     num_classes = manifest.get("num_classes", 3)
 
-    def dataset(split, training):
-        def fn(input_context):
-            return segdata.load_dataset(
-                records, split, image_size=a["image_size"], batch_size=a["batch_size"],
-                shuffle=training, seed=a["seed"], augment=a["augment"] and training,
-                cache=a["cache"], resize=a["resize"], repeat=True, drop_remainder=True,
-                input_context=input_context)
-        return dist.distribute_datasets_from_function(fn)
+    def train_fn(input_context):
+        return segdata.load_dataset(
+            records, splits[0], image_size=a["image_size"], batch_size=a["batch_size"],
+            shuffle=True, seed=a["seed"], augment=a["augment"], cache=a["cache"],
+            resize=a["resize"], repeat=True, drop_remainder=True, input_context=input_context)
 
-    train_ds, val_ds = dataset(splits[0], True), dataset(splits[1], False)
+    def val_fn(input_context):
+        return padded_dataset(records, splits[1], input_context, batch_size=a["batch_size"],
+                              steps=val_steps, manifest=manifest, image_size=a["image_size"],
+                              cache=a["cache"], resize=a["resize"])
+
+    train_ds = dist.distribute_datasets_from_function(train_fn)
+    val_ds = dist.distribute_datasets_from_function(val_fn)
     with dist.scope():
         net = build_model(a["model"], image_size=a["image_size"], num_classes=num_classes,
                           **(a["model_options"] or {}))
@@ -213,9 +219,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         if training:
             grads = tape.gradient(scaled, net.trainable_variables)
             opt.apply_gradients(zip(grads, net.trainable_variables))
-        group[0].update_state(loss * dist.num_replicas_in_sync)
-        for metric in group[1:]:
-            metric.update_state(masks, probs)
+        update_metrics(group, masks, probs, loss, dist.num_replicas_in_sync,
+                       weighted=not training)
 
     @tf.function
     def train_step(iterator):
@@ -231,12 +236,16 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
                 for k in ("train", "validation")} if chief and a["tensorboard"] else {})
     train_iter, diverged = iter(train_ds), None
     for epoch in range(done, a["epochs"]):
-        log(f"Epoch {epoch + 1}/{a['epochs']}")
+        if a["verbose"]:
+            log(f"Epoch {epoch + 1}/{a['epochs']}")
         start = time.perf_counter()
         for metric in metrics[""] + metrics["val_"]:
             metric.reset_state()
-        for _ in range(steps):
+        bar = keras.utils.Progbar(steps) if chief and a["verbose"] == 1 else None
+        for i in range(steps):
             train_step(train_iter)
+            if bar:
+                bar.update(i + 1)
         if sync_state:
             sync_state()  # before validation, so every worker validates the same model
         val_iter = iter(val_ds)  # the same validation batches every epoch
@@ -254,8 +263,9 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
                     for name, value in logs.items():
                         if name.startswith("val_") == (key == "validation"):
                             tf.summary.scalar("epoch_" + name.removeprefix("val_"), value)
-        log(f"{steps} steps, {time.perf_counter() - start:.0f}s - "
-            + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if a["verbose"]:
+            log(f"{steps} steps, {time.perf_counter() - start:.0f}s - "
+                + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if bad is not None:
             diverged = (epoch + 1, bad)
             break  # no checkpoint: --resume continues from the last finite epoch
@@ -286,23 +296,6 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     if chief:
         runinfo.log_result(summary, log)
     return summary
-
-
-def _check_pipelines_get_data(manifest, split, pipelines):
-    """ValueError unless each of `pipelines` input pipelines gets an example of `split`.
-
-    Mirrors segdata.load_dataset's rule: by shard file when there are enough files, else by
-    example. A pipeline without data would end its repeated dataset at once.
-    """
-    counts = [int(s["num_examples"]) for s in manifest["splits"][split]["shards"]]
-    if len(counts) >= pipelines:
-        per_pipeline = [sum(counts[k::pipelines]) for k in range(pipelines)]
-    else:
-        per_pipeline = [len(range(k, sum(counts), pipelines)) for k in range(pipelines)]
-    if min(per_pipeline) < 1:
-        raise ValueError(f"split {split!r} gives {per_pipeline} examples to the {pipelines} "
-                         f"workers: every worker needs some; use fewer workers or records with "
-                         f"more images in every shard")
 
 
 def _write_history(run_dir, rows):

@@ -231,7 +231,7 @@ def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
 
 def test_every_worker_must_get_examples():
     """By shard file when there are enough files, else by example (segdata.load_dataset's rule)."""
-    from segmodel.multiworker import _check_pipelines_get_data
+    from segmodel.worker_input import check_pipelines_get_data as _check_pipelines_get_data
 
     def manifest(*counts):
         return {"splits": {"validation": {"shards": [{"num_examples": n} for n in counts]}}}

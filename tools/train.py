@@ -83,7 +83,9 @@ def build_parser():
                    help="delete the run files already in --output-dir and start again")
     p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                   help="Keras fit verbosity (default: progress bar on a terminal)")
+                   help="Keras fit verbosity (default: progress bar on a terminal); with "
+                        "--strategy multiworker: 0 no epoch lines, 1 progress bar on the chief, 2 (default) "
+                        "one line per epoch")
     return p
 
 
@@ -117,7 +119,8 @@ def _train_multiworker(args):
         seed=args.seed, precision=args.precision, augment=args.augment, cache=args.cache,
         resize=args.resize, optimizer=args.optimizer, learning_rate=args.learning_rate,
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, resume=args.resume,
-        overwrite=args.overwrite, tensorboard=not args.no_tensorboard)
+        overwrite=args.overwrite, tensorboard=not args.no_tensorboard,
+        verbose="auto" if args.verbose is None else args.verbose)
 
 
 def main(argv=None):
