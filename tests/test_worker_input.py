@@ -3,7 +3,7 @@
 No cluster: each pipeline's dataset is built with its own tf.distribute.InputContext, as
 `distribute_datasets_from_function` would on each worker. The records have 11 validation images
 in 3 shard files (4, 3, 4): over 2 pipelines by file that is 8 and 3 images, over 4 pipelines
-(more pipelines than files) by example 3, 3, 3, 2.
+(more pipelines than files) by example 3, 3, 3, 2; over 12, one pipeline gets no image.
 """
 
 import contextlib
@@ -65,7 +65,8 @@ def local_batches(records, batch_size, resize="stretch"):
     return [(i.numpy(), m.numpy()) for i, m in ds]
 
 
-@pytest.mark.parametrize("pipelines, expected", [(2, [8, 3]), (4, [3, 3, 3, 2])])
+@pytest.mark.parametrize("pipelines, expected", [(2, [8, 3]), (4, [3, 3, 3, 2]),
+                                                  (12, [1] * 11 + [0])])  # one gets only padding
 def test_padded_streams_cover_every_example_once(uneven_records, pipelines, expected):
     import segdata
     from segmodel.worker_input import pipeline_counts
