@@ -1,8 +1,9 @@
 """Multi-worker training: two tools/train.py processes on 127.0.0.1 under MultiWorkerMirroredStrategy.
 
 The workers' collectives run over gRPC between the two processes; on a busy 2-core machine they
-are slow, so the data is the conftest's 36 training images at 32 px, global batch 12: 3 steps an
-epoch and 1 validation step. The model
+are slow, so the data is the conftest's 48 images at 32 px split 37 / 11 over 3 shard files
+(uneven_records), global batch 12: 3 steps an epoch, and 2 validation steps (11 validation images
+split 8 / 3 between the workers: the shorter part is padded). The model
 is the U-Net: its BatchNormalization statistics are the part of the state that `fit`-style
 training leaves unsynchronised between workers (segmodel.multiworker averages them).
 """
@@ -82,16 +83,27 @@ def history_epochs(run_dir):
 
 
 @pytest.fixture(scope="module")
-def first_epoch(records_dir, tmp_path_factory, request):
+def uneven_records(pets_dir, tmp_path_factory):
+    """Validation shards of 4, 3 and 4 images: 8 for worker 0, 3 for worker 1."""
+    from segdata.convert import build_records
+
+    out = tmp_path_factory.mktemp("uneven") / "records"
+    build_records(pets_dir, out, split="holdout", val_size=11, seed=1337, num_shards=3,
+                  workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_epoch(uneven_records, tmp_path_factory, request):
     """Two workers train one epoch into RUN; returns (RUN, codes, logs, tmp)."""
     tmp = tmp_path_factory.mktemp("multiworker")
     run_dir = tmp / "run"
-    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "1",
-                              "--no-tensorboard")
+    codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
+                              "--epochs", "1", "--no-tensorboard")
     return run_dir, codes, logs, tmp
 
 
-def test_two_workers_train_in_sync(first_epoch):
+def test_two_workers_train_in_sync(first_epoch, uneven_records):
     run_dir, codes, logs, tmp = first_epoch
     assert codes == [0, 0], "\n----\n".join(log[-3000:] for log in logs)
     for log in logs:
@@ -120,11 +132,31 @@ def test_two_workers_train_in_sync(first_epoch):
     probs = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
     assert probs.shape == (1, 32, 32, 3) and np.allclose(probs.sum(-1), 1, atol=1e-3)
 
+    # Exact validation: the workers' all-reduced val metrics (uneven parts, one padded) equal the
+    # saved model's (epoch 1) metrics over the plain local split, each image counted once.
+    import segdata
+    import tensorflow as tf
 
-def test_resume_finishes_the_second_epoch(first_epoch, records_dir, request):
+    from segmodel.metrics import make_loss, make_metrics
+    from segmodel.worker_input import update_metrics
+
+    group, loss_fn = [keras.metrics.Mean(name="loss")] + make_metrics(3), make_loss()
+    for images, masks in segdata.load_dataset(uneven_records, "validation", image_size=32,
+                                              batch_size=4):
+        probs = tf.cast(model(images, training=False), tf.float32)
+        update_metrics(group, masks, probs, loss_fn(masks, probs))
+    with open(run_dir / "history.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    np.testing.assert_allclose(
+        [float(row[k]) for k in ("val_loss", "val_foreground_iou", "val_mean_iou")],
+        [float(m.result()) for m in group], rtol=1e-4, atol=1e-6)
+
+
+def test_resume_finishes_the_second_epoch(first_epoch, uneven_records, request):
     run_dir, codes, _, tmp = first_epoch
     assert codes == [0, 0]
-    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "2",
+    codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
+                              "--epochs", "2",
                               "--no-tensorboard", "--resume")
     assert codes == [0, 0], "\n----\n".join(log[-3000:] for log in logs)
     for log in logs:
@@ -139,7 +171,8 @@ def test_resume_finishes_the_second_epoch(first_epoch, records_dir, request):
 
     # The same command without --resume must not mix a new run into this one: the chief says
     # why, the other worker stops too instead of waiting for it.
-    codes, logs = run_workers(request.config.rootpath, records_dir, run_dir, tmp, "--epochs", "2")
+    codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
+                              "--epochs", "2")
     assert codes == [2, 2], "\n----\n".join(log[-3000:] for log in logs)
     assert "--resume" in logs[0] and "already holds a training run" in logs[0]
     assert "the chief refused the run folder" in logs[1]
