@@ -263,15 +263,16 @@ def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
 
 
 def test_every_worker_must_get_examples():
-    """By shard file when there are enough files, else by example (segdata.load_dataset's rule)."""
-    from segmodel.worker_input import check_pipelines_get_data as _check_pipelines_get_data
+    """Every worker needs training examples (its repeated dataset would end at once): by shard
+    file when there are enough files, else by example (segdata.load_dataset's rule)."""
+    from segmodel.worker_input import check_pipelines_get_data
 
     def manifest(*counts):
-        return {"splits": {"validation": {"shards": [{"num_examples": n} for n in counts]}}}
+        return {"splits": {"train": {"shards": [{"num_examples": n} for n in counts]}}}
 
-    _check_pipelines_get_data(manifest(6, 6), "validation", 2)
-    _check_pipelines_get_data(manifest(3), "validation", 3)  # one file, 3 examples: by example
+    check_pipelines_get_data(manifest(6, 6), "train", 2)
+    check_pipelines_get_data(manifest(3), "train", 3)  # one file, 3 examples: by example
     with pytest.raises(ValueError, match=r"gives \[1, 1, 0\] examples to the 3 workers"):
-        _check_pipelines_get_data(manifest(2), "validation", 3)
+        check_pipelines_get_data(manifest(2), "train", 3)
     with pytest.raises(ValueError, match=r"\[4, 0\]"):
-        _check_pipelines_get_data(manifest(4, 0), "validation", 2)
+        check_pipelines_get_data(manifest(4, 0), "train", 2)
