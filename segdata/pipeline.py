@@ -21,6 +21,7 @@ import warnings
 import tensorflow as tf
 
 from segdata import features as F
+from segdata import service as service_lib
 from segdata import transforms
 from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest, shard_paths
@@ -36,7 +37,8 @@ class RecordReadError(ValueError):
 
 def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffle=False,
                  seed=None, augment=False, cache=False, repeat=False, drop_remainder=False,
-                 resize="stretch", input_context=None, options=None):
+                 resize="stretch", input_context=None, options=None, service=None,
+                 service_mode="distributed_epoch"):
     """Batches of (images, masks) from a record set built by `segdata.build_records`.
 
     Args:
@@ -62,6 +64,12 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         `strategy.distribute_datasets_from_function`): shards are split by file across input
         pipelines when there are enough shard files, else by example, with a warning.
       options: a `tf.data.Options` applied last (overrides the pipeline's own).
+      service: "grpc://HOST:PORT" of a tf.data service dispatcher: the service's workers read,
+        decode and batch (see `segdata.service`); the records must be at the same path for
+        them. Not with `cache` or `input_context`. Batches from several workers interleave in
+        arrival order, so a seed makes each worker's stream reproducible, not the merged order.
+      service_mode: "distributed_epoch" (default: shard files are handed out, each example
+        arrives once per epoch) or "parallel_epochs" (every worker reads the whole split).
 
     Returns:
       tf.data.Dataset of (images float32 [B, H, W, 3] in 0..255,
@@ -75,6 +83,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
       message starts with "segkit:" and names the shard file.
     """
     image_size = _check_args(image_size, batch_size, resize, shuffle)
+    if service is not None:
+        service_lib.check_service_args(service, service_mode, cache, input_context)
     manifest = read_manifest(records)
     shards = _shard_list(records, manifest, split)
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
@@ -95,7 +105,6 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         shards = shards[pipeline_id::pipelines]
     if seed is not None:
         seed = int(seed) + 7919 * pipeline_id  # distinct but reproducible streams per pipeline
-    ordered = seed is not None or not shuffle
     buffer = DEFAULT_SHUFFLE_BUFFER if shuffle is True else int(shuffle)
 
     # (path, count, offset): the offset (examples before this shard in the manifest) lets
@@ -146,12 +155,21 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         # (one 30 MB allocation per batch), which dominated cached epochs.
         ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if service is not None:
+        ds = service_lib.distribute(ds.with_options(_own_options(seed, shuffle)), service,
+                                    service_mode)
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
-    own = tf.data.Options()
-    own.deterministic = ordered
-    ds = ds.with_options(own)
+    ds = ds.with_options(_own_options(seed, shuffle))
     return ds.with_options(options) if options is not None else ds
+
+
+def _own_options(seed, shuffle):
+    own = tf.data.Options()
+    # Without a seed, a shuffled pipeline does not promise an order: let tf.data hand out
+    # whichever element is ready first.
+    own.deterministic = seed is not None or not shuffle
+    return own
 
 
 def _check_args(image_size, batch_size, resize, shuffle):
