@@ -51,9 +51,8 @@ def distribute(dataset, service, service_mode="distributed_epoch", job_name=None
     Returns:
       tf.data.Dataset with the same element spec, read from the service's workers.
     """
-    protocol, address = service.split("://", 1)
     return dataset.apply(tf.data.experimental.service.distribute(
-        processing_mode=service_mode, service=address, protocol=protocol, job_name=job_name))
+        processing_mode=service_mode, service=service, job_name=job_name))
 
 
 def start_dispatcher(port=0, work_dir=None, fault_tolerant=False):
