@@ -11,6 +11,9 @@ and CPU milliseconds per image (process time, all threads) of:
   seeded      load_dataset(shuffle=True, seed=1)     (what tools/train.py --seed uses);
   unseeded    load_dataset(shuffle=True)             (no seed: order traded for speed);
   cached      load_dataset(cache=True), second pass;
+  service1/2  load_dataset(shuffle=True, seed=1, service=...) through a tf.data service
+              dispatcher with 1 or 2 workers, all in this process (same CPUs: this measures the
+              service's overhead, not the scaling that workers on other hosts give);
   chapter     the chapter's loader: keras.utils.load_img + img_to_array per file, into NumPy;
 and, each in a fresh process, peak resident memory of the chapter's loader vs the pipeline.
 Ratios "x limit" are taken per round (every case runs back to back in each round), then the
@@ -19,7 +22,7 @@ median, so a machine shared with other jobs moves them less than the absolute ra
 Generated data and records are cached under --cache-dir (the first run spends a few minutes
 generating them). Usage:
     python benchmarks/bench_pipeline.py [--num-images 1000] [--num-shards 4] [--rounds 5]
-        [--cache-dir DIR] [--memory-repeats 2] [--skip chapter,cached]
+        [--cache-dir DIR] [--memory-repeats 2] [--skip chapter,cached,service1,service2]
 """
 
 import argparse
@@ -141,6 +144,8 @@ CASES = {
     "seeded": "`load_dataset(shuffle=True, seed=1)` (`tools/train.py --seed`)",
     "unseeded": "`load_dataset(shuffle=True)`, no seed",
     "cached": "`load_dataset(cache=True)`, second pass",
+    "service1": "`load_dataset(shuffle=True, seed=1, service=...)`, tf.data service, 1 local worker",
+    "service2": "the same through a tf.data service with 2 local workers",
     "chapter": "chapter's loader (`load_img` + `img_to_array`, into NumPy)",
 }
 
@@ -155,12 +160,30 @@ def make_cases(pets, records, pairs, skip=()):
     datasets = {"limit": decode_limit(pairs), "transforms": transforms_on_bytes(pairs),
                 "unshuffled": load(), "seeded": load(shuffle=True, seed=1),
                 "unseeded": load(shuffle=True), "cached": load(shuffle=True, cache=True)}
+    for workers in (1, 2):
+        if f"service{workers}" not in skip:
+            # Dispatcher and workers in this process (so the CPU column counts them too),
+            # each run on its own dispatcher so the worker count is exact.
+            target = _local_service(workers)
+            datasets[f"service{workers}"] = load(shuffle=True, seed=1, service=target)
     cases = {k: (lambda d=d: drain(d)) for k, d in datasets.items()}
     cases["chapter"] = lambda: len(chapter_loader(pets, names)[0])
     cases = {k: v for k, v in cases.items() if k not in skip}
     for run in cases.values():  # warm up: first iterations, page cache, fills the cache
         run()
     return cases
+
+
+_SERVERS = []  # kept alive for the whole run
+
+
+def _local_service(workers):
+    """grpc:// address of a new in-process tf.data service dispatcher with `workers` workers."""
+    from segdata.service import start_dispatcher, start_worker
+
+    dispatcher = start_dispatcher()
+    _SERVERS.extend([dispatcher] + [start_worker(dispatcher.target) for _ in range(workers)])
+    return dispatcher.target
 
 
 def throughput(cases, n, rounds):

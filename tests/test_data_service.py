@@ -11,14 +11,19 @@ from segdata.service import start_dispatcher, start_worker
 SIZE = (24, 24)
 
 
+_SERVERS = []  # alive until the test process exits (stopping a worker takes ~10 s)
+
+
+def local_service(workers):
+    """grpc://localhost:PORT of a new dispatcher with `workers` registered workers."""
+    dispatcher = start_dispatcher()
+    _SERVERS.extend([dispatcher] + [start_worker(dispatcher.target) for _ in range(workers)])
+    return dispatcher.target
+
+
 @pytest.fixture(scope="module")
 def service():
-    """grpc://localhost:PORT of a dispatcher with two registered workers (free ports)."""
-    dispatcher = start_dispatcher()
-    workers = [start_worker(dispatcher.target) for _ in range(2)]
-    yield dispatcher.target
-    for server in workers + [dispatcher]:
-        server._stop()
+    return local_service(2)
 
 
 def examples(ds):
@@ -36,6 +41,13 @@ def test_distributed_epoch_delivers_every_example_once(records_dir, service):
     for _ in range(2):  # each epoch: every example exactly once, masks equal the local ones
         served = examples(ds)
         assert served == local
+
+
+def test_fewer_shards_than_workers_still_delivers_each_example_once(records_dir):
+    local = examples(load_dataset(records_dir, "validation", image_size=SIZE, batch_size=6))
+    served = examples(load_dataset(records_dir, "validation", image_size=SIZE, batch_size=6,
+                                   service=local_service(3)))  # 2 shard files, 3 workers
+    assert served == local
 
 
 def test_parallel_epochs_gives_each_worker_a_whole_epoch(records_dir, service):
