@@ -144,7 +144,8 @@ CASES = {
     "seeded": "`load_dataset(shuffle=True, seed=1)` (`tools/train.py --seed`)",
     "unseeded": "`load_dataset(shuffle=True)`, no seed",
     "cached": "`load_dataset(cache=True)`, second pass",
-    "service1": "`load_dataset(shuffle=True, seed=1, service=...)`, tf.data service, 1 local worker",
+    "service1": "`load_dataset(shuffle=True, seed=1, service=...)`, tf.data service, "
+                "1 local worker",
     "service2": "the same through a tf.data service with 2 local workers",
     "chapter": "chapter's loader (`load_img` + `img_to_array`, into NumPy)",
 }

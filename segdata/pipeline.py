@@ -1,16 +1,14 @@
 """`load_dataset`: stream a record set (manifest.json + TFRecord shards) into (images, masks).
 
 Stages, in order (each one placed where it costs least):
-  shard files (from the manifest; shuffled per epoch) -> parallel interleave of TFRecord readers
-  (parse each record; no other per-record function) -> shuffle serialized records ->
-  one parallel map per record: shard count check + decode + resize [+ cast to float32] ->
-  [cache uint8, then shuffle] -> repeat -> [augment] -> batch -> prefetch.
+  shard files (from the manifest; shuffled per epoch) -> parallel interleave of shard readers
+  (`shard_reader.read_shard`: parse and count-check blocks of 16 records) -> shuffle serialized
+  records -> one parallel map per record: decode + resize [+ cast to float32] ->
+  [cache uint8, then shuffle] -> repeat -> [augment] -> batch -> prefetch [-> tf.data service].
 
-TensorFlow's read errors do not name the file ("corrupted record at 2046"), so every shard is
-read through `_read_shard`, which numbers its records and appends one end marker; the decode map
-compares the numbers with the manifest's count and raises an error that names the shard and says
-what to do. The check lives in the decode map because every extra per-record tf.data function
-(the former `scan` + `filter` chain) cost about as much CPU as reading and parsing the record.
+Every per-record tf.data function costs CPU next to decoding (the former per-record `scan` +
+`filter` + `map` count check cost about as much as reading and parsing the record), so records
+pass through exactly one function: the decode map. Everything else works on blocks.
 """
 
 import hashlib
@@ -20,15 +18,13 @@ import warnings
 
 import tensorflow as tf
 
-from segdata import features as F
 from segdata import service as service_lib
 from segdata import transforms
 from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest, shard_paths
+from segdata.shard_reader import READ_BLOCK, parse_records, read_shard
 
 DEFAULT_SHUFFLE_BUFFER = 1000
-READ_BLOCK = 16  # records parsed and checked together (see _read_shard)
-_PARSE_SPEC = None  # built on first use: the three fields the pipeline needs
 
 
 class RecordReadError(ValueError):
@@ -119,7 +115,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
     # Readers hand over blocks of READ_BLOCK parsed records; unshuffled, one file at a time, so
     # records come in manifest order (predictions pair with source ids).
     ds = files.interleave(
-        lambda path, count, offset: _read_shard(path, count, compression, offset, keep),
+        lambda path, count, offset: read_shard(path, count, compression, offset, keep),
         cycle_length=max(1, min(len(shards), 8)) if shuffle else 1, block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     if shuffle and not cache:
@@ -199,7 +195,7 @@ def _shard_list(records, manifest, split):
     """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
 
     Comparing sizes with the manifest catches deleted and truncated shards before training
-    starts; content damage of the same size is caught while reading (`_read_shard`).
+    starts; content damage of the same size is caught while reading (`shard_reader.read_shard`).
     """
     paths = shard_paths(records, manifest, split)  # raises naming the existing splits
     shards = []
@@ -214,81 +210,6 @@ def _shard_list(records, manifest, split):
                                   f"{info['bytes']}: it was truncated or replaced; {hint}")
         shards.append((path, int(info["num_examples"])))
     return shards
-
-
-def _parse(records):
-    """Serialized tf.train.Examples [n] -> {"image", "mask": encoded bytes, "id": source id},
-    each string [n] (or scalars for one scalar record)."""
-    global _PARSE_SPEC
-    if _PARSE_SPEC is None:
-        _PARSE_SPEC = {k: tf.io.FixedLenFeature([], tf.string)
-                       for k in (F.IMAGE_ENCODED, F.MASK_ENCODED, F.IMAGE_SOURCE_ID)}
-    ex = tf.io.parse_example(records, _PARSE_SPEC)
-    return {"image": ex[F.IMAGE_ENCODED], "mask": ex[F.MASK_ENCODED],
-            "id": ex[F.IMAGE_SOURCE_ID]}
-
-
-def _count_readable(path, compression):
-    """int64: records of `path` that read and parse, up to the first corrupt one (the error
-    path only: it reads the shard again, one record at a time)."""
-    return tf.data.TFRecordDataset(path, compression_type=compression).map(
-        _parse).ignore_errors().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
-
-
-def _read_shard(path, expected, compression, offset=0, keep=None):
-    """Blocks of parsed examples of one shard; fails naming `path` unless exactly `expected`
-    records read and parse.
-
-    Records are parsed READ_BLOCK at a time (2-3x cheaper than one by one) and checked per
-    block, without state: block c of size s must hold records c*K .. c*K+s-1, i.e. be full or
-    end exactly at `expected`, and an empty end marker must arrive as block ceil(expected/K).
-    `ignore_errors` drops a block with a corrupt or unparsable record (and TensorFlow's
-    "corrupted record at <offset>" never names the file), so a lost block shifts the numbering
-    and fails the check; only then is the shard re-read to say how many records are readable.
-
-    Args:
-      path: scalar string. expected: int64, the manifest's record count.
-      offset: int64, examples before this shard in the manifest.
-      keep: None, or (pipelines, pipeline_id) to keep only the records whose manifest index is
-        pipeline_id modulo pipelines (sharding by example).
-
-    Returns:
-      Dataset of {"image", "mask": encoded bytes, "where": "<shard>: <source id>"}, each
-      string [s] with s <= READ_BLOCK.
-    """
-    k = READ_BLOCK
-    blocks = tf.data.TFRecordDataset(path, compression_type=compression).batch(k).map(
-        _parse).ignore_errors(log_warning=True)
-    blank = tf.nest.map_structure(lambda s: tf.zeros([0], s.dtype), blocks.element_spec)
-    marked = tf.data.Dataset.zip(
-        {"block": blocks, "end": tf.data.Dataset.from_tensors(False).repeat()}).concatenate(
-        tf.data.Dataset.from_tensors({"block": blank, "end": tf.constant(True)}))
-
-    def check(item, c):
-        block, end = item["block"], item["end"]
-        size = tf.shape(block["id"], out_type=tf.int64)[0]
-        last = c * k + size
-        ok = tf.where(end, tf.equal(c, (expected + k - 1) // k),
-                      tf.logical_and(last <= expected,
-                                     tf.logical_or(tf.equal(size, k), tf.equal(last, expected))))
-        read = tf.cond(ok, lambda: tf.constant(-1, tf.int64),
-                       lambda: _count_readable(path, compression))
-        assertion = tf.debugging.Assert(ok, [tf.strings.join([
-            "segkit: shard ", path, " is corrupt: read ", tf.strings.as_string(read), " of ",
-            tf.strings.as_string(expected), " records listed in manifest.json (a damaged "
-            "record, a record that is not a tf.train.Example, or a missing file). Rebuild the "
-            "records (tools/build_records.py --overwrite) or run segdata.verify_records."])])
-        with tf.control_dependencies([assertion]):
-            out = {"image": tf.identity(block["image"]), "mask": block["mask"],
-                   "where": tf.strings.join([tf.fill([size], path), block["id"]],
-                                            separator=": ")}
-        if keep is not None:
-            pipelines, pipeline_id = keep
-            index = offset + c * k + tf.range(size)
-            out = {name: v[tf.equal(index % pipelines, pipeline_id)] for name, v in out.items()}
-        return out
-
-    return tf.data.Dataset.zip(marked, tf.data.Dataset.counter()).map(check)
 
 
 def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_id, pipelines):
@@ -326,7 +247,7 @@ def read_example(records, split, index=0):
     try:  # eager, so a plain except can name the shard
         reader = tf.data.TFRecordDataset(path, compression_type=compression)
         record = next(iter(reader.skip(index).take(1)))
-        example = _parse(record)
+        example = parse_records(record)
         image, trimap = transforms.decode_pair(
             example["image"], example["mask"],
             tf.strings.join([path, example["id"]], separator=": "))
