@@ -77,6 +77,9 @@ def build_parser():
                    help="constant (default), or linear warm-up then cosine decay to 0")
     p.add_argument("--warmup-epochs", type=_non_negative_int,
                    default=training.DEFAULT_WARMUP_EPOCHS)
+    p.add_argument("--data-service", default=None, metavar="ADDRESS",
+                   help="read training batches from a tf.data service dispatcher, e.g. "
+                        "grpc://host:5050 (tools/data_service.py starts one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output-dir from its last finished epoch")
     p.add_argument("--overwrite", action="store_true",
@@ -111,6 +114,9 @@ def _train_multiworker(args):
 
     if args.cpu_replicas is not None:
         raise ValueError("--cpu-replicas cannot be combined with --strategy multiworker")
+    if args.data_service is not None:
+        raise ValueError("--data-service is not supported with --strategy multiworker yet: "
+                         "train on one machine with the service, or without it on several")
     multiworker.train(
         args.records, args.output_dir, cluster_resolver=_cluster_resolver(), model=args.model,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
@@ -135,6 +141,7 @@ def main(argv=None):
             warmup_epochs=args.warmup_epochs, resume=args.resume, overwrite=args.overwrite,
             tensorboard=not args.no_tensorboard,
             verbose="auto" if args.verbose is None else args.verbose,
+            data_service=args.data_service,
         )
     except training.TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
