@@ -1,17 +1,28 @@
-"""Input pipeline benchmark (issue 3): the chapter's NumPy loader vs `segdata.load_dataset`.
+"""Input pipeline benchmark (issues 3 and 16): `segdata.load_dataset` against the decode limit.
 
-On generated Pets-sized data (250-500 px sides, 200x200 output, batch 64), in one process,
-with interleaved rounds and medians, it measures images per second of:
-  1. chapter   the chapter's loader: keras.utils.load_img + img_to_array per file, into NumPy;
-  2. limit     the pure decode limit: the same JPEG/PNG bytes already in memory, decode + resize
-               only (tf.data map with AUTOTUNE, the pipeline's own decode and resize functions);
-  3. pipeline  load_dataset, first pass (shuffled, no cache): reading + parsing + decoding;
-  4. cached    load_dataset(cache=True), second pass;
-and, each in a fresh process, 5. peak resident memory of (1) vs (3) at two dataset sizes.
+On generated Pets-sized data (250-500 px sides, 200x200 output, batch 64, train split in
+--num-shards shards), in one process, interleaved rounds, medians, it measures images per second
+and CPU milliseconds per image (process time, all threads) of:
+  limit       the decode limit: the same JPEG/PNG bytes already in memory, plain tf.io.decode_jpeg
+              / decode_png + tf.image.resize (bilinear image, nearest mask) + cast, one parallel
+              deterministic map, batch;
+  transforms  segkit's own decode_pair + resize_pair on the same bytes in memory;
+  unshuffled  load_dataset(shuffle=False)            (evaluation, prediction);
+  seeded      load_dataset(shuffle=True, seed=1)     (what tools/train.py --seed uses);
+  unseeded    load_dataset(shuffle=True)             (no seed: order traded for speed);
+  cached      load_dataset(cache=True), second pass;
+  service1/2  load_dataset(shuffle=True, seed=1, service=...) through a tf.data service
+              dispatcher with 1 or 2 workers, all in this process (same CPUs: this measures the
+              service's overhead, not the scaling that workers on other hosts give);
+  chapter     the chapter's loader: keras.utils.load_img + img_to_array per file, into NumPy;
+and, each in a fresh process, peak resident memory of the chapter's loader vs the pipeline.
+Ratios "x limit" are taken per round (every case runs back to back in each round), then the
+median, so a machine shared with other jobs moves them less than the absolute rates.
 
 Generated data and records are cached under --cache-dir (the first run spends a few minutes
 generating them). Usage:
-    python benchmarks/bench_pipeline.py [--num-images 1000] [--rounds 3] [--cache-dir DIR]
+    python benchmarks/bench_pipeline.py [--num-images 1000] [--num-shards 4] [--rounds 5]
+        [--cache-dir DIR] [--memory-repeats 2] [--skip chapter,cached,service1,service2]
 """
 
 import argparse
@@ -26,9 +37,10 @@ IMAGE_SIZE = (200, 200)
 BATCH = 64
 
 
-def prepare(cache_dir, num_images):
+def prepare(cache_dir, num_images, num_shards=4):
     """Generate (once) a Pets folder of 2 * num_images images and two record sets from it:
-    "small" (train split = num_images) and "large" (train split = 1.9 * num_images)."""
+    "small" (train split = num_images) and "large" (train split = 1.9 * num_images), each split
+    in `num_shards` shard files."""
     from segdata.convert import build_records
     from segdata.sample_data import make_sample_data
 
@@ -39,11 +51,11 @@ def prepare(cache_dir, num_images):
         make_sample_data(pets, 2 * num_images, seed=0, min_side=250, max_side=500, overwrite=True)
     sets = {}
     for name, val_size in (("small", num_images), ("large", num_images // 10)):
-        out = cache_dir / f"records-{2 * num_images}-{name}"
+        out = cache_dir / f"records-{2 * num_images}-{name}-{num_shards}shards"
         if not (out / "manifest.json").is_file():
             print(f"building {out} (once) ...", flush=True)
             build_records(pets, out, split="holdout", val_size=val_size, seed=1337,
-                          overwrite=True, progress=False)
+                          num_shards=num_shards, overwrite=True, progress=False)
         sets[name] = out
     return pets, sets
 
@@ -80,21 +92,36 @@ def chapter_loader(pets, names):
 
 
 def decode_limit(pairs):
-    """tf.data over in-memory bytes: the pipeline's decode + resize and nothing else."""
+    """tf.data over in-memory bytes: plain TensorFlow decode + resize + cast and nothing else."""
+    import tensorflow as tf
+
+    def decode(image, mask):
+        image = tf.image.resize(tf.io.decode_jpeg(image, channels=3), IMAGE_SIZE)
+        mask = tf.image.resize(tf.io.decode_png(mask, channels=1), IMAGE_SIZE, method="nearest")
+        return image, mask
+
+    return _in_memory(pairs, decode)
+
+
+def transforms_on_bytes(pairs):
+    """The same bytes through segkit's own decode_pair + resize_pair (float32 images)."""
     import tensorflow as tf
 
     from segdata import transforms
 
-    images = tf.constant([p[1] for p in pairs])
-    masks = tf.constant([p[2] for p in pairs])
-
     def decode(image, mask):
         image, trimap = transforms.decode_pair(image, mask, tf.constant("bench"))
-        image, mask = transforms.resize_pair(image, trimap, IMAGE_SIZE)
-        return tf.cast(image, tf.float32), mask
+        return transforms.resize_pair(image, trimap, IMAGE_SIZE, image_dtype=tf.float32)
 
-    ds = tf.data.Dataset.from_tensor_slices((images, masks))
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False).batch(BATCH)
+    return _in_memory(pairs, decode)
+
+
+def _in_memory(pairs, decode):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant([p[1] for p in pairs]),
+                                             tf.constant([p[2] for p in pairs])))
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(BATCH)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -104,36 +131,105 @@ def drain(ds):
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(wall seconds, process CPU seconds of all threads) of fn()."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def throughput(pets, records, rounds):
-    """Interleaved rounds of the four loaders; returns {name: median images/s}, n."""
+CASES = {
+    "limit": "decode limit: plain decode_jpeg/png + resize + cast of the same bytes in memory",
+    "transforms": "segkit's decode_pair + resize_pair on the same bytes in memory",
+    "unshuffled": "`load_dataset(shuffle=False)`",
+    "seeded": "`load_dataset(shuffle=True, seed=1)` (`tools/train.py --seed`)",
+    "unseeded": "`load_dataset(shuffle=True)`, no seed",
+    "cached": "`load_dataset(cache=True)`, second pass",
+    "service1": "`load_dataset(shuffle=True, seed=1, service=...)`, tf.data service, "
+                "1 local worker",
+    "service2": "the same through a tf.data service with 2 local workers",
+    "chapter": "chapter's loader (`load_img` + `img_to_array`, into NumPy)",
+}
+
+
+def make_cases(pets, records, pairs, skip=()):
+    """{name: callable that runs one full pass and returns the number of examples}."""
     from segdata import load_dataset
 
-    pairs = split_bytes(records)
     names = [p[0] for p in pairs]
-    n = len(names)
-    limit = decode_limit(pairs)
-    times = {k: [] for k in ("chapter", "limit", "pipeline", "cached")}
+    load = lambda **kw: load_dataset(records, "train", image_size=IMAGE_SIZE,  # noqa: E731
+                                     batch_size=BATCH, **kw)
+    datasets = {"limit": decode_limit(pairs), "transforms": transforms_on_bytes(pairs),
+                "unshuffled": load(), "seeded": load(shuffle=True, seed=1),
+                "unseeded": load(shuffle=True), "cached": load(shuffle=True, cache=True)}
+    for workers in (1, 2):
+        if f"service{workers}" not in skip:
+            # Dispatcher and workers in this process (so the CPU column counts them too),
+            # each run on its own dispatcher so the worker count is exact.
+            target = _local_service(workers)
+            datasets[f"service{workers}"] = load(shuffle=True, seed=1, service=target)
+    cases = {k: (lambda d=d: drain(d)) for k, d in datasets.items()}
+    cases["chapter"] = lambda: len(chapter_loader(pets, names)[0])
+    cases = {k: v for k, v in cases.items() if k not in skip}
+    for run in cases.values():  # warm up: first iterations, page cache, fills the cache
+        run()
+    return cases
+
+
+_SERVERS = []  # kept alive for the whole run
+
+
+def _local_service(workers):
+    """grpc:// address of a new in-process tf.data service dispatcher with `workers` workers."""
+    from segdata.service import start_dispatcher, start_worker
+
+    dispatcher = start_dispatcher()
+    _SERVERS.extend([dispatcher] + [start_worker(dispatcher.target) for _ in range(workers)])
+    return dispatcher.target
+
+
+def throughput(cases, n, rounds):
+    """Interleaved rounds of every case; returns {name: (median img/s, median x limit by rate,
+    median CPU ms per image, x limit by CPU)}."""
+    walls = {k: [] for k in cases}
+    cpus = {k: [] for k in cases}
     for r in range(rounds):
-        times["chapter"].append(timed(lambda: chapter_loader(pets, names)))
-        times["limit"].append(timed(lambda: drain(limit)))
-        ds = load_dataset(records, "train", image_size=IMAGE_SIZE, batch_size=BATCH, shuffle=True)
-        times["pipeline"].append(timed(lambda: drain(ds)))
-        cached = load_dataset(records, "train", image_size=IMAGE_SIZE, batch_size=BATCH,
-                              shuffle=True, cache=True)
-        assert drain(cached) == n  # first pass fills the cache (not timed)
-        times["cached"].append(timed(lambda: drain(cached)))
+        for name, run in cases.items():
+            box = []
+            wall, cpu = timed(lambda: box.append(run()))
+            assert box[0] == n, (name, box[0], n)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
         print(f"round {r + 1}/{rounds}: " + ", ".join(
-            f"{k} {n / v[-1]:.0f} img/s" for k, v in times.items()), flush=True)
-    rates = {k: n / statistics.median(v) for k, v in times.items()}
-    # Ratios per round first (loaders in one round share the machine's load), then the median.
-    ratios = {(k, base): statistics.median(b / t for t, b in zip(times[k], times[base]))
-              for k in times for base in ("chapter", "limit")}
-    return rates, ratios, n
+            f"{k} {n / v[-1]:.0f} img/s" for k, v in walls.items()), flush=True)
+    out = {}
+    for k in cases:
+        # Ratios per round first (cases in one round share the machine's load), then the median.
+        by_rate = statistics.median(lim / t for t, lim in zip(walls[k], walls["limit"]))
+        by_cpu = statistics.median(lim / t for t, lim in zip(cpus[k], cpus["limit"]))
+        out[k] = (n / statistics.median(walls[k]), by_rate,
+                  1000 * statistics.median(cpus[k]) / n, by_cpu)
+    return out
+
+
+def print_throughput(pets, records, rounds, skip=()):
+    pairs = split_bytes(records)
+    n = len(pairs)
+    shards = len(read_shards(records))
+    results = throughput(make_cases(pets, records, pairs, skip), n, rounds)
+    print(f"\nThroughput, train split of {n} images (250-500 px) in {shards} shards -> "
+          f"{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch {BATCH}; median of {rounds} interleaved "
+          "rounds (ratios: median of per-round ratios)")
+    print("| case | images/s | x decode limit | CPU ms/image | x limit by CPU |\n"
+          "|---|---|---|---|---|")
+    for key, (rate, by_rate, cpu_ms, by_cpu) in results.items():
+        print(f"| {CASES[key]} | {rate:,.0f} | {by_rate:.2f}x | {cpu_ms:.2f} | {by_cpu:.2f}x |")
+    return results
+
+
+def read_shards(records):
+    from segdata.manifest import read_manifest
+
+    return read_manifest(records)["splits"]["train"]["shards"]
 
 
 def _status_mb(key):
@@ -187,21 +283,6 @@ def peak_memory(pets, sets, repeats, env):
     return out
 
 
-def print_throughput(pets, sets, rounds):
-    rates, ratios, n = throughput(pets, sets["small"], rounds)
-    print(f"\nThroughput, {n} images (250-500 px) -> {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch "
-          f"{BATCH}, median of {rounds} interleaved rounds (ratios: median of per-round "
-          "ratios)")
-    print(f"| loader | images/s | vs chapter | vs decode limit |\n|---|---|---|---|")
-    labels = {"chapter": "1. chapter loader (load_img + img_to_array)",
-              "limit": "2. decode limit (bytes in memory)",
-              "pipeline": "3. load_dataset, first pass", "cached": "4. load_dataset, cache=True, "
-              "2nd pass"}
-    for key, label in labels.items():
-        print(f"| {label} | {rates[key]:.0f} | {ratios[key, 'chapter']:.2f}x | "
-              f"{ratios[key, 'limit']:.2f}x |")
-
-
 def machine():
     model = next((line.split(":", 1)[1].strip() for line in
                   open("/proc/cpuinfo", encoding="utf-8") if line.startswith("model name")), "?")
@@ -211,7 +292,10 @@ def machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-images", type=int, default=1000, help="train split size")
-    parser.add_argument("--rounds", type=int, default=3, help="0 skips the throughput part")
+    parser.add_argument("--num-shards", type=int, default=4, help="shard files per split")
+    parser.add_argument("--rounds", type=int, default=5, help="0 skips the throughput part")
+    parser.add_argument("--skip", default="", help="comma-separated cases to leave out, e.g. "
+                        "chapter,cached (the decode limit always runs)")
     parser.add_argument("--cache-dir", default=os.path.join(
         os.path.expanduser("~"), ".cache", "segkit", "bench_pipeline"))
     parser.add_argument("--memory-repeats", type=int, default=2,
@@ -223,10 +307,14 @@ def main(argv=None):
         rss_child(*args.rss_child)
         return 0
 
-    pets, sets = prepare(args.cache_dir, args.num_images)
+    pets, sets = prepare(args.cache_dir, args.num_images, args.num_shards)
     print(f"machine: {machine()}", flush=True)
     if args.rounds:
-        print_throughput(pets, sets, args.rounds)
+        skip = {name for name in args.skip.split(",") if name} - {"limit"}
+        if skip - set(CASES):
+            parser.error(f"--skip: unknown case(s) {sorted(skip - set(CASES))}; known: "
+                         f"{', '.join(CASES)}")
+        print_throughput(pets, sets["small"], args.rounds, skip)
     if args.memory_repeats:
         print(f"\nPeak resident memory, fresh process each, median of {args.memory_repeats} "
               "('before' = TF + Keras imported, records listed)")

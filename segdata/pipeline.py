@@ -1,14 +1,14 @@
 """`load_dataset`: stream a record set (manifest.json + TFRecord shards) into (images, masks).
 
 Stages, in order (each one placed where it costs least):
-  shard files (from the manifest; shuffled per epoch) -> parallel interleave of TFRecord readers,
-  each checked against the manifest's record count -> parse -> shuffle serialized records ->
-  decode + resize (parallel) -> [cache uint8, then shuffle] -> repeat -> augment -> batch ->
-  cast to float32 -> prefetch.
+  shard files (from the manifest; shuffled per epoch) -> parallel interleave of shard readers
+  (`shard_reader.read_shard`: parse and count-check blocks of 16 records) -> shuffle serialized
+  records -> one parallel map per record: decode + resize [+ cast to float32] ->
+  [cache uint8, then shuffle] -> repeat -> [augment] -> batch -> prefetch [-> tf.data service].
 
-TensorFlow's read errors do not name the file ("corrupted record at 2046"), so every shard is
-read through `_read_shard`, which turns a short read, an unparsable record or a missing file into
-an error that names the shard and says what to do.
+Every per-record tf.data function costs CPU next to decoding (the former per-record `scan` +
+`filter` + `map` count check cost about as much as reading and parsing the record), so records
+pass through exactly one function: the decode map. Everything else works on blocks.
 """
 
 import hashlib
@@ -18,13 +18,13 @@ import warnings
 
 import tensorflow as tf
 
-from segdata import features as F
+from segdata import service as service_lib
 from segdata import transforms
 from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest, shard_paths
+from segdata.shard_reader import READ_BLOCK, parse_records, read_shard
 
 DEFAULT_SHUFFLE_BUFFER = 1000
-_PARSE_SPEC = None  # built on first use: the three fields the pipeline needs
 
 
 class RecordReadError(ValueError):
@@ -33,7 +33,8 @@ class RecordReadError(ValueError):
 
 def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffle=False,
                  seed=None, augment=False, cache=False, repeat=False, drop_remainder=False,
-                 resize="stretch", input_context=None, options=None):
+                 resize="stretch", input_context=None, options=None, service=None,
+                 service_mode="distributed_epoch"):
     """Batches of (images, masks) from a record set built by `segdata.build_records`.
 
     Args:
@@ -59,6 +60,12 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         `strategy.distribute_datasets_from_function`): shards are split by file across input
         pipelines when there are enough shard files, else by example, with a warning.
       options: a `tf.data.Options` applied last (overrides the pipeline's own).
+      service: "grpc://HOST:PORT" of a tf.data service dispatcher: the service's workers read,
+        decode and batch (see `segdata.service`); the records must be at the same path for
+        them. Not with `cache` or `input_context`. Batches from several workers interleave in
+        arrival order, so a seed makes each worker's stream reproducible, not the merged order.
+      service_mode: "distributed_epoch" (default: shard files are handed out, each example
+        arrives once per epoch) or "parallel_epochs" (every worker reads the whole split).
 
     Returns:
       tf.data.Dataset of (images float32 [B, H, W, 3] in 0..255,
@@ -72,6 +79,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
       message starts with "segkit:" and names the shard file.
     """
     image_size = _check_args(image_size, batch_size, resize, shuffle)
+    if service is not None:
+        service_lib.check_service_args(service, service_mode, cache, input_context)
     manifest = read_manifest(records)
     shards = _shard_list(records, manifest, split)
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
@@ -92,30 +101,35 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         shards = shards[pipeline_id::pipelines]
     if seed is not None:
         seed = int(seed) + 7919 * pipeline_id  # distinct but reproducible streams per pipeline
-    ordered = seed is not None or not shuffle
     buffer = DEFAULT_SHUFFLE_BUFFER if shuffle is True else int(shuffle)
 
+    # (path, count, offset): the offset (examples before this shard in the manifest) lets
+    # every pipeline pick the same examples when sharding by example, whatever the file order.
+    offsets = [sum(n for _, n in shards[:i]) for i in range(len(shards))]
     files = tf.data.Dataset.from_tensor_slices((
         tf.constant([p for p, _ in shards], tf.string),
-        tf.constant([n for _, n in shards], tf.int64)))
-    if shuffle and by_file and not cache:
+        tf.constant([n for _, n in shards], tf.int64), tf.constant(offsets, tf.int64)))
+    if shuffle and not cache:
         files = files.shuffle(len(shards) or 1, seed=seed, reshuffle_each_iteration=True)
-    # Unshuffled, records come in manifest order (shard by shard), so predictions can be paired
-    # with source ids; reading is cheap next to decoding, which stays parallel below.
+    keep = (pipelines, pipeline_id) if not by_file else None
+    # Readers hand over blocks of READ_BLOCK parsed records; unshuffled, one file at a time, so
+    # records come in manifest order (predictions pair with source ids).
     ds = files.interleave(
-        lambda path, count: _read_shard(path, count, compression),
+        lambda path, count, offset: read_shard(path, count, compression, offset, keep),
         cycle_length=max(1, min(len(shards), 8)) if shuffle else 1, block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        # sharding by example needs every pipeline to see the same order
-        deterministic=True if not by_file else None)
-    if not by_file:
-        ds = ds.shard(pipelines, pipeline_id)
+        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     if shuffle and not cache:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
+    # float32 straight from the decode map unless uint8 is kept for the cache or augmentation:
+    # one map per record, no uint8 round trip (a separate cast map cost ~5 % of the CPU).
+    # Through the service, uint8 crosses the network (4x fewer bytes) and the trainer casts.
+    to_float = not cache and not augment and service is None
+
     def decode(example):
         image, trimap = transforms.decode_pair(example["image"], example["mask"], example["where"])
-        return transforms.resize_pair(image, trimap, image_size, resize, label_offset)
+        return transforms.resize_pair(image, trimap, image_size, resize, label_offset,
+                                      tf.float32 if to_float else tf.uint8)
 
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
@@ -133,17 +147,34 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         ds = tf.data.Dataset.zip((ds, randoms)).map(
             lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
             num_parallel_calls=tf.data.AUTOTUNE)
-    else:
+    elif cache:
         # Per example, not per batch: casting whole float32 batches measured 2-4x slower
         # (one 30 MB allocation per batch), which dominated cached epochs.
         ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask))
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # Through the service each worker ends its share of an epoch with its own partial batch, so
+    # workers batch without dropping and the trainer re-batches: every batch but the epoch's
+    # last is full, and an epoch has exactly ceil(N / batch_size) batches (floor with
+    # drop_remainder) - the count Keras and the manifest expect.
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder and service is None)
+    if service is not None:
+        ds = service_lib.distribute(ds.with_options(_own_options(seed, shuffle)), service,
+                                    service_mode)
+        ds = ds.rebatch(batch_size, drop_remainder=drop_remainder)
+        if not augment:
+            ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks),
+                        num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
-    own = tf.data.Options()
-    own.deterministic = ordered
-    ds = ds.with_options(own)
+    ds = ds.with_options(_own_options(seed, shuffle))
     return ds.with_options(options) if options is not None else ds
+
+
+def _own_options(seed, shuffle):
+    own = tf.data.Options()
+    # Without a seed, a shuffled pipeline does not promise an order: let tf.data hand out
+    # whichever element is ready first.
+    own.deterministic = seed is not None or not shuffle
+    return own
 
 
 def _check_args(image_size, batch_size, resize, shuffle):
@@ -169,7 +200,7 @@ def _shard_list(records, manifest, split):
     """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
 
     Comparing sizes with the manifest catches deleted and truncated shards before training
-    starts; content damage of the same size is caught while reading (`_read_shard`).
+    starts; content damage of the same size is caught while reading (`shard_reader.read_shard`).
     """
     paths = shard_paths(records, manifest, split)  # raises naming the existing splits
     shards = []
@@ -184,45 +215,6 @@ def _shard_list(records, manifest, split):
                                   f"{info['bytes']}: it was truncated or replaced; {hint}")
         shards.append((path, int(info["num_examples"])))
     return shards
-
-
-def _parse(record, path):
-    """Serialized tf.train.Example -> {"image", "mask": encoded bytes, "where": record name}."""
-    global _PARSE_SPEC
-    if _PARSE_SPEC is None:
-        _PARSE_SPEC = {k: tf.io.FixedLenFeature([], tf.string)
-                       for k in (F.IMAGE_ENCODED, F.MASK_ENCODED, F.IMAGE_SOURCE_ID)}
-    ex = tf.io.parse_single_example(record, _PARSE_SPEC)
-    return {"image": ex[F.IMAGE_ENCODED], "mask": ex[F.MASK_ENCODED],
-            "where": tf.strings.join([path, ex[F.IMAGE_SOURCE_ID]], separator=": ")}
-
-
-def _read_shard(path, expected, compression):
-    """Parsed examples of one shard; fails naming `path` unless exactly `expected` are read.
-
-    `ignore_errors` stops at the first corrupt record (and skips records that do not parse);
-    a sentinel at the end then compares the count with the manifest and raises an error that
-    names the shard, instead of TensorFlow's anonymous "corrupted record at <offset>".
-    """
-    parsed = tf.data.TFRecordDataset(path, compression_type=compression).map(
-        lambda record: _parse(record, path)).ignore_errors(log_warning=True)
-    blank = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), parsed.element_spec)
-    flagged = parsed.map(lambda ex: (ex, False)).concatenate(
-        tf.data.Dataset.from_tensors((blank, True)))
-
-    def count(seen, item):
-        ok = tf.logical_or(tf.logical_not(item[1]), tf.equal(seen, expected))
-        check = tf.debugging.Assert(ok, [tf.strings.join([
-            "segkit: shard ", path, " is corrupt: read ", tf.strings.as_string(seen), " of ",
-            tf.strings.as_string(expected), " records listed in manifest.json (a damaged record, "
-            "a record that is not a tf.train.Example, or a missing file). Rebuild the records "
-            "(tools/build_records.py --overwrite) or run segdata.verify_records."])])
-        with tf.control_dependencies([check]):
-            return seen + 1, item
-
-    return (flagged.scan(tf.constant(0, tf.int64), count)
-            .filter(lambda ex, is_end: tf.logical_not(is_end))
-            .map(lambda ex, is_end: ex))
 
 
 def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_id, pipelines):
@@ -260,12 +252,13 @@ def read_example(records, split, index=0):
     try:  # eager, so a plain except can name the shard
         reader = tf.data.TFRecordDataset(path, compression_type=compression)
         record = next(iter(reader.skip(index).take(1)))
-        example = _parse(record, tf.constant(path))
-        image, trimap = transforms.decode_pair(example["image"], example["mask"],
-                                               example["where"])
+        example = parse_records(record)
+        image, trimap = transforms.decode_pair(
+            example["image"], example["mask"],
+            tf.strings.join([path, example["id"]], separator=": "))
     except tf.errors.OpError as e:
         raise RecordReadError(f"shard {path}: record {index} cannot be read ({e.message.strip()})"
                               "; rebuild the records or run segdata.verify_records") from None
     mask = trimap_to_class_ids(trimap, manifest.get("label_offset", LABEL_OFFSET))
-    source_id = example["where"].numpy().decode().rsplit(": ", 1)[-1]
+    source_id = example["id"].numpy().decode()
     return image.numpy(), mask.numpy(), source_id

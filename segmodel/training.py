@@ -101,11 +101,12 @@ def pick_splits(manifest):
 
 
 def make_datasets(records, image_size, batch_size, *, val_split="validation", seed=None,
-                  augment=False, cache=False, resize="stretch", replicas=1):
+                  augment=False, cache=False, resize="stretch", replicas=1, data_service=None):
     """(train, validation) tf.data pipelines of (float32 [B,H,W,3] 0..255, uint8 [B,H,W,1]).
 
     With several replicas the last partial batch is dropped: a replica handed an empty batch
-    crashes oneDNN's convolution.
+    crashes oneDNN's convolution. `data_service` ("grpc://HOST:PORT") reads the training split
+    through the tf.data service (see segdata.service); validation stays local.
     """
     import segdata
 
@@ -116,7 +117,8 @@ def make_datasets(records, image_size, batch_size, *, val_split="validation", se
     datasets = []
     for split, train in (("train", True), (val_split, False)):
         ds = segdata.load_dataset(records, split, shuffle=train, seed=seed,
-                                  augment=augment and train, **common)
+                                  augment=augment and train, **common,
+                                  service=data_service if train else None)
         n = splits[split]["num_examples"]
         batches = n // batch_size if drop else -(-n // batch_size)
         if ds.cardinality() == tf.data.UNKNOWN_CARDINALITY:
@@ -152,7 +154,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
           augment=False, cache=False, resize="stretch", optimizer=DEFAULT_OPTIMIZER,
           learning_rate=DEFAULT_LEARNING_RATE, schedule=DEFAULT_SCHEDULE,
           warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False, overwrite=False, model_options=None,
-          extra_callbacks=(), tensorboard=True, verbose="auto", log=print):
+          extra_callbacks=(), tensorboard=True, verbose="auto", log=print, data_service=None):
     """Train `model` on RUN = output_dir; returns the run summary also written to RUN/run.json.
 
     Args mirror tools/train.py's flags. `extra_callbacks` are appended to the run's callbacks;
@@ -165,7 +167,8 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     """
     import segdata
 
-    options = {k: v for k, v in locals().items() if k not in ("log", "extra_callbacks", "segdata")}
+    options = {k: v for k, v in locals().items()
+               if k not in ("log", "extra_callbacks", "segdata", "data_service")}
     # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
@@ -206,7 +209,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
 
     train_ds, val_ds = make_datasets(records, image_size, batch_size, val_split=val_split,
                                      seed=seed, augment=augment, cache=cache, resize=resize,
-                                     replicas=replicas)
+                                     replicas=replicas, data_service=data_service)
     steps = num_train // batch_size if replicas > 1 else -(-num_train // batch_size)
     with dist.scope():
         net = build_model(model, image_size=image_size,

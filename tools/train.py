@@ -77,6 +77,9 @@ def build_parser():
                    help="constant (default), or linear warm-up then cosine decay to 0")
     p.add_argument("--warmup-epochs", type=_non_negative_int,
                    default=training.DEFAULT_WARMUP_EPOCHS)
+    p.add_argument("--data-service", default=None, metavar="ADDRESS",
+                   help="read training batches from a tf.data service dispatcher, e.g. "
+                        "grpc://host:5050 (tools/data_service.py starts one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output-dir from its last finished epoch")
     p.add_argument("--overwrite", action="store_true",
@@ -84,8 +87,8 @@ def build_parser():
     p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                    help="Keras fit verbosity (default: progress bar on a terminal); with "
-                        "--strategy multiworker: 0 no epoch lines, 1 progress bar on the chief, 2 (default) "
-                        "one line per epoch")
+                        "--strategy multiworker: 0 no epoch lines, 1 progress bar on the chief, "
+                        "2 (default) one line per epoch")
     return p
 
 
@@ -113,6 +116,9 @@ def _train_multiworker(args):
 
     if args.cpu_replicas is not None:
         raise ValueError("--cpu-replicas cannot be combined with --strategy multiworker")
+    if args.data_service is not None:
+        raise ValueError("--data-service is not supported with --strategy multiworker yet: "
+                         "train on one machine with the service, or without it on several")
     multiworker.train(
         args.records, args.output_dir, cluster_resolver=_cluster_resolver(), model=args.model,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
@@ -138,6 +144,7 @@ def main(argv=None):
             warmup_epochs=args.warmup_epochs, resume=args.resume, overwrite=args.overwrite,
             tensorboard=not args.no_tensorboard,
             verbose="auto" if args.verbose is None else args.verbose,
+            data_service=args.data_service,
         )
     except training.TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
