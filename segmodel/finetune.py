@@ -77,12 +77,17 @@ class FreezeBackbone(keras.callbacks.Callback):
         super().__init__()
         self.layer = layer
         self.epochs = int(epochs)
+        self.traced_frozen = None
+
+    def on_train_begin(self, logs=None):
+        self.traced_frozen = None  # the cached train function may come from another state
 
     def on_epoch_begin(self, epoch, logs=None):
         frozen = epoch < self.epochs
-        if self.layer.trainable == frozen:
+        if self.traced_frozen != frozen:
             self.layer.trainable = not frozen
             self.model.make_train_function(force=True)
+            self.traced_frozen = frozen
 
     def on_train_end(self, logs=None):
         self.layer.trainable = True

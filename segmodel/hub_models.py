@@ -22,7 +22,6 @@ import os
 import keras
 from keras import layers
 
-from segmodel.sam.predictor import _resolve_preset
 
 FAMILIES = ("deeplabv3plus", "segformer", "unet")
 # The deepest pyramid level the decoders use (P5 of ResNet and MiT) has stride 32.
@@ -51,14 +50,38 @@ def check_args(name, image_size, preset=None, backbone_preset=None):
                          f"(or a local folder written by save_to_preset)")
     for value in (preset, backbone_preset):
         if value:
-            _resolve_preset(value)  # a missing local folder fails here, in milliseconds
+            resolve_preset(value)  # a missing local folder fails here, in milliseconds
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     if height % STRIDE or width % STRIDE or min(height, width) < STRIDE:
         raise ValueError(
             f"image size {(height, width)} does not suit model {name!r}: keras-hub encoders "
             f"downsample by {STRIDE}, so height and width must be positive multiples of {STRIDE}; "
             f"try {max(STRIDE, round(height / STRIDE) * STRIDE)}")
+    if name == "segformer" and min(height, width) < 2 * STRIDE:
+        # keras-hub's MiT loses the channel count of a 1x1 last stage and fails to build.
+        raise ValueError(f"image size {(height, width)} is too small for SegFormer: height and "
+                         f"width must be at least {2 * STRIDE}")
     return int(height), int(width)
+
+
+def resolve_preset(preset):
+    """A preset name stays a name; an existing folder becomes an absolute path.
+
+    keras-hub checks its built-in names before the file system, so a relative folder named
+    like a preset would otherwise be fetched from Kaggle (as in segmodel.sam).
+    """
+    path = os.fspath(preset)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(f"preset folder {os.path.abspath(path)!r} has no config.json; "
+                             f"write one with model.save_to_preset(folder)")
+        return os.path.abspath(path)
+    looks_like_path = os.sep in path or path.startswith(".") or (os.altsep or "\0") in path
+    if looks_like_path and "://" not in path:
+        raise FileNotFoundError(
+            f"preset folder {os.path.abspath(path)!r} does not exist; pass a folder written by "
+            f"save_to_preset(folder) or a keras-hub preset name such as 'segformer_b0_ade20k_512'")
+    return path
 
 
 def load_preset(preset):
@@ -71,11 +94,13 @@ def load_preset(preset):
     """
     import keras_hub  # deferred: importing keras-hub costs seconds
 
-    resolved = _resolve_preset(preset)
+    resolved = resolve_preset(preset)
     local = os.path.isdir(resolved)
-    known = sorted(keras_hub.models.Backbone.presets)
+    known = sorted(set(keras_hub.models.Backbone.presets)
+                   | set(keras_hub.models.ImageSegmenter.presets))
     if not local and "://" not in resolved and resolved not in known:
-        examples = [n for n in known if n.startswith(("segformer", "deeplab", "resnet_50", "mit"))]
+        examples = [n for n in known if n.startswith(("segformer_b0", "deeplab", "resnet_50",
+                                                      "mit_b0"))]
         raise ValueError(f"{resolved!r} is neither a local preset folder nor a keras-hub preset "
                          f"(for example {', '.join(examples[:8])}).")
     try:
