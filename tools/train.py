@@ -121,7 +121,8 @@ def main(argv=None):
             precision=args.precision, strategy=args.strategy, cpu_replicas=args.cpu_replicas,
             augment=args.augment, cache=args.cache, resize=args.resize, optimizer=optimizer,
             learning_rate=args.learning_rate, schedule=schedule, warmup_epochs=warmup_epochs,
-            model_options=model_options, freeze_backbone_epochs=args.freeze_backbone_epochs,
+            model_options=model_options or None,  # None, as runs started before keras-hub
+            freeze_backbone_epochs=args.freeze_backbone_epochs,
             backbone_lr_scale=args.backbone_lr_scale, resume=args.resume, overwrite=args.overwrite,
             tensorboard=not args.no_tensorboard,
             verbose="auto" if args.verbose is None else args.verbose,
