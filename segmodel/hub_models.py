@@ -36,7 +36,7 @@ def is_hub_model(name, preset=None, backbone_preset=None):
 
 
 def check_args(name, image_size, preset=None, backbone_preset=None):
-    """Cheap checks before TensorFlow starts; returns (H, W) or raises ValueError naming the flag."""
+    """Cheap checks before TensorFlow starts: (H, W), or ValueError naming the flag."""
     if name not in FAMILIES:
         raise ValueError(f"unknown keras-hub model {name!r}; choose one of {list(FAMILIES)}")
     if preset and backbone_preset:

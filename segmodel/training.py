@@ -210,7 +210,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         compile_model(net, opt, manifest.get("num_classes", 3))
         if hub:
             finetune.prepare_optimizer(net)
-            extra_callbacks = finetune.callbacks(net, freeze_backbone_epochs) + list(extra_callbacks)
+            extra_callbacks = [*finetune.callbacks(net, freeze_backbone_epochs), *extra_callbacks]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     callbacks, monitor = cb.make_callbacks(output_dir, resume=resume, best_val_loss=best,
                                            tensorboard=tensorboard)
