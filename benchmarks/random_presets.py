@@ -12,6 +12,7 @@ scratch in a budget, not what a pretrained preset (segformer_b0_ade20k_512,
 deeplab_v3_plus_resnet50_pascalvoc, resnet_50_imagenet) reaches. Those need Kaggle access.
 """
 
+import argparse
 import os
 import sys
 
@@ -52,11 +53,10 @@ def save_segformer_b0(folder, image_size=224):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    out = argv[0]
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output_dir", help="folder for the preset folders")
+    out = p.parse_args(argv).output_dir
     for name, save in (("resnet_50_random", save_resnet50),
                        ("segformer_b0_random", save_segformer_b0)):
         path = os.path.join(out, name)
