@@ -167,6 +167,12 @@ def trained(presets, records_dir, tmp_path_factory):
                            k: str(v) for k, v in options(presets).items()},
                        optimizer="adamw", schedule="cosine", warmup_epochs=1,
                        tensorboard=False, verbose=0, log=lambda *a: None, **recipes[family])
+    # --resume extends a finished keras-hub run by one epoch, as for the chapter's model.
+    training.train(records_dir, runs["unet"], model="unet", image_size=SIZE, batch_size=12,
+                   epochs=2, seed=0, precision="float32", resume=True,
+                   model_options={"backbone_preset": str(presets["resnet"])}, optimizer="adamw",
+                   schedule="cosine", warmup_epochs=1, tensorboard=False, verbose=0,
+                   log=lambda *a: None)
     return runs
 
 
@@ -187,6 +193,7 @@ def test_trained_models_reload_without_segkit_and_serve_the_same(trained, tmp_pa
         x = inputs[family]
         summary = json.loads((run / "run.json").read_text())
         assert summary["status"] == "completed", family
+        assert summary["epochs_completed"] == (2 if family == "unet" else 1), family
         version = export_saved_model(run / "model.keras", tmp_path / family)
         served = tf.saved_model.load(str(version))
         probs = served.signatures["predict_pixels"](images=tf.constant(x))["probabilities"]
