@@ -29,8 +29,14 @@ STRIDE = 32
 ENCODER_NAME = "backbone"
 
 
-def is_hub_model(name, preset=None, backbone_preset=None):
-    """True for the keras-hub families; `unet` is keras-hub only with a (backbone) preset."""
+def is_hub_model(name, preset=None, backbone_preset=None, **_):
+    """True for the keras-hub families; `unet` is keras-hub only with a (backbone) preset.
+
+    Raises ValueError for a preset given to a model that takes none (it would be ignored).
+    """
+    if name not in FAMILIES and (preset or backbone_preset):
+        raise ValueError(f"model {name!r} takes no --preset / --backbone-preset; use one of "
+                         f"{list(FAMILIES)}")
     return name in ("deeplabv3plus", "segformer") or (
         name == "unet" and bool(preset or backbone_preset))
 
@@ -200,7 +206,7 @@ def _conv_bn_relu(x, filters, name):
     return x
 
 
-def _unet_decoder(pixels, encoder, image_size, filters=(256, 128, 64, 32, 16)):
+def _unet_decoder(pixels, encoder, filters=(256, 128, 64, 32, 16)):
     """U-Net decoder on the encoder's pyramid (P1/P2 ... P5): bilinear x2 + skip + 2 convs."""
     if not hasattr(encoder, "pyramid_outputs"):
         raise ValueError(f"preset backbone {type(encoder).__name__} has no pyramid_outputs; the "
@@ -250,7 +256,7 @@ def build_hub_model(name, image_size, num_classes, *, preset=None, backbone_pres
     pixels = layers.Rescaling(scale, offset, name="pixels")(inputs)
     if name == "unet":
         encoder = rebuild(encoder_of(backbone), (height, width), name="encoder")
-        x = _unet_decoder(pixels, encoder, (height, width))
+        x = _unet_decoder(pixels, encoder)
     else:
         seg_backbone = rebuild(_segmenter_backbone(name, backbone), (height, width))
         x = seg_backbone(pixels)
@@ -264,12 +270,6 @@ def build_hub_model(name, image_size, num_classes, *, preset=None, backbone_pres
                                 name="logits_upsampling")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
-
-
-def backbone_variables(model):
-    """The pretrained encoder's variables inside a model built by `build_hub_model`."""
-    layer = model.get_layer(ENCODER_NAME)
-    return encoder_of(layer).weights if hasattr(layer, "image_encoder") else layer.weights
 
 
 def backbone_layer(model):

@@ -162,7 +162,7 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     if model not in MODELS and not hub:
         raise ValueError(f"unknown model {model!r}; choose one of "
                          f"{sorted(set(MODELS) | set(hub_models.FAMILIES))}")
-    image_size = (hub_models.check_args(model, image_size, **model_options) if hub
+    image_size = (hub_models.check_args(model, image_size, **(model_options or {})) if hub
                   else check_args(model, image_size, 2))
     if not hub and (freeze_backbone_epochs or backbone_lr_scale != 1):
         raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale apply to keras-hub "

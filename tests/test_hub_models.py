@@ -82,6 +82,8 @@ def test_bad_presets_fail_fast(presets, tmp_path):
         hub_models.check_args("segformer", SIZE, preset=str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="needs a keras-hub preset"):
         hub_models.check_args("deeplabv3plus", SIZE)
+    with pytest.raises(ValueError, match="takes no --preset"):
+        hub_models.is_hub_model("chapter", preset=str(presets["deeplab"]))
     with pytest.raises(ValueError, match="not both"):
         hub_models.check_args("unet", SIZE, preset="a", backbone_preset="b")
     with pytest.raises(ValueError, match="multiples of 32"):

@@ -113,8 +113,8 @@ def _recipe(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    model_options, optimizer, schedule, warmup_epochs = _recipe(args)
     try:
+        model_options, optimizer, schedule, warmup_epochs = _recipe(args)
         training.train(
             args.records, args.output_dir, model=args.model, image_size=args.image_size,
             batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
