@@ -22,7 +22,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) tools/demo.py --workdir runs/demo \
 		$(if $(PETS_DIR),--pets-dir "$(PETS_DIR)") \
-		$(if $(SAM_PRESET),--sam-preset "$(SAM_PRESET)")
+		$(if $(SAM_PRESET),--sam-preset "$(SAM_PRESET)") \
+		$(if $(MODEL),--model "$(MODEL)")
 
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)

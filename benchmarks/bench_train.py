@@ -14,6 +14,13 @@ step of every fit call (tracing, iterator start) is not timed.
         [--batch-size 32] [--steps 8] [--rounds 3] [--mixed-steps 3]
 
 Without --records, 320 small Pets-like images are generated into a temporary folder first.
+
+    python benchmarks/bench_train.py --families [--family-size 224] [--family-batch 8]
+        [--steps 3] [--preset-dir DIR]
+
+instead times one training step of each model family on in-memory arrays, float32 against the
+machine's mixed policy: chapter, unet, deeplabv3plus (ResNet-50 encoder) and segformer (B0), the
+keras-hub ones from random-weight presets with the real architectures (random_presets.py).
 """
 
 import argparse
@@ -80,7 +87,14 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--mixed-steps", type=int, default=3,
                    help="timed steps for mixed precision (bf16 is emulated, slow, on old CPUs)")
+    p.add_argument("--families", action="store_true",
+                   help="time each model family instead (see the module docstring)")
+    p.add_argument("--family-size", type=int, default=224)
+    p.add_argument("--family-batch", type=int, default=8)
+    p.add_argument("--preset-dir", help="where random_presets.py writes (default: a temp dir)")
     args = p.parse_args(argv)
+    if args.families:
+        return bench_families(args)
 
     import keras
     import numpy as np
@@ -146,6 +160,62 @@ def main(argv=None):
               f"{per_policy['float32'] / s:.2f} x float32 |")
     print(f"\npipeline vs numpy: {100 * (step['numpy'] / step['pipeline'] - 1):+.1f}% steps/s "
           f"(auto precision here: {precision.auto_policy()}); peak RSS {peak_rss_mb():.0f} MiB")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+FAMILIES = {  # name -> (tools/train.py model, model options given the preset folder)
+    "chapter": ("chapter", lambda d: {}),
+    "unet": ("unet", lambda d: {}),
+    "deeplabv3plus (ResNet-50)": (
+        "deeplabv3plus", lambda d: {"backbone_preset": f"{d}/resnet_50_random"}),
+    "segformer (B0)": ("segformer", lambda d: {"preset": f"{d}/segformer_b0_random"}),
+}
+
+
+def bench_families(args):
+    """Median s/step of each family, float32 and mixed, on random in-memory arrays."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import random_presets
+    from segmodel import hub_models, training
+    from segmodel.models import build_model
+
+    tmp = None
+    if args.preset_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench_presets_")
+        args.preset_dir = tmp.name
+    random_presets.main([args.preset_dir])
+    size, batch = (args.family_size,) * 2, args.family_batch
+    rng = np.random.default_rng(0)
+    n = (args.steps + 1) * batch
+    data = (rng.uniform(0, 255, (n, *size, 3)).astype(np.float32),
+            rng.integers(0, 3, (n, *size, 1)).astype(np.uint8))
+    gpus = tf.config.list_physical_devices("GPU")
+    mixed = "mixed_float16" if gpus else "mixed_bfloat16"
+    print(f"device: {'GPU' if gpus else 'CPU'}; {args.family_size} px, batch {batch}", flush=True)
+    rows = []
+    for label, (name, options) in FAMILIES.items():
+        times, params = {}, None
+        for policy in ("float32", mixed):
+            keras.mixed_precision.set_global_policy(policy)
+            keras.utils.set_random_seed(0)
+            opts = options(args.preset_dir)
+            model = (hub_models.build_hub_model(name, size, 3, **opts) if opts
+                     else build_model(name, image_size=size))
+            training.compile_model(model, training.make_optimizer("adamw", 1e-3))
+            params = model.count_params()
+            times[policy] = timed_fit(model, data, args.steps, batch)
+            print(f"{label}, {policy}: {times[policy]:.3f} s/step", flush=True)
+        rows.append((label, params, times["float32"], times[mixed]))
+    keras.mixed_precision.set_global_policy("float32")
+    print(f"\n| model | parameters | float32 s/step | {mixed} s/step | mixed speed-up |")
+    print("|---|---|---|---|---|")
+    for label, params, f32, mix in rows:
+        print(f"| {label} | {params / 1e6:.2f} M | {f32:.3f} | {mix:.3f} | {f32 / mix:.2f}x |")
     if tmp is not None:
         tmp.cleanup()
     return 0

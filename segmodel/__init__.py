@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # name -> module that defines it. Add your public names here (one line each).
 _LAZY = {
     "build_model": "segmodel.models",
+    "build_hub_model": "segmodel.hub_models",
     "train": "segmodel.training",
     "TrainingDiverged": "segmodel.training",
     "make_loss": "segmodel.metrics",

@@ -33,11 +33,10 @@ from segmodel.cluster import (ClusterError, cluster_role, gather_values,
                               make_multiworker_strategy, state_averager, weights_fingerprint)
 from segmodel.distribute import describe
 from segmodel.metrics import make_loss, make_metrics
-from segmodel.models import MODELS, build_model, check_args
 from segmodel.precision import set_precision
 from segmodel.training import (DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE,
-                               DEFAULT_WARMUP_EPOCHS, TrainingDiverged, compile_model,
-                               diverged_message, make_optimizer, pick_splits, prepare_run_dir)
+                               DEFAULT_WARMUP_EPOCHS, TrainingDiverged, check_model,
+                               compile_model, diverged_message, make_model, make_optimizer, pick_splits, prepare_run_dir)
 from segmodel.worker_input import (check_pipelines_get_data, padded_dataset, update_metrics,
                                    validation_steps)
 
@@ -69,9 +68,7 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
     options = {k: v for k, v in locals().items()
                if k not in ("log", "segdata", "cluster_resolver", "verbose")}
     options["strategy"] = "multiworker"
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
-    image_size = check_args(model, image_size, 2)
+    _, image_size = check_model(model, image_size, model_options)
     options["image_size"] = list(image_size)
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
@@ -158,8 +155,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     train_ds = dist.distribute_datasets_from_function(train_fn)
     val_ds = dist.distribute_datasets_from_function(val_fn)
     with dist.scope():
-        net = build_model(a["model"], image_size=a["image_size"], num_classes=num_classes,
-                          **(a["model_options"] or {}))
+        net = make_model(a["model"], a["image_size"], num_classes, a["model_options"])
         compile_model(net, make_optimizer(
             a["optimizer"], a["learning_rate"], schedule=a["schedule"],
             total_steps=steps * a["epochs"], warmup_steps=steps * a["warmup_epochs"]),

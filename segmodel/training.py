@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from segmodel import callbacks as cb
-from segmodel import runinfo
+from segmodel import finetune, hub_models, runinfo
 from segmodel.distribute import describe, make_strategy
 from segmodel.metrics import make_loss, make_metrics
 from segmodel.models import MODELS, build_model, check_args
@@ -80,6 +80,29 @@ def make_optimizer(name=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE, 
         return keras.optimizers.SGD(lr, momentum=0.9)
     return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
             "rmsprop": keras.optimizers.RMSprop}[name](lr)
+
+
+def check_model(model, image_size, model_options=None):
+    """Cheap checks of a model choice before TensorFlow starts.
+
+    Returns:
+      (True for a keras-hub model, (H, W)); ValueError naming the flag otherwise.
+    """
+    hub = hub_models.is_hub_model(model, **(model_options or {}))
+    if model not in MODELS and not hub:
+        raise ValueError(f"unknown model {model!r}; choose one of "
+                         f"{sorted(set(MODELS) | set(hub_models.FAMILIES))}")
+    image_size = (hub_models.check_args(model, image_size, **(model_options or {})) if hub
+                  else check_args(model, image_size, 2))
+    return hub, image_size
+
+
+def make_model(model, image_size, num_classes, model_options=None):
+    """segkit's own model or a keras-hub one (`model_options` preset / backbone_preset)."""
+    hub = hub_models.is_hub_model(model, **(model_options or {}))
+    builder = hub_models.build_hub_model if hub else build_model
+    return builder(model, image_size=image_size, num_classes=num_classes,
+                   **(model_options or {}))
 
 
 def compile_model(model, optimizer, num_classes=3):
@@ -154,11 +177,14 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
           augment=False, cache=False, resize="stretch", optimizer=DEFAULT_OPTIMIZER,
           learning_rate=DEFAULT_LEARNING_RATE, schedule=DEFAULT_SCHEDULE,
           warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False, overwrite=False, model_options=None,
-          extra_callbacks=(), tensorboard=True, verbose="auto", log=print, data_service=None):
+          freeze_backbone_epochs=0, backbone_lr_scale=1.0, extra_callbacks=(), tensorboard=True,
+          verbose="auto", log=print, data_service=None):
     """Train `model` on RUN = output_dir; returns the run summary also written to RUN/run.json.
 
     Args mirror tools/train.py's flags. `extra_callbacks` are appended to the run's callbacks;
-    `log` receives the human-readable progress lines.
+    `log` receives the human-readable progress lines. keras-hub models (segmodel.hub_models)
+    take model_options preset / backbone_preset, and the fine-tuning arguments
+    freeze_backbone_epochs and backbone_lr_scale (segmodel.finetune).
 
     Raises:
       TrainingDiverged: the loss or a weight became NaN/inf (run.json is still written, status
@@ -170,9 +196,10 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     options = {k: v for k, v in locals().items()
                if k not in ("log", "extra_callbacks", "segdata", "data_service")}
     # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {sorted(MODELS)}")
-    image_size = check_args(model, image_size, 2)
+    hub, image_size = check_model(model, image_size, model_options)
+    if not hub and (freeze_backbone_epochs or backbone_lr_scale != 1):
+        raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale apply to keras-hub "
+                         "models only (--preset / --backbone-preset)")
     options["image_size"] = list(image_size)  # 96 and (96, 96) are the same run
     if int(epochs) < 1 or int(batch_size) < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
@@ -212,11 +239,15 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
                                      replicas=replicas, data_service=data_service)
     steps = num_train // batch_size if replicas > 1 else -(-num_train // batch_size)
     with dist.scope():
-        net = build_model(model, image_size=image_size,
-                          num_classes=manifest.get("num_classes", 3), **(model_options or {}))
+        net = make_model(model, image_size, manifest.get("num_classes", 3), model_options)
         opt = make_optimizer(optimizer, learning_rate, schedule=schedule,
                              total_steps=steps * epochs, warmup_steps=steps * warmup_epochs)
+        if hub:
+            opt = finetune.scale_backbone_rate(opt, net, backbone_lr_scale)
         compile_model(net, opt, manifest.get("num_classes", 3))
+        if hub:
+            finetune.prepare_optimizer(net)
+            extra_callbacks = [*finetune.callbacks(net, freeze_backbone_epochs), *extra_callbacks]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     callbacks, monitor = cb.make_callbacks(output_dir, resume=resume, best_val_loss=best,
                                            tensorboard=tensorboard)

@@ -27,7 +27,9 @@ def test_demo_runs_every_stage_and_replaces_old_outputs(tmp_path):
     assert (work / "figures" / "sample.png").stat().st_size > 0
     for name in ("model.keras", "loss.png", "prediction.png", "run.json", "history.csv"):
         assert (work / "train" / name).exists(), name
-    assert json.loads((work / "train" / "run.json").read_text())["epochs_completed"] == 1
+    run = json.loads((work / "train" / "run.json").read_text())
+    assert run["epochs_completed"] == 1
+    assert run["options"]["model"] == "unet" and "model:           unet" in proc.stdout
     assert (work / "train" / "history.csv").read_text().count("\n") == 2  # header + 1 epoch
     assert (work / "export" / "1" / "saved_model.pb").exists()
     masks = sorted((work / "served").glob("*_mask.png"))

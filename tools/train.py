@@ -9,6 +9,13 @@ Defaults: adam at a constant 3e-4. The chapter's own recipe (adam at a constant 
 Several machines: run the same command on every machine with --strategy multiworker; the cluster
 comes from TF_CONFIG, or, when TF_CONFIG is unset and SLURM_JOB_ID is set, from Slurm
 (SlurmClusterResolver: one task per worker, port 8888).
+
+keras-hub models (a preset name, or a local folder written by save_to_preset):
+  python tools/train.py ... --model segformer --preset segformer_b0_ade20k_512
+  python tools/train.py ... --model deeplabv3plus --preset deeplab_v3_plus_resnet50_pascalvoc
+  python tools/train.py ... --model unet --backbone-preset resnet_50_imagenet
+default to AdamW, 1 warm-up epoch then cosine decay; --freeze-backbone-epochs N and
+--backbone-lr-scale F set the fine-tuning recipe.
 """
 
 import argparse
@@ -19,7 +26,7 @@ import sys
 
 import tensorflow as tf
 
-from segmodel import cluster, distribute, precision, training
+from segmodel import cluster, distribute, finetune, hub_models, precision, training
 from segmodel.models import MODELS
 
 
@@ -49,7 +56,17 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", required=True, help="folder written by tools/build_records.py")
     p.add_argument("--output-dir", required=True, help="run folder RUN (model.keras, logs, ...)")
-    p.add_argument("--model", choices=sorted(MODELS), default="chapter")
+    p.add_argument("--model", choices=sorted(set(MODELS) | set(hub_models.FAMILIES)),
+                   default="chapter")
+    p.add_argument("--preset", help="keras-hub segmenter preset or local preset folder "
+                   "(deeplabv3plus, segformer)")
+    p.add_argument("--backbone-preset", help="keras-hub encoder preset or folder (unet, "
+                   "deeplabv3plus); without it --model unet is segkit's own U-Net")
+    p.add_argument("--freeze-backbone-epochs", type=_non_negative_int, default=0,
+                   help="keep the pretrained encoder (weights and BatchNorm statistics) "
+                        "frozen for the first N epochs (default 0)")
+    p.add_argument("--backbone-lr-scale", type=_positive_float, default=1.0,
+                   help="encoder learning rate = this x --learning-rate (default 1: same)")
     p.add_argument("--image-size", type=_positive_int, default=200,
                    help="square training size in pixels, a multiple of 8 (default 200)")
     p.add_argument("--batch-size", type=_positive_int, default=64,
@@ -69,14 +86,17 @@ def build_parser():
     p.add_argument("--resize", choices=("stretch", "pad"), default="stretch",
                    help="stretch to the square (the chapter's) or pad, keeping the aspect ratio; "
                         "padded pixels are ignored by the loss and the IoU metrics")
-    p.add_argument("--optimizer", choices=training.OPTIMIZERS, default=training.DEFAULT_OPTIMIZER)
+    p.add_argument("--optimizer", choices=training.OPTIMIZERS, default=None,
+                   help=f"default {training.DEFAULT_OPTIMIZER}; {finetune.OPTIMIZER} for keras-hub")
     p.add_argument("--learning-rate", type=_positive_float, default=training.DEFAULT_LEARNING_RATE,
                    help=f"peak learning rate, not rescaled by replicas "
                         f"(default {training.DEFAULT_LEARNING_RATE})")
-    p.add_argument("--schedule", choices=training.SCHEDULES, default=training.DEFAULT_SCHEDULE,
-                   help="constant (default), or linear warm-up then cosine decay to 0")
-    p.add_argument("--warmup-epochs", type=_non_negative_int,
-                   default=training.DEFAULT_WARMUP_EPOCHS)
+    p.add_argument("--schedule", choices=training.SCHEDULES, default=None,
+                   help="constant (default), or linear warm-up then cosine decay to 0 "
+                        "(default for keras-hub models)")
+    p.add_argument("--warmup-epochs", type=_non_negative_int, default=None,
+                   help=f"default {training.DEFAULT_WARMUP_EPOCHS}, {finetune.WARMUP_EPOCHS} "
+                        f"for keras-hub models")
     p.add_argument("--data-service", default=None, metavar="ADDRESS",
                    help="read training batches from a tf.data service dispatcher, e.g. "
                         "grpc://host:5050 (tools/data_service.py starts one)")
@@ -90,6 +110,18 @@ def build_parser():
                         "--strategy multiworker: 0 no epoch lines, 1 progress bar on the chief, "
                         "2 (default) one line per epoch")
     return p
+
+
+def _recipe(args):
+    """(model_options, optimizer, schedule, warm-up epochs): keras-hub models fine-tune."""
+    options = {k: v for k, v in (("preset", args.preset),
+                                 ("backbone_preset", args.backbone_preset)) if v}
+    hub = hub_models.is_hub_model(args.model, **options)
+    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
+                (training.DEFAULT_OPTIMIZER, training.DEFAULT_SCHEDULE,
+                 training.DEFAULT_WARMUP_EPOCHS))
+    given = (args.optimizer, args.schedule, args.warmup_epochs)
+    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
 
 
 def _cluster_resolver():
@@ -111,7 +143,7 @@ def _cluster_resolver():
     return resolvers.TFConfigClusterResolver()
 
 
-def _train_multiworker(args):
+def _train_multiworker(args, model_options, optimizer, schedule, warmup_epochs):
     from segmodel import multiworker
 
     if args.cpu_replicas is not None:
@@ -119,12 +151,16 @@ def _train_multiworker(args):
     if args.data_service is not None:
         raise ValueError("--data-service is not supported with --strategy multiworker yet: "
                          "train on one machine with the service, or without it on several")
+    if args.freeze_backbone_epochs or args.backbone_lr_scale != 1:
+        raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale are not supported "
+                         "with --strategy multiworker yet")
     multiworker.train(
         args.records, args.output_dir, cluster_resolver=_cluster_resolver(), model=args.model,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
         seed=args.seed, precision=args.precision, augment=args.augment, cache=args.cache,
-        resize=args.resize, optimizer=args.optimizer, learning_rate=args.learning_rate,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, resume=args.resume,
+        resize=args.resize, optimizer=optimizer, learning_rate=args.learning_rate,
+        schedule=schedule, warmup_epochs=warmup_epochs, model_options=model_options or None,
+        resume=args.resume,
         overwrite=args.overwrite, tensorboard=not args.no_tensorboard,
         verbose="auto" if args.verbose is None else args.verbose)
 
@@ -132,16 +168,19 @@ def _train_multiworker(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        model_options, optimizer, schedule, warmup_epochs = _recipe(args)
         if args.strategy == "multiworker":
-            _train_multiworker(args)
+            _train_multiworker(args, model_options, optimizer, schedule, warmup_epochs)
             return 0
         training.train(
             args.records, args.output_dir, model=args.model, image_size=args.image_size,
             batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
             precision=args.precision, strategy=args.strategy, cpu_replicas=args.cpu_replicas,
-            augment=args.augment, cache=args.cache, resize=args.resize, optimizer=args.optimizer,
-            learning_rate=args.learning_rate, schedule=args.schedule,
-            warmup_epochs=args.warmup_epochs, resume=args.resume, overwrite=args.overwrite,
+            augment=args.augment, cache=args.cache, resize=args.resize, optimizer=optimizer,
+            learning_rate=args.learning_rate, schedule=schedule, warmup_epochs=warmup_epochs,
+            model_options=model_options or None,  # None, as runs started before keras-hub
+            freeze_backbone_epochs=args.freeze_backbone_epochs,
+            backbone_lr_scale=args.backbone_lr_scale, resume=args.resume, overwrite=args.overwrite,
             tensorboard=not args.no_tensorboard,
             verbose="auto" if args.verbose is None else args.verbose,
             data_service=args.data_service,
@@ -149,8 +188,8 @@ def main(argv=None):
     except training.TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    except (ValueError, FileExistsError, FileNotFoundError, distribute.DeviceConfigError,
-            cluster.ClusterError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, ConnectionError,
+            distribute.DeviceConfigError, cluster.ClusterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except tf.errors.UnavailableError as err:
