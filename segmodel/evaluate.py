@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from segdata import pipeline, transforms
+from segdata import pipeline, shard_reader, transforms
 from segdata.labels import IGNORE_LABEL, LABEL_NAMES, LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest
 from segmodel import metrics
@@ -85,7 +85,8 @@ def _examples(records, split, image_size, batch_size):
     offset = manifest.get("label_offset", LABEL_OFFSET)
     files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),
                                                 tf.constant([n for _, n in shards], tf.int64)))
-    ds = files.interleave(lambda p, n: pipeline._read_shard(p, n, compression), cycle_length=1)
+    ds = files.interleave(lambda p, n: shard_reader.read_shard(p, n, compression),
+                          cycle_length=1).unbatch()
 
     def decode(example):
         image, trimap = transforms.decode_pair(example["image"], example["mask"],
