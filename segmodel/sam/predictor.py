@@ -34,7 +34,7 @@ def _global_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def _resolve_preset(preset):
+def _resolve_preset(preset, example="sam_base_sa1b"):
     """A preset name stays a name; an existing folder becomes an absolute path.
 
     keras-hub checks its built-in names before the file system, so a relative folder
@@ -46,7 +46,7 @@ def _resolve_preset(preset):
             raise ValueError(
                 f"Preset folder {os.path.abspath(path)!r} has no config.json; create one "
                 f"with segmenter.save_to_preset(folder) or pass a keras-hub preset name "
-                f"such as 'sam_base_sa1b'."
+                f"such as {example!r}."
             )
         return os.path.abspath(path)
     looks_like_path = os.sep in path or path.startswith(".") or (os.altsep or "\0") in path
@@ -54,7 +54,7 @@ def _resolve_preset(preset):
         raise FileNotFoundError(
             f"Preset folder {os.path.abspath(path)!r} does not exist; pass a folder written "
             f"by segmenter.save_to_preset(...) or a keras-hub preset name such as "
-            f"'sam_base_sa1b'."
+            f"{example!r}."
         )
     return path
 
