@@ -44,7 +44,8 @@ class TextInstance:
                 "box": [float(v) for v in self.box], "area": int(self.mask.sum())}
 
 
-def _check_threshold(value, name):
+def check_threshold(value, name):
+    """`value` as a float in [0, 1], or a ValueError naming `name`."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -54,8 +55,8 @@ def _check_threshold(value, name):
     return value
 
 
-def _check_texts(text):
-    """A string or a list of strings -> a list of stripped, non-empty strings."""
+def check_texts(text):
+    """Validate text prompts: a string or a list of strings -> a list of stripped, non-empty strings."""
     texts = [text] if isinstance(text, str) else text
     if not isinstance(texts, (list, tuple)) or not texts:
         raise ValueError(
@@ -71,8 +72,10 @@ def _check_texts(text):
     return checked
 
 
-def _check_boxes(boxes, box_labels, image_size):
-    """Exemplar boxes `[N, 4]` (x0, y0, x1, y1) in pixels and labels `[N]` (1 / 0)."""
+def check_boxes(boxes, box_labels, image_size):
+    """Validate exemplar boxes `[N, 4]` (x0, y0, x1, y1) in pixels and labels `[N]` (1 / 0,
+    default all 1) against an image of `image_size` (H, W); returns (float64 boxes, int32
+    labels)."""
     height, width = image_size
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim == 1:
@@ -216,9 +219,9 @@ class TextSegmenter:
         Returns:
           A list of `TextInstance`, best score first.
         """
-        score_threshold = _check_threshold(score_threshold, "score_threshold")
-        mask_threshold = _check_threshold(mask_threshold, "mask_threshold")
-        texts = [None] if text is None and boxes is not None else _check_texts(text)
+        score_threshold = check_threshold(score_threshold, "score_threshold")
+        mask_threshold = check_threshold(mask_threshold, "mask_threshold")
+        texts = [None] if text is None and boxes is not None else check_texts(text)
         for item in texts:
             if item is not None:
                 self._check_token_count(item)
@@ -229,7 +232,7 @@ class TextSegmenter:
                                                     image.shape[:2])
         x = {"images": image[None].astype(np.float32)}
         if boxes is not None:
-            boxes, labels = _check_boxes(boxes, box_labels, image.shape[:2])
+            boxes, labels = check_boxes(boxes, box_labels, image.shape[:2])
             x["boxes"] = geometry.boxes_for_preprocessor(boxes)[None]
             x["box_labels"] = labels[None]
         instances = []
