@@ -2,6 +2,8 @@
 
     python benchmarks/bench_sam.py [--arch sam_base] [--repeats 2] [--prompts 10]
                                    [--dtypes float32,bfloat16]
+    python benchmarks/bench_sam.py --text [--text-arch sam3_pcs] [--repeats 2]
+                                   [--dtypes float32,bfloat16]
 
 Weights are random (no downloads here); speed does not depend on them. In one process:
   set_image   SamPredictor.set_image: resize + pad + the ViT image encoder, once per image
@@ -10,6 +12,7 @@ Weights are random (no downloads here); speed does not depend on them. In one pr
   chapter     the chapter's way: SAMImageSegmenter.predict on the resized-and-padded image
               with the prompt, i.e. the whole model for every prompt (baseline)
 and set_image again with the image encoder in each low precision in --dtypes.
+With --text, SAM 3 text prompts instead (see `text_latency`).
 Times are medians of --repeats (--prompts for `prompt`) after one warm-up call, the heavy
 phases taking turns round by round; peak memory is the process's resident-set high-water
 mark during the phase's calls (Linux).
@@ -90,7 +93,12 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help="image-encoder precisions to time set_image with")
     parser.add_argument("--image-size", default="375x500", help="HxW of the test photo")
+    parser.add_argument("--text", action="store_true",
+                        help="time SAM 3 text prompts (TextSegmenter) instead")
+    parser.add_argument("--text-arch", default="sam3_pcs", help="sam3_pcs | tiny")
     args = parser.parse_args(argv)
+    if args.text:
+        return text_latency(args)
 
     import keras
     import tensorflow as tf
@@ -159,6 +167,58 @@ def main(argv=None):
     for name in results:
         if name.startswith("set_image "):
             print(f"{name}: {base / results[name][1]:.2f}x the float32 set_image speed")
+    return 0
+
+
+def text_latency(args):
+    """SAM 3 text-prompt latency per image, at the preset's input size, random weights.
+
+    Phases, one process, taking turns round by round (see `_timed`):
+      keras-hub predict   SAM3PromptableConceptImageSegmenter.predict({"images", "prompts"})
+                          on the photo with one text: keras-hub's own way (baseline), raw
+                          outputs on the model's square only
+      segment 1 text      TextSegmenter.segment(photo, "a cat", score_threshold=0): the
+                          preset's preprocessor, the model, every query's mask mapped back to
+                          the photo (the worst case for post-processing)
+      segment 2 texts     the same with ["a cat", "a dog"] (one model call per text)
+      segment <dtype>     one text with the whole backbone in each low precision of --dtypes
+    """
+    import keras
+    import tensorflow as tf
+
+    from segmodel.sam.sam3_architectures import build_sam3_segmenter
+    from segmodel.sam.text import TextSegmenter
+
+    height, width = (int(v) for v in args.image_size.lower().split("x"))
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    start = time.perf_counter()
+    segmenter = build_sam3_segmenter(args.text_arch)
+    build_s = time.perf_counter() - start
+    text_seg = TextSegmenter(segmenter)
+    print(f"# SAM 3 {args.text_arch}: {segmenter.count_params() / 1e6:.1f}M parameters, "
+          f"{text_seg.image_size}-px input, {text_seg.num_queries} queries, built in "
+          f"{build_s:.1f}s; photo {height}x{width}; random weights, hand-made vocabulary")
+    print(f"# machine: {_cpu_name()}, {__import__('os').cpu_count()} cores visible, TF "
+          f"{tf.__version__}, Keras {keras.__version__}; GPUs: "
+          f"{len(tf.config.list_physical_devices('GPU'))}")
+    photo = image[None].astype("float32")
+    phases = {
+        "keras-hub predict": lambda i: segmenter.predict(
+            {"images": photo, "prompts": ["a cat"]}, verbose=0),
+        "segment 1 text": lambda i: text_seg.segment(image, "a cat", score_threshold=0.0),
+        "segment 2 texts": lambda i: text_seg.segment(image, ["a cat", "a dog"],
+                                                      score_threshold=0.0),
+    }
+    for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
+        low = TextSegmenter(segmenter, dtype=dtype)
+        phases[f"segment {dtype}"] = lambda i, low=low: low.segment(image, "a cat",
+                                                                    score_threshold=0.0)
+    results = _timed(phases, args.repeats)
+    base = results["keras-hub predict"][1]
+    print("\n| phase | first call s | median s | vs keras-hub predict | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for name, (first, median, peak) in results.items():
+        print(f"| {name} | {first:.3f} | {median:.3f} | {median / base:.2f}x | {peak:.0f} |")
     return 0
 
 
