@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from segmodel.sam import files
-from segmodel.sam.predictor import _POLICIES, _global_policy, _resolve_preset
+from segmodel.sam.loading import POLICIES, global_policy, resolve_preset
 from segmodel.sam.text_geometry import ConverterGeometry
 
 
@@ -103,7 +103,7 @@ def _backbone_in_precision(backbone, dtype):
     keras-hub writes each sub-model's float32 policy into the preset config; removing
     them lets `SAM3PromptableConceptBackbone.from_config` hand the new policy down.
     """
-    policy = _POLICIES[dtype]
+    policy = POLICIES[dtype]
     if policy is None:
         return backbone
     config = backbone.get_config()
@@ -111,7 +111,7 @@ def _backbone_in_precision(backbone, dtype):
     for key in ("vision_encoder", "text_encoder", "geometry_encoder", "detr_encoder",
                 "detr_decoder", "mask_decoder"):
         config[key]["config"].pop("dtype", None)
-    with _global_policy(policy):
+    with global_policy(policy):
         copy = backbone.__class__.from_config(config)
     copy.set_weights(backbone.get_weights())
     return copy
@@ -171,14 +171,14 @@ class TextSegmenter:
         import keras_hub  # deferred: importing keras-hub costs seconds
 
         task = keras_hub.models.SAM3PromptableConceptImageSegmenter
-        resolved = _resolve_preset(preset, example="sam3_pcs")
+        resolved = resolve_preset(preset, example="sam3_pcs")
         local = os.path.isdir(resolved)
         known = sorted(task.presets)
         if not local and "://" not in resolved and resolved not in known:
             raise ValueError(f"{resolved!r} is neither a local preset folder nor a keras-hub "
                              f"SAM 3 preset ({', '.join(known)}).")
         try:
-            with _global_policy("float32"):
+            with global_policy("float32"):
                 segmenter = task.from_preset(resolved, **kwargs)
         except (OSError, ImportError) as err:
             if local:
