@@ -96,6 +96,9 @@ def main(argv=None):
     parser.add_argument("--text", action="store_true",
                         help="time SAM 3 text prompts (TextSegmenter) instead")
     parser.add_argument("--text-arch", default="sam3_pcs", help="sam3_pcs | tiny")
+    parser.add_argument("--text-phases", default="predict,segment,segment2",
+                        help="with --text: which of predict, segment, segment2 to time "
+                             "(plus one segment per low precision in --dtypes)")
     args = parser.parse_args(argv)
     if args.text:
         return text_latency(args)
@@ -202,6 +205,7 @@ def text_latency(args):
           f"{tf.__version__}, Keras {keras.__version__}; GPUs: "
           f"{len(tf.config.list_physical_devices('GPU'))}")
     photo = image[None].astype("float32")
+    chosen = args.text_phases.split(",")
     phases = {
         "keras-hub predict": lambda i: segmenter.predict(
             {"images": photo, "prompts": ["a cat"]}, verbose=0),
@@ -209,13 +213,17 @@ def text_latency(args):
         "segment 2 texts": lambda i: text_seg.segment(image, ["a cat", "a dog"],
                                                       score_threshold=0.0),
     }
+    phases = {name: fn for name, fn, key in zip(phases, phases.values(),
+                                                ("predict", "segment", "segment2"))
+              if key in chosen}
     for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
         low = TextSegmenter(segmenter, dtype=dtype)
         phases[f"segment {dtype}"] = lambda i, low=low: low.segment(image, "a cat",
                                                                     score_threshold=0.0)
     results = _timed(phases, args.repeats)
-    base = results["keras-hub predict"][1]
-    print("\n| phase | first call s | median s | vs keras-hub predict | peak RSS MB |")
+    base_name = next(iter(results))  # keras-hub predict unless left out
+    base = results[base_name][1]
+    print(f"\n| phase | first call s | median s | vs {base_name} | peak RSS MB |")
     print("|---|---|---|---|---|")
     for name, (first, median, peak) in results.items():
         print(f"| {name} | {first:.3f} | {median:.3f} | {median / base:.2f}x | {peak:.0f} |")

@@ -10,16 +10,22 @@
 Modules: `predictor` (SamPredictor), `transforms` (resize longest side, pad, coordinates,
 mask post-processing), `prompts` (validation), `visualize` (matplotlib helpers),
 `files` (image loading, atomic writes), `architectures` (SAM built from configs).
+Text prompts (SAM 3): `text` (TextSegmenter), `text_geometry` (image-converter geometry),
+`text_results` (output files), `text_labelling` (labelling a folder from text),
+`sam3_architectures` (SAM 3 built from configs).
 """
 
 from segmodel.sam.files import load_image
 from segmodel.sam.predictor import SamPredictor
 from segmodel.sam.prompts import Prompts, check_prompts
+from segmodel.sam.text import TextInstance, TextSegmenter
 from segmodel.sam.visualize import overlay_figure, save_overlay, show_box, show_mask, show_points
 
 __all__ = [
     "Prompts",
     "SamPredictor",
+    "TextInstance",
+    "TextSegmenter",
     "check_prompts",
     "load_image",
     "overlay_figure",
