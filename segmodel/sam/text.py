@@ -56,7 +56,8 @@ def check_threshold(value, name):
 
 
 def check_texts(text):
-    """Validate text prompts: a string or a list of strings -> a list of stripped, non-empty strings."""
+    """Validate text prompts: a string or a list of strings -> a list of non-empty strings
+    with runs of whitespace collapsed to one space."""
     texts = [text] if isinstance(text, str) else text
     if not isinstance(texts, (list, tuple)) or not texts:
         raise ValueError(

@@ -12,7 +12,7 @@ reported and left out.
 
 import pathlib
 
-from segdata.labelled import IMAGE_SUFFIXES, sample_name
+from segdata.labelled import sample_name
 from segdata.sample_data import BREEDS, breed_info
 from segmodel.sam.text import check_texts, check_threshold
 
@@ -61,13 +61,14 @@ def class_text(name, class_text="species"):
 
 
 def image_names(images_dir):
-    """Image file names directly in `images_dir` (no hidden files), sorted."""
+    """Image file names directly in `images_dir`, sorted: the files the batch labeller
+    (`label_folder.label_images`) considers, hidden files left out."""
+    from segmodel.sam.label_folder import _image_files
+
     images_dir = pathlib.Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder not found: {images_dir}")
-    return sorted(p.name for p in images_dir.iterdir()
-                  if p.is_file() and not p.name.startswith(".")
-                  and p.name.lower().endswith(IMAGE_SUFFIXES))
+    return _image_files(images_dir)
 
 
 def text_prompts(images_dir, text=None, from_class=None):
@@ -123,7 +124,7 @@ class TextSource:
 
     @property
     def segmenter(self):
-        if callable(self._segmenter) and not hasattr(self._segmenter, "segment"):
+        if not hasattr(self._segmenter, "segment"):
             self._segmenter = self._segmenter()
         return self._segmenter
 
