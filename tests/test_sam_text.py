@@ -223,6 +223,24 @@ def test_hand_set_masks_and_boxes_round_trip_exact_pixels(text_segmenter, monkey
     np.testing.assert_allclose(instances[1].box, [0, 0.5 * height, 0.5 * width, height])
 
 
+def test_many_instances_map_back_in_order(text_segmenter, monkeypatch):
+    """More instances than one post-processing chunk: each keeps its own mask and box."""
+    grid, count = 4 * text_segmenter.image_size // 14, 37
+    masks = np.zeros((count, grid, grid), np.float32)
+    for i in range(count):
+        masks[i, i % grid, :] = 1.0
+    scores = np.linspace(0.99, 0.6, count)
+    boxes = np.tile([0.0, 0.0, 0.5, 0.5], (count, 1))
+    boxes[:, 2] = np.linspace(0.1, 1.0, count)
+    monkeypatch.setattr(text_segmenter, "_infer", _fake_outputs(masks, scores, boxes))
+    instances = text_segmenter.segment(_image(16, 24), "a cat")
+    assert len(instances) == count
+    for i, inst in enumerate(instances):
+        assert inst.mask.any(axis=1).nonzero()[0].tolist() == [2 * (i % grid),
+                                                              2 * (i % grid) + 1]
+        assert inst.box[2] == pytest.approx(boxes[i, 2] * 24, abs=1e-4)
+
+
 def _converter(size, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False):
     import keras_hub
 

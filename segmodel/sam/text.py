@@ -21,6 +21,8 @@ from segmodel.sam import files
 from segmodel.sam.loading import POLICIES, global_policy, resolve_preset
 from segmodel.sam.text_geometry import ConverterGeometry
 
+_MASK_CHUNK = 16  # instances mapped to the photo's size at a time
+
 
 @dataclasses.dataclass
 class TextInstance:
@@ -264,7 +266,10 @@ class TextSegmenter:
         if not len(keep):
             return []
         probs = np.asarray(out["masks"], np.float32)[0][keep]
-        masks = geometry.masks_to_image(probs) > mask_threshold
+        # In chunks: 200 float32 masks at a photo's full size would be gigabytes.
+        masks = np.concatenate([
+            geometry.masks_to_image(probs[i:i + _MASK_CHUNK]) > mask_threshold
+            for i in range(0, len(probs), _MASK_CHUNK)])
         boxes = geometry.boxes_to_image(np.asarray(out["boxes"], np.float32)[0][keep])
         return [TextInstance(mask=m, box=b, score=float(scores[i]), text=text)
                 for i, m, b in zip(keep, masks, boxes)]
