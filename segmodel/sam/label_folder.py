@@ -81,7 +81,7 @@ def _ids(entry):
     return {k: entry.get(k, 1) for k in ("class_id", "species", "breed_id")}
 
 
-def _check_entries(images_dir, prompts, source, folder):
+def _check_entries(images_dir, prompts, source):
     """Check every entry with an image -> names to label; raises listing every problem."""
     errors, stems, names = [], {}, []
     for name in sorted(prompts):
@@ -143,7 +143,7 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
     report = LabelReport()
     report.no_prompts = [n for n in _image_files(images_dir) if n not in prompts]
     report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
-    names = _check_entries(images_dir, prompts, source, folder)
+    names = _check_entries(images_dir, prompts, source)
     todo = []
     for name in names:
         (report.kept if folder.is_labelled(name) else todo).append(name)

@@ -4,7 +4,9 @@ keras-hub's `SAMImageSegmenter.predict` runs the whole model for every prompt: t
 image encoder (all but a sliver of the cost) and the small prompt encoder + mask decoder.
 `SamPredictor.set_image` runs the encoder once and caches the image embedding; each
 `predict` then runs only the prompt encoder and mask decoder, so clicking around one image
-costs milliseconds per click instead of a full forward pass.
+costs milliseconds per click instead of a full forward pass. `predict` also takes an earlier
+prediction's low-res logits as a mask prompt; `predict_batch` decodes B independent prompts
+against the cached embedding in one call (what the automatic mask generator builds on).
 """
 
 import os
@@ -16,7 +18,7 @@ from segmodel.sam import files, loading, prompts as prompt_lib, transforms
 
 
 class SamPredictor:
-    """Prompt a keras-hub Segment Anything model with points and boxes in image pixels.
+    """Prompt a keras-hub Segment Anything model with points, boxes (image pixels) and masks.
 
     Example:
       predictor = SamPredictor.from_preset("sam_base_sa1b")   # or a local preset folder
@@ -192,7 +194,8 @@ class SamPredictor:
             checked = prompt_lib.check_prompts(point_coords, point_labels, box,
                                                self.original_size)
             inputs = prompt_lib.to_model_inputs(checked, self.original_size, self.image_size)
-        masks, scores, low_res = self._run(inputs, mask_input, multimask_output, return_logits)
+        low_res, scores = self._low_res(inputs, mask_input, multimask_output)
+        masks, scores, low_res = self._finish(low_res, scores, return_logits)
         return masks[0], scores[0], low_res[0]
 
     def predict_batch(self, point_coords=None, point_labels=None, boxes=None,
@@ -213,14 +216,34 @@ class SamPredictor:
           masks bool `[B, C, H, W]` (float32 logits if return_logits), scores float32
           `[B, C]`, low_res_logits float32 `[B, C, L, L]`; each row sorted best first.
         """
+        low_res, scores = self.decode_batch(point_coords, point_labels, boxes,
+                                            multimask_output, mask_input)
+        return self._finish(low_res, scores, return_logits)
+
+    def decode_batch(self, point_coords=None, point_labels=None, boxes=None,
+                     multimask_output=True, mask_input=None):
+        """`predict_batch` without the upsampling: low-res logits and scores only.
+
+        Returns:
+          low_res_logits float32 tf.Tensor `[B, C, L, L]` and scores float32 tf.Tensor
+          `[B, C]`, each row sorted best first. `postprocess(low_res[b])` gives the masks.
+        """
         self._require_image()
         points, labels, boxes = prompt_lib.check_batch(point_coords, point_labels, boxes,
                                                        self.original_size)
         inputs = prompt_lib.batch_model_inputs(points, labels, boxes, self.original_size,
                                                self.image_size)
-        return self._run(inputs, mask_input, multimask_output, return_logits)
+        return self._low_res(inputs, mask_input, multimask_output)
 
-    def _run(self, inputs, mask_input, multimask_output, return_logits):
+    def postprocess(self, low_res_logits):
+        """float32 `[K, L, L]` low-res logits -> float32 tf.Tensor `[K, H, W]` logits at the
+        current image's size (threshold at 0 for masks)."""
+        self._require_image()
+        return self._postprocess(tf.convert_to_tensor(low_res_logits, tf.float32),
+                                 tf.constant(self.input_size, tf.int32),
+                                 tf.constant(self.original_size, tf.int32))
+
+    def _low_res(self, inputs, mask_input, multimask_output):
         batch = int(inputs["points"].shape[0])
         size = self.low_res_size
         if mask_input is None:
@@ -233,12 +256,11 @@ class SamPredictor:
         chosen = slice(1, None) if multimask_output else slice(0, 1)
         low_res, scores = low_res[:, chosen], scores[:, chosen]
         order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
-        low_res = tf.gather(low_res, order, batch_dims=1)
-        scores = tf.gather(scores, order, batch_dims=1)
-        count = int(low_res.shape[1])
-        logits = self._postprocess(tf.reshape(low_res, [batch * count, size, size]),
-                                   tf.constant(self.input_size, tf.int32),
-                                   tf.constant(self.original_size, tf.int32))
+        return tf.gather(low_res, order, batch_dims=1), tf.gather(scores, order, batch_dims=1)
+
+    def _finish(self, low_res, scores, return_logits):
+        batch, count, size = (int(d) for d in low_res.shape[:3])
+        logits = self.postprocess(tf.reshape(low_res, [batch * count, size, size]))
         logits = tf.reshape(logits, [batch, count, *self.original_size]).numpy()
         masks = logits if return_logits else logits > 0.0
         return masks, scores.numpy().astype(np.float32), low_res.numpy()
