@@ -128,6 +128,8 @@ class TextSegmenter:
         preprocessor (tokenizer and image converter), e.g. from `from_preset`.
       dtype: None / "float32" or "bfloat16": the precision of the whole SAM 3 backbone (run
         under Keras' mixed policy, weights kept in float32). Outputs are float32 either way.
+        For bfloat16 the backbone is rebuilt under the policy and `self.segmenter` is a new
+        task around it.
     """
 
     def __init__(self, segmenter, dtype=None):
@@ -142,10 +144,15 @@ class TextSegmenter:
                              "from_preset so its tokenizer and image converter come along.")
         if dtype not in ("float32", "bfloat16", None):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}.")
+        self._backbone = _backbone_in_precision(backbone, dtype)
+        if self._backbone is not backbone:
+            # A task around the copy: once the caller lets go of the float32 segmenter (as
+            # from_preset does), its 849M weights are freed instead of kept alongside.
+            segmenter = segmenter.__class__(backbone=self._backbone,
+                                            preprocessor=segmenter.preprocessor)
         self.segmenter = segmenter
         self.preprocessor = segmenter.preprocessor
         self.dtype = dtype or "float32"
-        self._backbone = _backbone_in_precision(backbone, dtype)
         self.image_size = int(backbone.vision_encoder.image_shape[0])
         self.num_queries = int(backbone.detr_decoder.num_queries)
         # Text longer than this is cut by keras-hub's packer; refuse it instead.
