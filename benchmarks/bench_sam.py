@@ -106,6 +106,10 @@ def main(argv=None):
     parser.add_argument("--text", action="store_true",
                         help="time SAM 3 text prompts (TextSegmenter) instead")
     parser.add_argument("--text-arch", default="sam3_pcs", help="sam3_pcs | tiny")
+    parser.add_argument("--text-input-size", type=int, default=None,
+                        help="with --text: model input size (default: the preset's, 1008 "
+                             "for sam3_pcs); smaller sizes keep the architecture but cut "
+                             "time and memory")
     parser.add_argument("--text-phases", default="predict,segment,segment2",
                         help="with --text: which of predict, segment, segment2 to time "
                              "(plus one segment per low precision in --dtypes)")
@@ -248,7 +252,7 @@ def text_latency(args):
     height, width = (int(v) for v in args.image_size.lower().split("x"))
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     start = time.perf_counter()
-    segmenter = build_sam3_segmenter(args.text_arch)
+    segmenter = build_sam3_segmenter(args.text_arch, image_size=args.text_input_size)
     build_s = time.perf_counter() - start
     text_seg = TextSegmenter(segmenter)
     print(f"# SAM 3 {args.text_arch}: {segmenter.count_params() / 1e6:.1f}M parameters, "
