@@ -59,12 +59,14 @@ class LabelReport:
     no_prompts: list = dataclasses.field(default_factory=list)  # images without an entry
     missing_images: list = dataclasses.field(default_factory=list)  # entries without image
     empty: list = dataclasses.field(default_factory=list)  # masks with no foreground
+    failed: list = dataclasses.field(default_factory=list)  # "name: reason" (unreadable, ...)
 
     def summary(self):
         parts = [f"{len(self.labelled)} labelled", f"{len(self.kept)} kept from earlier runs"]
         for what, names in (("without prompts", self.no_prompts),
                             ("with prompts but no image", self.missing_images),
-                            ("with empty masks", self.empty)):
+                            ("with empty masks", self.empty),
+                            ("that failed", self.failed)):
             if names:
                 shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
                 parts.append(f"{len(names)} left out {what} ({shown})")
@@ -128,8 +130,8 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
       progress: show a tqdm progress bar on stderr.
 
     Returns:
-      A `LabelReport`. Images without prompts, entries without images and empty masks are
-      reported there and left out of the folder.
+      A `LabelReport`. Images without prompts, entries without images, empty masks and
+      images that cannot be read are reported there and left out of the folder.
 
     Raises:
       ValueError: listing every bad entry (before anything is labelled).
@@ -150,7 +152,11 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
     for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
                      file=sys.stderr):
         entry = prompts[name]
-        mask, record = source.mask(name, images_dir / name, entry)
+        try:
+            mask, record = source.mask(name, images_dir / name, entry)
+        except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
+            report.failed.append(f"{name}: {err}")
+            continue
         if not mask.any():
             report.empty.append(name)
             continue

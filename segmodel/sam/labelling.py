@@ -16,6 +16,9 @@ prompt is unambiguous); one point alone takes the best-scoring of the three mult
 candidates (a single click is ambiguous: part, object or group).
 """
 
+import json
+import pathlib
+
 import numpy as np
 
 ENTRY_KEYS = ("objects", "boxes", "points", "labels", "class_id", "species", "breed_id")
@@ -183,9 +186,6 @@ def load_prompt_file(path):
       FileNotFoundError / ValueError naming the file when it is missing, not JSON, or not
       an object keyed by image file names.
     """
-    import json
-    import pathlib
-
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Prompt file not found: {path}")
