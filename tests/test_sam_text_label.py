@@ -5,6 +5,7 @@ import json
 import pathlib
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,6 +75,7 @@ def test_text_prompts_for_a_folder(tmp_path):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("sam3_label")
+    keras.utils.set_random_seed(2)  # the same random model in every run
     segmenter = build_sam3_segmenter("tiny")
     rng = np.random.default_rng(2)
     for weight in segmenter.weights:
@@ -96,7 +98,8 @@ def _rows(folder):
 
 def test_text_from_class_labels_with_pets_ids_and_batch_trimaps(setup, capsys):
     base, pets, segmenter = setup
-    assert _label(base, pets, "out", "--text-from-class", "--score-threshold", "0.1") == 0
+    # With this seed, 0.17 keeps instances on 3 images and none on havanese_1 (scores < 0.16).
+    assert _label(base, pets, "out", "--text-from-class", "--score-threshold", "0.17") == 0
     out = base / "out"
     rows = _rows(out)
     truth = _rows(pets)  # the generator's own list.txt: the ids the names stand for
@@ -106,7 +109,7 @@ def test_text_from_class_labels_with_pets_ids_and_batch_trimaps(setup, capsys):
         image = f"{name}.jpg"
         # The batch labeller's trimap of the same union mask, byte for byte.
         instances = segmenter.segment(pets / "images" / image, class_text(image),
-                                      score_threshold=0.1)
+                                      score_threshold=0.17)
         expected = union_mask(instances, instances[0].mask.shape)
         trimap = np.asarray(Image.open(out / "annotations" / "trimaps" / f"{name}.png"))
         np.testing.assert_array_equal(trimap, trimap_from_mask(expected, 2))
@@ -115,7 +118,7 @@ def test_text_from_class_labels_with_pets_ids_and_batch_trimaps(setup, capsys):
         assert len(record["instances"]) == len(instances)
     left_out = set(truth) - set(rows)
     report = capsys.readouterr().out
-    assert f"{len(rows)} labelled" in report
+    assert f"{len(rows)} labelled" in report and left_out
     for name in left_out:  # only images whose union is empty are left out, and reported
         assert name in report
 

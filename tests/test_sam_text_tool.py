@@ -4,6 +4,7 @@ import json
 import pathlib
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ import sam_predict  # noqa: E402
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("sam3_tool")
+    keras.utils.set_random_seed(1)  # the same random model in every run
     segmenter = build_sam3_segmenter("tiny")
     rng = np.random.default_rng(1)
     for weight in segmenter.weights:
@@ -39,9 +41,9 @@ def _run(base, *extra, out="out"):
 def test_text_writes_union_instances_overlay_and_json(setup):
     base, image = setup
     library = TextSegmenter.from_preset(str(base / "preset"))
-    expected = library.segment(image, ["a cat", "a dog"], score_threshold=0.1)
+    expected = library.segment(image, ["a cat", "a dog"], score_threshold=0.25)
     assert expected, "the threshold should keep some instances of the random model"
-    assert _run(base, "--text", "a cat", "--text", "a dog", "--score-threshold", "0.1") == 0
+    assert _run(base, "--text", "a cat", "--text", "a dog", "--score-threshold", "0.25") == 0
     out = base / "out"
     summary = json.loads((out / "masks.json").read_text())
     assert summary["texts"] == ["a cat", "a dog"] and summary["image_size"] == [36, 54]
