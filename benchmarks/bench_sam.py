@@ -2,6 +2,8 @@
 
     python benchmarks/bench_sam.py [--arch sam_base] [--repeats 2] [--prompts 10]
                                    [--dtypes float32,bfloat16]
+    python benchmarks/bench_sam.py --text [--text-arch sam3_pcs] [--repeats 2]
+                                   [--dtypes float32,bfloat16]
 
 Weights are random (no downloads here); speed does not depend on them. In one process:
   set_image   SamPredictor.set_image: resize + pad + the ViT image encoder, once per image
@@ -10,6 +12,11 @@ Weights are random (no downloads here); speed does not depend on them. In one pr
   chapter     the chapter's way: SAMImageSegmenter.predict on the resized-and-padded image
               with the prompt, i.e. the whole model for every prompt (baseline)
 and set_image again with the image encoder in each low precision in --dtypes.
+--phases generate times SamAutomaticMaskGenerator.generate (encoder included) at each of
+--points-per-side and --points-per-batch (64 at a time vs one at a time); --thresholds
+none also times it with every filter off (all 3 x points candidates post-processed, the
+worst case: random weights make the default filters' pass rate meaningless).
+With --text, SAM 3 text prompts instead (see `text_latency`).
 Times are medians of --repeats (--prompts for `prompt`) after one warm-up call, the heavy
 phases taking turns round by round; peak memory is the process's resident-set high-water
 mark during the phase's calls (Linux).
@@ -90,7 +97,27 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help="image-encoder precisions to time set_image with")
     parser.add_argument("--image-size", default="375x500", help="HxW of the test photo")
+    parser.add_argument("--phases", default="predictor,generate",
+                        help="predictor (set_image / prompt / chapter) and/or generate")
+    parser.add_argument("--points-per-side", default="16,32",
+                        help="automatic-mask grids to time (generate phase)")
+    parser.add_argument("--points-per-batch", default="64,1",
+                        help="decoder batch sizes to time generate with (generate phase)")
+    parser.add_argument("--thresholds", default="default,none",
+                        help="generate with segment-anything's default filters and/or none")
+    parser.add_argument("--text", action="store_true",
+                        help="time SAM 3 text prompts (TextSegmenter) instead")
+    parser.add_argument("--text-arch", default="sam3_pcs", help="sam3_pcs | tiny")
+    parser.add_argument("--text-input-size", type=int, default=None,
+                        help="with --text: model input size (default: the preset's, 1008 "
+                             "for sam3_pcs); smaller sizes keep the architecture but cut "
+                             "time and memory")
+    parser.add_argument("--text-phases", default="predict,segment,segment2",
+                        help="with --text: which of predict, segment, segment2 to time "
+                             "(plus one segment per low precision in --dtypes)")
     args = parser.parse_args(argv)
+    if args.text:
+        return text_latency(args)
 
     import keras
     import tensorflow as tf
@@ -116,6 +143,10 @@ def main(argv=None):
           f"Keras {keras.__version__}; GPUs: {len(tf.config.list_physical_devices('GPU'))}")
 
     predictor = SamPredictor(segmenter)
+    if "generate" in args.phases:
+        _bench_generate(predictor, image, args)
+    if "predictor" not in args.phases:
+        return 0
 
     # The chapter's way: pad to a square with ops.image.resize(pad_to_aspect_ratio=True),
     # then run the whole segmenter (its preprocessor scales 0..255 to 0..1) per prompt.
@@ -159,6 +190,107 @@ def main(argv=None):
     for name in results:
         if name.startswith("set_image "):
             print(f"{name}: {base / results[name][1]:.2f}x the float32 set_image speed")
+    return 0
+
+
+def _bench_generate(predictor, image, args):
+    """generate() per image, batched vs one prompt at a time, against set_image."""
+    import tensorflow as tf
+
+    from segmodel.sam import SamAutomaticMaskGenerator, amg
+
+    settings = {"default": {}, "none": dict(pred_iou_thresh=0.0, stability_score_thresh=0.0)}
+    gens = {k: SamAutomaticMaskGenerator(predictor, **v) for k, v in settings.items()
+            if k in args.thresholds.split(",")}
+    # Warm-up: one encoder run, then trace the decoder and each generator's batch graph on
+    # dummy inputs (every later call reuses these traces, whatever the grid or batch size).
+    predictor.set_image(image)
+    predictor.decode_batch(np.ones((2, 1, 2)), np.ones((2, 1), np.int32))
+    low = predictor.low_res_size
+    sizes = (tf.constant(predictor.input_size), tf.constant(predictor.original_size))
+    for gen in gens.values():
+        gen._filter(tf.zeros([3, low, low]), tf.ones([3]), *sizes)
+    phases, counts = {"set_image": lambda i: predictor.set_image(image)}, {}
+    for side in (int(v) for v in args.points_per_side.split(",")):
+        for kind, gen in gens.items():
+            for batch in (int(v) for v in args.points_per_batch.split(",")):
+                if batch != 64 and kind != "default":
+                    continue  # the filters do not change the decoder's cost per batch
+
+                def run(i, gen=gen, side=side, batch=batch, name=None):
+                    gen.point_grid = amg.build_point_grid(side)
+                    gen.points_per_side, gen.points_per_batch = side, batch
+                    return len(gen.generate(image))
+                name = f"generate {side}x{side}, batch {batch}, filters {kind}"
+                phases[name] = (lambda i, run=run, name=name:
+                                counts.__setitem__(name, run(i)))
+    # One timed call each: every phase runs the encoder and takes tens of seconds.
+    results = {name: _call(fn, 0) for name, fn in phases.items()}
+    base = results["set_image"][0]
+    print("\n| automatic masks (one image) | seconds | vs set_image | masks | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for name, (seconds, peak) in results.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / base:.2f}x | {counts.get(name, '')} | "
+              f"{peak:.0f} |", flush=True)
+    for name in results:
+        if name.startswith("generate"):
+            print(f"{name}: {results[name][0] - base:.1f}s beyond the encoder")
+
+
+def text_latency(args):
+    """SAM 3 text-prompt latency per image, at the preset's input size, random weights.
+
+    Phases, one process, taking turns round by round (see `_timed`):
+      keras-hub predict   SAM3PromptableConceptImageSegmenter.predict({"images", "prompts"})
+                          on the photo with one text: keras-hub's own way (baseline), raw
+                          outputs on the model's square only
+      segment 1 text      TextSegmenter.segment(photo, "a cat", score_threshold=0): the
+                          preset's preprocessor, the model, every query's mask mapped back to
+                          the photo (the worst case for post-processing)
+      segment 2 texts     the same with ["a cat", "a dog"] (one model call per text)
+      segment <dtype>     one text with the whole backbone in each low precision of --dtypes
+    """
+    import keras
+    import tensorflow as tf
+
+    from segmodel.sam.sam3_architectures import build_sam3_segmenter
+    from segmodel.sam.text import TextSegmenter
+
+    height, width = (int(v) for v in args.image_size.lower().split("x"))
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    start = time.perf_counter()
+    segmenter = build_sam3_segmenter(args.text_arch, image_size=args.text_input_size)
+    build_s = time.perf_counter() - start
+    text_seg = TextSegmenter(segmenter)
+    print(f"# SAM 3 {args.text_arch}: {segmenter.count_params() / 1e6:.1f}M parameters, "
+          f"{text_seg.image_size}-px input, {text_seg.num_queries} queries, built in "
+          f"{build_s:.1f}s; photo {height}x{width}; random weights, hand-made vocabulary")
+    print(f"# machine: {_cpu_name()}, {__import__('os').cpu_count()} cores visible, TF "
+          f"{tf.__version__}, Keras {keras.__version__}; GPUs: "
+          f"{len(tf.config.list_physical_devices('GPU'))}")
+    photo = image[None].astype("float32")
+    chosen = args.text_phases.split(",")
+    phases = {
+        "keras-hub predict": lambda i: segmenter.predict(
+            {"images": photo, "prompts": ["a cat"]}, verbose=0),
+        "segment 1 text": lambda i: text_seg.segment(image, "a cat", score_threshold=0.0),
+        "segment 2 texts": lambda i: text_seg.segment(image, ["a cat", "a dog"],
+                                                      score_threshold=0.0),
+    }
+    phases = {name: fn for name, fn, key in zip(phases, phases.values(),
+                                                ("predict", "segment", "segment2"))
+              if key in chosen}
+    for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
+        low = TextSegmenter(segmenter, dtype=dtype)
+        phases[f"segment {dtype}"] = lambda i, low=low: low.segment(image, "a cat",
+                                                                    score_threshold=0.0)
+    results = _timed(phases, args.repeats)
+    base_name = next(iter(results))  # keras-hub predict unless left out
+    base = results[base_name][1]
+    print(f"\n| phase | first call s | median s | vs {base_name} | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for name, (first, median, peak) in results.items():
+        print(f"| {name} | {first:.3f} | {median:.3f} | {median / base:.2f}x | {peak:.0f} |")
     return 0
 
 
