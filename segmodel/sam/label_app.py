@@ -1,0 +1,78 @@
+"""Start the labelling page: load SAM, encode the first image to do, serve, print the URL.
+
+    from segmodel.sam.label_app import start
+    server = start("photos/", "labelled/", "sam_base_sa1b", port=0)   # serving in a thread
+    print(server.url)                                                  # http://127.0.0.1:.../?token=...
+    ...
+    stop(server)
+"""
+
+import json
+import os
+import threading
+import urllib.request
+import webbrowser
+
+from segmodel.sam.label_server import TOKEN_HEADER, LabelServer
+from segmodel.sam.label_session import LabelSession
+
+
+def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outline_width=2,
+          dtype=None, token=None):
+    """Serve a labelling session from a background thread; returns the `LabelServer`.
+
+    Returns once the first image still to do is encoded and the server has answered a
+    request, so the first click on the page is as fast as the others.
+
+    Args:
+      predictor: a `SamPredictor`, or a preset name / folder for `SamPredictor.from_preset`.
+      port: 0 picks a free port (see `server.url`).
+      dtype: the encoder precision when `predictor` is a preset.
+    """
+    if isinstance(predictor, (str, os.PathLike)):
+        from segmodel.sam.predictor import SamPredictor
+
+        predictor = SamPredictor.from_preset(predictor, dtype=dtype)
+    session = LabelSession(images_dir, output_dir, predictor, outline_width=outline_width)
+    try:
+        session.warm_up()
+        server = LabelServer(session, host=host, port=port, token=token)
+    except BaseException:
+        session.close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, name="label-server", daemon=True)
+    thread.start()
+    server.thread = thread
+    request = urllib.request.Request(_local_url(server, "/api/images"),
+                                     headers={TOKEN_HEADER: server.token})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        json.load(answer)
+    return server
+
+
+def _local_url(server, path):
+    host, port = server.server_address[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
+def stop(server):
+    """Stop serving and the background encoder."""
+    server.shutdown()
+    server.server_close()
+    server.session.close()
+
+
+def serve(images_dir, output_dir, predictor, open_browser=False, **kwargs):
+    """`start`, print the URL on a line of its own, serve until Ctrl+C."""
+    server = start(images_dir, output_dir, predictor, **kwargs)
+    try:
+        progress = server.session.progress()
+        print(f"{progress['labelled']} / {progress['total']} labelled; open the page:",
+              flush=True)
+        print(server.url, flush=True)
+        if open_browser:
+            webbrowser.open(server.url)
+        server.thread.join()
+    finally:
+        stop(server)
