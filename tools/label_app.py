@@ -42,6 +42,13 @@ def main(argv=None):
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}: anyone who can reach it and has the URL's token "
               "can read the photos and write labels.", file=sys.stderr)
+    import os
+
+    if not os.path.isdir(args.images):
+        # Checked before SAM loads (seconds to minutes) so a typo fails at once.
+        print(f"error: photo folder {os.path.abspath(args.images)} does not exist; pass the "
+              "folder holding the photos to label with --images.", file=sys.stderr)
+        return 2
     from segmodel.sam.label_app import serve
 
     try:
