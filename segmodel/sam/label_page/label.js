@@ -108,6 +108,7 @@ async function openImage(name) {
     photo = bitmap;
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;
+    fit();
     redraw();
     if (item.status === "labelled") {
       const saved = await (await api("GET", imageUrl(name, "prompts"))).json();
@@ -121,6 +122,17 @@ async function openImage(name) {
     say(err.message);
   }
 }
+
+function fit() {
+  // Show the photo as large as the stage allows (small photos scale up too).
+  const stage = $("stage");
+  const scale = Math.min((stage.clientWidth - 12) / canvas.width,
+                         (stage.clientHeight - 12) / canvas.height);
+  canvas.style.width = `${Math.max(1, Math.floor(canvas.width * scale))}px`;
+  canvas.style.height = `${Math.max(1, Math.floor(canvas.height * scale))}px`;
+}
+
+window.addEventListener("resize", () => { if (photo) fit(); });
 
 function redraw() {
   if (!photo) return;
