@@ -2,7 +2,7 @@
 architecture (ViT-B, 1024 px, random weights: speed does not depend on them).
 
     python benchmarks/bench_label.py [--arch sam_base] [--clicks 10] [--side 500]
-                                     [--no-browser]
+                                     [--no-browser] [--encoder process|thread]
 
 In one process, on generated 375x500-ish photos, after the first image is encoded:
   library      labelling.union_mask on the cached embedding (SamPredictor.predict), no HTTP:
@@ -11,8 +11,9 @@ In one process, on generated 375x500-ish photos, after the first image is encode
   browser      a click on the page's canvas to the overlay painted (Chromium via Playwright;
                label.js records mouseup -> requestAnimationFrame after the overlay is drawn)
 each for one point (best multimask candidate) and for a box with two points (single mask).
-The "busy" rows are clicks while the server encodes the next image in the background (what
-a user sees right after moving on); "idle" rows come after that embedding is done.
+Rows marked busy start while the next image is encoded in the background (what a user sees
+right after moving on); "idle" rows come after that embedding is done. --encoder process (the
+tool's default) runs the encoder in a low-priority process, thread in the server's process.
 Then it reports how long the background encoding of the next image took, i.e. how long a
 user must spend on an image for the next one to be ready when they move on.
 """
@@ -49,6 +50,18 @@ def _prompts(width, height, count, kind, seed):
                          "box": [max(0.0, x - 80), max(0.0, y - 60), min(width, x + 90),
                                  min(height, y + 70)]}])
     return out
+
+
+def _peak_mb(pid):
+    """Resident-set high-water mark of a process, MB (Linux; nan elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def _median_ms(values):
@@ -114,10 +127,11 @@ def main(argv=None):
     p.add_argument("--clicks", type=int, default=10, help="prompts per row")
     p.add_argument("--side", type=int, default=500, help="longest photo side")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium rows")
+    p.add_argument("--encoder", choices=("process", "thread"), default="process",
+                   help="where the image encoder runs (label_app's --encoder)")
     args = p.parse_args(argv)
 
     from segdata.sample_data import make_sample_data
-    from segmodel.sam import SamPredictor
     from segmodel.sam.architectures import build_sam_segmenter
     from segmodel.sam.label_app import start, stop
 
@@ -126,10 +140,10 @@ def main(argv=None):
                             max_side=args.side)
     photos = pathlib.Path(pets) / "images"
     t0 = time.perf_counter()
-    predictor = SamPredictor(build_sam_segmenter(args.arch))
-    print(f"built {args.arch} in {time.perf_counter() - t0:.1f} s")
+    build_sam_segmenter(args.arch).save_to_preset(str(work / "preset"))
+    print(f"built and saved {args.arch} in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    server = start(photos, work / "out", predictor, port=0)
+    server = start(photos, work / "out", str(work / "preset"), port=0, encoder=args.encoder)
     session = server.session
     print(f"server ready (first image encoded, prompt path traced) in "
           f"{time.perf_counter() - t0:.1f} s; {server.url}")
@@ -176,6 +190,9 @@ def main(argv=None):
         _post(server, "/api/predict", {"image": following, "objects": _prompts(
             *session.load_pixels(following).shape[1::-1], 1, "point", 99)[0]})
         next_first_ms = 1000 * (time.perf_counter() - t0)
+        memory = _peak_mb("self"), None
+        if session.encoder is not None:
+            memory = memory[0], _peak_mb(session.encoder._process.pid)  # noqa: SLF001
     finally:
         if browser is not None:
             browser.close()
@@ -183,8 +200,8 @@ def main(argv=None):
         stop(server)
 
     base = _median_ms(rows["library point idle"][0])
-    print(f"\n{args.arch} random weights, photo {width}x{height}, {args.clicks} clicks per row; "
-          "medians")
+    print(f"\n{args.arch} random weights, photo {width}x{height}, {args.clicks} clicks per row, "
+          f"encoder in a {args.encoder}; medians")
     print("| path | encoder busy at row start | median ms | p90 ms | vs library idle |")
     print("|---|---|---|---|---|")
     for name, (values, busy) in rows.items():
@@ -194,6 +211,8 @@ def main(argv=None):
               f"{med / base:.2f}x |")
     print(f"\nnext image encoded in the background in {encode_s:.1f} s after the page "
           f"opened; its first click then took {next_first_ms:.1f} ms (embedding cached)")
+    print(f"peak RSS: server process {memory[0]:.0f} MB" + (
+        f", encoder process {memory[1]:.0f} MB" if memory[1] else ""))
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{len(__import__('os').sched_getaffinity(0))} cores; load average "
           f"{' '.join(f'{v:.1f}' for v in __import__('os').getloadavg())}")

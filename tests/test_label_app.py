@@ -247,7 +247,7 @@ def test_unreadable_image_predict_is_400(server):
 def test_tool_prints_the_url_once_ready(base, tmp_path):
     cmd = [sys.executable, str(ROOT / "tools" / "label_app.py"), "--images",
            str(base / "photos"), "--output-dir", str(tmp_path / "out"), "--preset",
-           str(base / "preset"), "--port", "0"]
+           str(base / "preset"), "--port", "0", "--encoder", "thread"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
     try:
@@ -273,3 +273,31 @@ def test_tool_prints_the_url_once_ready(base, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_process_encoder_gives_the_same_masks(base, predictor, tmp_path):
+    """--encoder process (the tool's default): the embedding comes from a child process
+    that loads the same preset; masks equal the in-process SamPredictor's."""
+    server = start(base / "photos", tmp_path / "out", str(base / "preset"), port=0,
+                   encoder="process")
+    try:
+        encoder = server.session.encoder
+        assert encoder is not None and encoder._process.is_alive()
+        name = _photos(base)[2]
+        image = files.load_image(base / "photos" / name)
+        height, width = image.shape[:2]
+        objects = [{"points": [[width * 0.3, height * 0.6], [2, 2]], "labels": [1, 0],
+                    "box": None}]
+        status, answer, _ = call(server, "/api/predict", {"image": name, "objects": objects})
+        assert status == 200, answer
+        expected, scores = _reference(predictor, base, name, objects)
+        np.testing.assert_array_equal(_mask(answer), expected)
+        np.testing.assert_allclose(answer["scores"], scores, rtol=1e-4, atol=1e-5)
+        status, body, _ = call(server, "/api/predict", {
+            "image": "broken.png", "objects": [{"points": [[1, 1]], "labels": [1]}]})
+        assert status == 400 and "skip" in body["error"]
+    finally:
+        stop(server)
+    assert not encoder._process.is_alive()
+    with pytest.raises(ValueError, match="preset"):
+        start(base / "photos", tmp_path / "out", predictor, port=0, encoder="process")

@@ -2,6 +2,7 @@
 
   python tools/label_app.py --images DIR --output-dir OUT --preset PRESET [--port 8765]
       [--outline-width 2] [--host 127.0.0.1] [--open] [--dtype float32|bfloat16|float16]
+      [--encoder process|thread]
 
 Prints the page's URL (http://127.0.0.1:PORT/?token=...) on a line of its own once the server
 answers and the first image still to do is encoded. Stop with Ctrl+C: the output folder is the
@@ -30,6 +31,11 @@ def _parser():
                    help="trimap outline band in px (default: %(default)s)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                    help="image encoder precision (default: %(default)s)")
+    p.add_argument("--encoder", choices=("process", "thread"), default="process",
+                   help="where the image encoder runs: a low-priority process of its own, so "
+                        "clicks never wait for the background encoding of the next photo "
+                        "(needs memory for a second copy of SAM), or a thread of the server "
+                        "(default: %(default)s)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     return p
 
@@ -53,8 +59,9 @@ def main(argv=None):
 
     try:
         serve(args.images, args.output_dir, args.preset, host=args.host, port=args.port,
-              outline_width=args.outline_width, dtype=args.dtype, open_browser=args.open)
-    except (OSError, ValueError, ConnectionError) as err:
+              outline_width=args.outline_width, dtype=args.dtype, open_browser=args.open,
+              encoder=args.encoder)
+    except (OSError, ValueError, ConnectionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

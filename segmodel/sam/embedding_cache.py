@@ -20,12 +20,15 @@ class EmbeddingCache:
       load: `load(key)` -> uint8 `[H, W, 3]`; may raise (e.g. ValueError for a file that
         cannot be decoded); the error is kept and raised again by `get`.
       capacity: how many finished embeddings to keep (4 MiB each for the 1024-px presets).
+      encode: `encode(pixels)` -> `ImageEmbedding`, by default `predictor.encode` in this
+        process (e.g. `encoder_process.ProcessEncoder` runs it in a low-priority process).
     """
 
-    def __init__(self, predictor, load, capacity=4):
+    def __init__(self, predictor, load, capacity=4, encode=None):
         if capacity < 2:
             raise ValueError(f"capacity must be >= 2 (current + next image), got {capacity}.")
-        self._predictor, self._load, self._capacity = predictor, load, capacity
+        self._encode = encode or predictor.encode
+        self._load, self._capacity = load, capacity
         self._cond = threading.Condition()
         self._done = collections.OrderedDict()  # key -> ImageEmbedding or Exception
         self._queue = collections.deque()
@@ -68,13 +71,14 @@ class EmbeddingCache:
             raise result
         return result
 
-    def close(self):
-        """Stop the worker after its current image; waiting `get` calls raise."""
+    def close(self, timeout=None):
+        """Stop the worker after its current image (waits up to `timeout` s for it; the
+        thread is a daemon); waiting `get` calls raise."""
         with self._cond:
             self._closed = True
             self._queue.clear()
             self._cond.notify_all()
-        self._thread.join()
+        self._thread.join(timeout)
 
     def _work(self):
         while True:
@@ -84,7 +88,7 @@ class EmbeddingCache:
                     return
                 key = self._running = self._queue.popleft()
             try:
-                result = self._predictor.encode(self._load(key))
+                result = self._encode(self._load(key))
             except Exception as err:  # noqa: BLE001 - handed to the caller of get()
                 result = err
             with self._cond:

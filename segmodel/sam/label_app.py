@@ -18,7 +18,7 @@ from segmodel.sam.label_session import LabelSession
 
 
 def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outline_width=2,
-          dtype=None, token=None):
+          dtype=None, token=None, encoder="thread"):
     """Serve a labelling session from a background thread; returns the `LabelServer`.
 
     Returns once the first image still to do is encoded and the server has answered a
@@ -28,12 +28,31 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
       predictor: a `SamPredictor`, or a preset name / folder for `SamPredictor.from_preset`.
       port: 0 picks a free port (see `server.url`).
       dtype: the encoder precision when `predictor` is a preset.
+      encoder: "thread" (the image encoder runs in this process) or "process" (in a
+        low-priority process of its own, so clicks do not wait for a background encoding;
+        needs `predictor` as a preset, loaded there a second time).
     """
-    if isinstance(predictor, (str, os.PathLike)):
-        from segmodel.sam.predictor import SamPredictor
+    if encoder not in ("thread", "process"):
+        raise ValueError(f'encoder must be "thread" or "process", got {encoder!r}.')
+    process_encoder = None
+    if encoder == "process":
+        if not isinstance(predictor, (str, os.PathLike)):
+            raise ValueError('encoder="process" needs the preset name or folder, not a '
+                             "loaded SamPredictor: the encoder process loads it itself.")
+        from segmodel.sam.encoder_process import ProcessEncoder
 
-        predictor = SamPredictor.from_preset(predictor, dtype=dtype)
-    session = LabelSession(images_dir, output_dir, predictor, outline_width=outline_width)
+        process_encoder = ProcessEncoder(predictor, dtype=dtype)  # loads while we load
+    try:
+        if isinstance(predictor, (str, os.PathLike)):
+            from segmodel.sam.predictor import SamPredictor
+
+            predictor = SamPredictor.from_preset(predictor, dtype=dtype)
+        session = LabelSession(images_dir, output_dir, predictor, outline_width=outline_width,
+                               encoder=process_encoder)
+    except BaseException:
+        if process_encoder is not None:
+            process_encoder.close()
+        raise
     try:
         session.warm_up()
         server = LabelServer(session, host=host, port=port, token=token)

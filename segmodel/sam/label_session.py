@@ -50,9 +50,12 @@ class LabelSession:
       predictor: a `SamPredictor`; its encoder runs in a background thread.
       outline_width: the trimap outline band, px.
       cache_size: embeddings kept in memory (4 MiB each at 1024 px).
+      encoder: optional `ProcessEncoder` for the same model (closed with the session);
+        default: the predictor's encoder in a background thread of this process.
     """
 
-    def __init__(self, images_dir, output_dir, predictor, outline_width=2, cache_size=4):
+    def __init__(self, images_dir, output_dir, predictor, outline_width=2, cache_size=4,
+                 encoder=None):
         self.images_dir = pathlib.Path(images_dir).expanduser().resolve()
         if not self.images_dir.is_dir():
             raise FileNotFoundError(f"Photo folder {self.images_dir} does not exist; pass the "
@@ -69,7 +72,9 @@ class LabelSession:
         self._skipped = self._read_skipped()
         self._state_lock = threading.Lock()
         self._predict_lock = threading.Lock()
-        self.cache = EmbeddingCache(predictor, self.load_pixels, capacity=cache_size)
+        self.encoder = encoder
+        self.cache = EmbeddingCache(predictor, self.load_pixels, capacity=cache_size,
+                                    encode=encoder)
 
     # -- the photo folder -------------------------------------------------------------------
 
@@ -260,7 +265,11 @@ class LabelSession:
         return name
 
     def close(self):
-        self.cache.close()
+        """Stop encoding; an in-process encoder run is not waited for longer than 5 s."""
+        self.cache.close(timeout=0)
+        if self.encoder is not None:
+            self.encoder.close()
+        self.cache.close(timeout=5)
 
 
 def json_load(path):

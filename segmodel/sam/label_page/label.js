@@ -295,8 +295,7 @@ async function act(action) {
   try {
     if (action === "accept") {
       if (promptedObjects().length === 0) throw new Error("Add a point or a box first, or skip the image (s).");
-      const answer = await (await api("POST", "/api/accept",
-        { image: name, objects: promptedObjects() })).json();
+      await api("POST", "/api/accept", { image: name, objects: promptedObjects() });
       setStatus(name, "labelled");
     } else {
       await api("POST", "/api/skip", { image: name });
