@@ -7,18 +7,24 @@
     masks, scores, _ = predictor.predict(point_coords=[[320, 240]], point_labels=[1])
     save_overlay("overlay.png", image, masks, scores, [[320, 240]], [1])
 
-Modules: `predictor` (SamPredictor), `transforms` (resize longest side, pad, coordinates,
-mask post-processing), `prompts` (validation), `visualize` (matplotlib helpers),
-`files` (image loading, atomic writes), `architectures` (SAM built from configs).
+Modules: `predictor` (SamPredictor: points, boxes, mask prompts, batched prompts),
+`generator` (SamAutomaticMaskGenerator) with `amg` (its vectorised helpers), `labelling`
+(prompts.json entries and the mask rule shared by every labelling path), `label_folder`
+(label a folder of images into a Pets-layout folder), `export` (a servable SavedModel),
+`transforms` (resize longest side, pad, coordinates, mask post-processing), `prompts`
+(validation), `visualize` (matplotlib helpers), `files` (image loading, atomic writes),
+`loading` (presets), `architectures` (SAM built from configs).
 """
 
 from segmodel.sam.files import load_image
+from segmodel.sam.generator import SamAutomaticMaskGenerator
 from segmodel.sam.predictor import SamPredictor
 from segmodel.sam.prompts import Prompts, check_prompts
 from segmodel.sam.visualize import overlay_figure, save_overlay, show_box, show_mask, show_points
 
 __all__ = [
     "Prompts",
+    "SamAutomaticMaskGenerator",
     "SamPredictor",
     "check_prompts",
     "load_image",

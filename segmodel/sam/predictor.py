@@ -7,57 +7,13 @@ image encoder (all but a sliver of the cost) and the small prompt encoder + mask
 costs milliseconds per click instead of a full forward pass.
 """
 
-import contextlib
 import dataclasses
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from segmodel.sam import files, prompts as prompt_lib, transforms
-
-# Public dtype names -> Keras mixed policies: weights stay float32 (so the saved preset
-# weights load unchanged), matmuls run in the low precision.
-_POLICIES = {None: None, "float32": None, "bfloat16": "mixed_bfloat16",
-             "float16": "mixed_float16"}
-
-
-@contextlib.contextmanager
-def _global_policy(name):
-    """Temporarily set Keras' global dtype policy; keras-hub's ViTDet only honours the
-    global policy (its `dtype=` argument reaches the outer model, not its layers)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _resolve_preset(preset):
-    """A preset name stays a name; an existing folder becomes an absolute path.
-
-    keras-hub checks its built-in names before the file system, so a relative folder
-    called e.g. `sam_base_sa1b` would otherwise be fetched from Kaggle.
-    """
-    path = os.fspath(preset)
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ValueError(
-                f"Preset folder {os.path.abspath(path)!r} has no config.json; create one "
-                f"with segmenter.save_to_preset(folder) or pass a keras-hub preset name "
-                f"such as 'sam_base_sa1b'."
-            )
-        return os.path.abspath(path)
-    looks_like_path = os.sep in path or path.startswith(".") or (os.altsep or "\0") in path
-    if looks_like_path and "://" not in path:
-        raise FileNotFoundError(
-            f"Preset folder {os.path.abspath(path)!r} does not exist; pass a folder written "
-            f"by segmenter.save_to_preset(...) or a keras-hub preset name such as "
-            f"'sam_base_sa1b'."
-        )
-    return path
+from segmodel.sam import files, loading, prompts as prompt_lib, transforms
 
 
 class SamPredictor:
@@ -87,9 +43,10 @@ class SamPredictor:
                 f"SamPredictor needs a keras_hub.models.SAMImageSegmenter, got "
                 f"{type(segmenter).__name__}."
             )
-        if dtype not in _POLICIES:
+        if dtype not in loading.POLICIES:
             raise ValueError(
-                f"dtype must be one of {[d for d in _POLICIES if d]} or None, got {dtype!r}."
+                f"dtype must be one of {[d for d in loading.POLICIES if d]} or None, got "
+                f"{dtype!r}."
             )
         if backbone.prompt_encoder.compute_dtype != "float32":
             raise ValueError(
@@ -106,7 +63,7 @@ class SamPredictor:
         # 1024-px presets go through the same code.
         self.image_size = int(backbone.image_encoder.input_shape[1])
         self.low_res_size = 4 * int(backbone.prompt_encoder.image_embedding_size[0])
-        self._image_encoder = self._encoder_in_precision(backbone.image_encoder, dtype)
+        self._image_encoder = loading.encoder_in_precision(backbone.image_encoder, dtype)
         size = self.image_size
         # Fixed signatures: one trace for every image and every prompt count. No autograph:
         # nothing here branches on tensors, and skipping it avoids re-parsing source.
@@ -114,11 +71,14 @@ class SamPredictor:
             self._encode_fn, input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)],
             autograph=False,
         )
+        low = self.low_res_size
+        # B prompts against the one cached embedding; the mask-prompt axis is 0 or 1 long.
         self._decode = tf.function(self._decode_fn, autograph=False, input_signature=[
             tf.TensorSpec([1, None, None, None], tf.float32),
-            tf.TensorSpec([1, None, 2], tf.float32),
-            tf.TensorSpec([1, None], tf.float32),
-            tf.TensorSpec([1, None, 2, 2], tf.float32),
+            tf.TensorSpec([None, None, 2], tf.float32),
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None, None, 2, 2], tf.float32),
+            tf.TensorSpec([None, None, low, low, 1], tf.float32),
         ])
         self._postprocess = tf.function(self._postprocess_fn, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None], tf.float32),
@@ -139,53 +99,19 @@ class SamPredictor:
           dtype: see the class docstring.
           **kwargs: passed to `keras_hub.models.SAMImageSegmenter.from_preset`.
         """
-        import keras_hub  # deferred: importing keras-hub costs seconds
-
-        resolved = _resolve_preset(preset)
-        local = os.path.isdir(resolved)
-        known = sorted(keras_hub.models.SAMImageSegmenter.presets)
-        if not local and "://" not in resolved and resolved not in known:
-            raise ValueError(
-                f"{resolved!r} is neither a local preset folder nor a keras-hub SAM preset "
-                f"({', '.join(known)})."
-            )
-        try:
-            # Build under float32 whatever the caller's global policy is: the prompt
-            # encoder must stay in float32 (see the class docstring).
-            with _global_policy("float32"):
-                segmenter = keras_hub.models.SAMImageSegmenter.from_preset(resolved, **kwargs)
-        except (OSError, ImportError) as err:
-            if local:
-                raise
-            raise ConnectionError(
-                f"Could not fetch preset {resolved!r} ({type(err).__name__}: {err}). keras-hub "
-                f"downloads it from Kaggle; without network access, pass a local folder "
-                f"written by segmenter.save_to_preset(folder) instead."
-            ) from err
-        return cls(segmenter, dtype=dtype)
-
-    @staticmethod
-    def _encoder_in_precision(encoder, dtype):
-        policy = _POLICIES[dtype]
-        if policy is None:
-            return encoder
-        with _global_policy(policy):
-            copy = encoder.__class__.from_config(encoder.get_config())
-        copy.set_weights(encoder.get_weights())
-        return copy
+        return cls(loading.load_segmenter(preset, **kwargs), dtype=dtype)
 
     def _encode_fn(self, images):
         embedding = self._image_encoder(images, training=False)
         return tf.cast(embedding, tf.float32)
 
-    def _decode_fn(self, embedding, points, labels, boxes):
-        # No mask prompt is a zero-length mask axis: keras-hub then uses its learned
-        # "no mask" embedding, as segment-anything does (a zero mask would be a prompt).
-        no_masks = tf.zeros([1, 0, self.low_res_size, self.low_res_size, 1], tf.float32)
-        prompt = self._prompt_encoder(points=points, labels=labels, boxes=boxes,
-                                      masks=no_masks)
+    def _decode_fn(self, embedding, points, labels, boxes, masks):
+        # Called as layers, keras-hub's prompt encoder and mask decoder broadcast the one
+        # embedding over the B prompts. No mask prompt is a zero-length mask axis: keras-hub
+        # then uses its learned "no mask" embedding, as segment-anything does.
+        prompt = self._prompt_encoder(points=points, labels=labels, boxes=boxes, masks=masks)
         out = self._mask_decoder(image_embeddings=embedding, **prompt)
-        return out["masks"][0], out["iou_pred"][0]
+        return out["masks"], out["iou_pred"]
 
     def _postprocess_fn(self, low_res, input_size, original_size):
         return transforms.postprocess_masks(low_res, input_size, original_size,
@@ -228,7 +154,7 @@ class SamPredictor:
             raise RuntimeError("No image set: call set_image(image) before predict().")
 
     def predict(self, point_coords=None, point_labels=None, box=None, multimask_output=True,
-                return_logits=False):
+                return_logits=False, mask_input=None):
         """Predict masks for prompts on the image given to `set_image`.
 
         Args:
@@ -239,6 +165,10 @@ class SamPredictor:
             ambiguous click); False returns the single-mask token's mask (best for
             several points or a box).
           return_logits: return float logits instead of boolean masks.
+          mask_input: float32 `[1, L, L]`, low-res logits of an earlier prediction
+            (`low_res_logits[i:i+1]`) as a mask prompt, as segment-anything's `mask_input`:
+            click, keep the best low-res logits, click again with them. May be the only
+            prompt.
 
         Returns:
           masks: bool `[C, H, W]` at the original size (float32 logits if return_logits),
@@ -252,19 +182,86 @@ class SamPredictor:
           ValueError: for invalid prompts (see `prompts.check_prompts`).
         """
         self._require_image()
-        checked = prompt_lib.check_prompts(point_coords, point_labels, box,
-                                           self.original_size)
-        inputs = prompt_lib.to_model_inputs(checked, self.original_size, self.image_size)
+        if mask_input is not None and point_coords is None and box is None:
+            if point_labels is not None:
+                raise ValueError("point_labels was given without point_coords.")
+            # segment-anything: a mask alone has no sparse prompt, not even a padding point.
+            inputs = {"points": np.zeros((1, 0, 2), np.float32),
+                      "labels": np.zeros((1, 0), np.float32),
+                      "boxes": np.zeros((1, 0, 2, 2), np.float32)}
+        else:
+            checked = prompt_lib.check_prompts(point_coords, point_labels, box,
+                                               self.original_size)
+            inputs = prompt_lib.to_model_inputs(checked, self.original_size, self.image_size)
+        low_res, scores = self._low_res(inputs, mask_input, multimask_output)
+        masks, scores, low_res = self._finish(low_res, scores, return_logits)
+        return masks[0], scores[0], low_res[0]
+
+    def predict_batch(self, point_coords=None, point_labels=None, boxes=None,
+                      multimask_output=True, return_logits=False, mask_input=None):
+        """B independent prompts on the cached embedding, in one decoder call.
+
+        Row b gives what `predict(point_coords[b], point_labels[b], boxes[b], ...)` gives
+        (up to float rounding); every row has the same number of points N.
+
+        Args:
+          point_coords: `[B, N, 2]` (x, y) pixels, or None.
+          point_labels: `[B, N]` of 1 / 0; required with points.
+          boxes: `[B, 4]` (x0, y0, x1, y1) pixels, or None.
+          multimask_output, return_logits: as in `predict`.
+          mask_input: optional float32 `[B, L, L]` low-res logits, one mask prompt per row.
+
+        Returns:
+          masks bool `[B, C, H, W]` (float32 logits if return_logits), scores float32
+          `[B, C]`, low_res_logits float32 `[B, C, L, L]`; each row sorted best first.
+        """
+        low_res, scores = self.decode_batch(point_coords, point_labels, boxes,
+                                            multimask_output, mask_input)
+        return self._finish(low_res, scores, return_logits)
+
+    def decode_batch(self, point_coords=None, point_labels=None, boxes=None,
+                     multimask_output=True, mask_input=None):
+        """`predict_batch` without the upsampling: low-res logits and scores only.
+
+        Returns:
+          low_res_logits float32 tf.Tensor `[B, C, L, L]` and scores float32 tf.Tensor
+          `[B, C]`, each row sorted best first. `postprocess(low_res[b])` gives the masks.
+        """
+        self._require_image()
+        points, labels, boxes = prompt_lib.check_batch(point_coords, point_labels, boxes,
+                                                       self.original_size)
+        inputs = prompt_lib.batch_model_inputs(points, labels, boxes, self.original_size,
+                                               self.image_size)
+        return self._low_res(inputs, mask_input, multimask_output)
+
+    def postprocess(self, low_res_logits):
+        """float32 `[K, L, L]` low-res logits -> float32 tf.Tensor `[K, H, W]` logits at the
+        current image's size (threshold at 0 for masks)."""
+        self._require_image()
+        return self._postprocess(tf.convert_to_tensor(low_res_logits, tf.float32),
+                                 tf.constant(self.input_size, tf.int32),
+                                 tf.constant(self.original_size, tf.int32))
+
+    def _low_res(self, inputs, mask_input, multimask_output):
+        batch = int(inputs["points"].shape[0])
+        size = self.low_res_size
+        if mask_input is None:
+            masks = np.zeros((batch, 0, size, size, 1), np.float32)
+        else:
+            masks = prompt_lib.check_mask_input(mask_input, size, batch)
         low_res, scores = self._decode(self._embedding, inputs["points"], inputs["labels"],
-                                       inputs["boxes"])
+                                       inputs["boxes"], masks)
         # Token 0 is the single-mask output; tokens 1.. are the multimask candidates.
         chosen = slice(1, None) if multimask_output else slice(0, 1)
-        low_res, scores = low_res[chosen], scores[chosen]
-        order = tf.argsort(scores, direction="DESCENDING", stable=True)
-        low_res, scores = tf.gather(low_res, order), tf.gather(scores, order)
-        logits = self._postprocess(low_res, tf.constant(self.input_size, tf.int32),
-                                   tf.constant(self.original_size, tf.int32))
-        masks = logits.numpy() if return_logits else logits.numpy() > 0.0
+        low_res, scores = low_res[:, chosen], scores[:, chosen]
+        order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+        return tf.gather(low_res, order, batch_dims=1), tf.gather(scores, order, batch_dims=1)
+
+    def _finish(self, low_res, scores, return_logits):
+        batch, count, size = (int(d) for d in low_res.shape[:3])
+        logits = self.postprocess(tf.reshape(low_res, [batch * count, size, size]))
+        logits = tf.reshape(logits, [batch, count, *self.original_size]).numpy()
+        masks = logits if return_logits else logits > 0.0
         return masks, scores.numpy().astype(np.float32), low_res.numpy()
 
     def encode(self, image):

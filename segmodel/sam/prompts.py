@@ -133,6 +133,110 @@ def check_prompts(point_coords, point_labels, box, image_size):
     return Prompts(points=points, labels=labels, box=checked_box)
 
 
+def check_batch(point_coords, point_labels, boxes, image_size):
+    """Validate B independent prompts (one row each) against an image of (H, W).
+
+    Args:
+      point_coords: `[B, N, 2]` (x, y) pixels, or None.
+      point_labels: `[B, N]` of 1 / 0; required with points.
+      boxes: `[B, 4]` (x0, y0, x1, y1) pixels, or None.
+
+    Returns:
+      (points float32 `[B, N, 2]` or None, labels int32 `[B, N]` or None,
+      boxes float32 `[B, 4]` or None).
+
+    Raises:
+      ValueError: naming the argument, the row and the bad value.
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    if point_coords is None and point_labels is not None:
+        raise ValueError("point_labels was given without point_coords; pass both or neither.")
+    if point_coords is None and boxes is None:
+        raise ValueError("No prompt given: pass point_coords with point_labels, boxes, or both.")
+    points = labels = checked_boxes = None
+    rows = None
+    if point_coords is not None:
+        points = _as_float_array(point_coords, "point_coords")
+        if points.ndim != 3 or points.shape[2] != 2 or points.shape[1] == 0:
+            raise ValueError(f"point_coords must have shape [B, N, 2], got {points.shape}.")
+        if point_labels is None:
+            raise ValueError("point_labels [B, N] is required with point_coords.")
+        labels = _as_float_array(point_labels, "point_labels")
+        if labels.shape != points.shape[:2]:
+            raise ValueError(f"point_labels must have shape {list(points.shape[:2])} (one "
+                             f"label per point), got {list(labels.shape)}.")
+        if not np.isin(labels, (FOREGROUND, BACKGROUND)).all():
+            raise ValueError("point_labels must be 1 (foreground) or 0 (background), got "
+                             f"{sorted(set(labels.ravel().tolist()))}.")
+        off = ~((points[..., 0] >= 0) & (points[..., 0] <= width) & (points[..., 1] >= 0)
+                & (points[..., 1] <= height))
+        if off.any():
+            row = int(np.argwhere(off)[0][0])
+            raise ValueError(f"point_coords row {row} has points {points[row][off[row]].tolist()}"
+                             f" outside the image (width {width}, height {height}).")
+        rows = len(points)
+    if boxes is not None:
+        checked_boxes = _as_float_array(boxes, "boxes")
+        if checked_boxes.ndim != 2 or checked_boxes.shape[1] != 4:
+            raise ValueError(f"boxes must have shape [B, 4], got {checked_boxes.shape}.")
+        for row, box in enumerate(checked_boxes):
+            try:
+                _check_box(box, height, width)
+            except ValueError as err:
+                raise ValueError(f"boxes row {row}: {err}") from None
+        if rows is not None and len(checked_boxes) != rows:
+            raise ValueError(f"boxes has {len(checked_boxes)} rows but point_coords has "
+                             f"{rows}; give one box per prompt.")
+        checked_boxes = checked_boxes.astype(np.float32)
+    if points is not None:
+        points, labels = points.astype(np.float32), labels.astype(np.int32)
+    return points, labels, checked_boxes
+
+
+def check_mask_input(mask_input, low_res_size, batch):
+    """Low-res logits used as a mask prompt -> keras-hub's float32 `[B, 1, L, L, 1]`.
+
+    Args:
+      mask_input: `[B, L, L]` (segment-anything's `[1, L, L]` for one prompt) or
+        `[B, 1, L, L]`: the low-res logits of an earlier prediction.
+    """
+    masks = _as_float_array(mask_input, "mask_input")
+    size = int(low_res_size)
+    if masks.ndim == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.shape != (batch, size, size):
+        raise ValueError(
+            f"mask_input must be [{batch}, {size}, {size}] low-res logits (an earlier "
+            f"prediction's low_res_logits[i:i+1]), got shape {list(masks.shape)}.")
+    return masks.astype(np.float32)[:, None, :, :, None]
+
+
+def batch_model_inputs(points, labels, boxes, original_size, long_side):
+    """keras-hub prompt-encoder inputs for B prompts (see `to_model_inputs`).
+
+    Args: the outputs of `check_batch`.
+
+    Returns:
+      dict with "points" float32 `[B, N', 2]`, "labels" float32 `[B, N']`,
+      "boxes" float32 `[B, 0 or 1, 2, 2]`.
+    """
+    batch = len(points) if points is not None else len(boxes)
+    if points is None:
+        points = np.zeros((batch, 0, 2), np.float32)
+        labels = np.zeros((batch, 0), np.float32)
+    else:
+        points = transforms.apply_coords(points, original_size, long_side)
+        labels = labels.astype(np.float32)
+    if boxes is None:
+        out_boxes = np.zeros((batch, 0, 2, 2), np.float32)
+        points = np.concatenate([points, np.zeros((batch, 1, 2), np.float32)], axis=1)
+        labels = np.concatenate([labels, np.full((batch, 1), PADDING, np.float32)], axis=1)
+    else:
+        out_boxes = transforms.apply_coords(boxes.reshape(batch, 1, 2, 2), original_size,
+                                            long_side)
+    return {"points": points, "labels": labels, "boxes": out_boxes}
+
+
 def to_model_inputs(prompts, original_size, long_side):
     """keras-hub prompt-encoder inputs for one image, in the encoder's input frame.
 
@@ -144,15 +248,7 @@ def to_model_inputs(prompts, original_size, long_side):
       dict with "points" float32 `[1, N', 2]`, "labels" float32 `[1, N']`,
       "boxes" float32 `[1, B, 2, 2]` (B = 0 or 1).
     """
-    points = np.zeros((0, 2), np.float32)
-    labels = np.zeros((0,), np.float32)
-    if prompts.points is not None:
-        points = transforms.apply_coords(prompts.points, original_size, long_side)
-        labels = prompts.labels.astype(np.float32)
-    if prompts.box is None:
-        boxes = np.zeros((0, 2, 2), np.float32)
-        points = np.concatenate([points, np.zeros((1, 2), np.float32)])
-        labels = np.concatenate([labels, np.array([PADDING], np.float32)])
-    else:
-        boxes = transforms.apply_box(prompts.box, original_size, long_side)[None]
-    return {"points": points[None], "labels": labels[None], "boxes": boxes[None]}
+    return batch_model_inputs(
+        None if prompts.points is None else prompts.points[None],
+        None if prompts.labels is None else prompts.labels[None],
+        None if prompts.box is None else prompts.box[None], original_size, long_side)

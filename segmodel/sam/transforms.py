@@ -116,7 +116,18 @@ def postprocess_masks(low_res_logits, input_size, original_size, long_side):
       `F.interpolate(..., mode="bilinear", align_corners=False)`.
     """
     logits = tf.convert_to_tensor(low_res_logits, tf.float32)[..., None]
-    logits = tf.image.resize(logits, [long_side, long_side], method="bilinear")
+    low = logits.shape[1]
+    if low and long_side % low == 0:
+        # Only the photo's part of the S x S upsampling is kept, so upsample just the
+        # low-res rows and columns it reads: with an integer factor r = S / L, output row
+        # i < h reads input rows floor/ceil((i + 0.5) / r - 0.5) <= ceil(h / r), so
+        # cropping the input to ceil(h / r) + 1 rows first gives bit-identical values.
+        factor = long_side // low
+        keep = tf.minimum(-(-tf.convert_to_tensor(input_size) // factor) + 1, low)
+        logits = logits[:, : keep[0], : keep[1]]
+        logits = tf.image.resize(logits, keep * factor, method="bilinear")
+    else:
+        logits = tf.image.resize(logits, [long_side, long_side], method="bilinear")
     logits = logits[:, : input_size[0], : input_size[1]]
     logits = tf.image.resize(logits, original_size, method="bilinear")
     return logits[..., 0]
