@@ -198,3 +198,8 @@ def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor)
     expect(page.locator("#name")).to_have_text(order[at - 1])
     assert json.loads((page.out / "annotations" / "skipped.json").read_text()) == \
         {"skipped": [names[0]]}
+    # An unreadable file is listed, says so when opened, and can be skipped.
+    page.locator("#images li[data-name='broken.png']").click()
+    expect(page.locator("#message")).to_contain_text("cannot be decoded")
+    page.keyboard.press("s")
+    expect(page.locator("#images li[data-name='broken.png'] .st")).to_have_text("skipped")
