@@ -301,3 +301,27 @@ def test_process_encoder_gives_the_same_masks(base, predictor, tmp_path):
     assert not encoder._process.is_alive()
     with pytest.raises(ValueError, match="preset"):
         start(base / "photos", tmp_path / "out", predictor, port=0, encoder="process")
+
+
+def test_rotated_jpeg_and_tiff_are_sent_as_the_pixels_sam_sees(base, predictor, tmp_path):
+    """Browsers apply a JPEG's EXIF rotation and cannot draw TIFF; SAM and build_records use
+    the stored pixels. The page must show those, or clicks would land elsewhere."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(pixels).save(photos / "rotated.jpg", exif=exif.tobytes())
+    Image.fromarray(pixels).save(photos / "scan.tif")
+    server = start(photos, tmp_path / "out", predictor, port=0)
+    try:
+        images = {i["name"]: i for i in call(server, "/api/images")[1]}
+        assert (images["rotated.jpg"]["width"], images["rotated.jpg"]["height"]) == (50, 30)
+        for name in ("rotated.jpg", "scan.tif"):
+            status, data, headers = call(server, f"/api/image/{name}")
+            assert status == 200 and headers["Content-Type"] == "image/png"
+            sent = np.asarray(Image.open(io.BytesIO(data)))
+            np.testing.assert_array_equal(sent, files.load_image(photos / name))
+    finally:
+        stop(server)

@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -203,3 +204,15 @@ def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor)
     expect(page.locator("#message")).to_contain_text("cannot be decoded")
     page.keyboard.press("s")
     expect(page.locator("#images li[data-name='broken.png'] .st")).to_have_text("skipped")
+
+
+def test_missing_chromium_skips_locally_and_fails_under_ci(monkeypatch):
+    here = sys.modules[__name__]
+    monkeypatch.setattr(here, "CHROMIUM_PATHS", ("/nonexistent/chromium",))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install"):
+        _chromium_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _chromium_or_skip()
