@@ -1,9 +1,9 @@
 """Image embeddings for the labelling page, computed ahead of time by one background thread.
 
 SAM's image encoder is the slow part (seconds per photo on a CPU); its prompt encoder and mask
-decoder take milliseconds. The page asks for the embedding of the photo it shows (`get`,
-urgent: it jumps the queue) and of the photo the user will probably go to next (`prefetch`),
-so that moving on does not wait for the encoder. One worker thread means at most one encoder
+decoder take milliseconds. When the page shows a photo, the server `schedule`s that photo and
+the one the user will probably go to next, so that moving on does not wait for the encoder;
+a click waits (`get`) only for the embedding of its own photo, which jumps the queue. One worker thread means at most one encoder
 run at a time: two would each run at half speed on a small CPU and finish no sooner.
 """
 
@@ -32,6 +32,7 @@ class EmbeddingCache:
         self._cond = threading.Condition()
         self._done = collections.OrderedDict()  # key -> ImageEmbedding or Exception
         self._queue = collections.deque()
+        self._awaited = collections.Counter()  # key -> get() calls waiting for it
         self._running = None
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="sam-encoder", daemon=True)
@@ -42,12 +43,20 @@ class EmbeddingCache:
         with self._cond:
             return key in self._done
 
-    def prefetch(self, key):
-        """Queue `key` behind earlier requests unless it is computed, queued or running."""
+    def schedule(self, keys):
+        """Encode `keys` next, in this order, and drop other queued keys (the user moved on:
+        an image prefetched for where they were is not worth a minute of CPU). Keys that a
+        `get` is waiting for stay first; computed or running keys are not queued again."""
         with self._cond:
-            if key not in self._done and key not in self._queue and key != self._running:
-                self._queue.append(key)
-                self._cond.notify_all()
+            awaited = [k for k in self._queue if self._awaited[k]]
+            wanted = [k for k in keys if k not in self._done and k != self._running]
+            self._queue = collections.deque(dict.fromkeys(awaited + wanted))
+            self._cond.notify_all()
+
+    def queued(self):
+        """The keys waiting to be encoded, next first."""
+        with self._cond:
+            return list(self._queue)
 
     def get(self, key, timeout=None):
         """The embedding of `key`, computing it next if needed; blocks until it is there.
@@ -61,7 +70,12 @@ class EmbeddingCache:
                     self._queue.remove(key)
                 self._queue.appendleft(key)
                 self._cond.notify_all()
-            if not self._cond.wait_for(lambda: key in self._done or self._closed, timeout):
+            self._awaited[key] += 1
+            try:
+                done = self._cond.wait_for(lambda: key in self._done or self._closed, timeout)
+            finally:
+                self._awaited[key] -= 1
+            if not done:
                 raise TimeoutError(f"No embedding for {key!r} after {timeout} s.")
             if key not in self._done:
                 raise RuntimeError("The embedding cache is closed.")

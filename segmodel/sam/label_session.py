@@ -180,13 +180,12 @@ class LabelSession:
     # -- actions ----------------------------------------------------------------------------
 
     def open(self, name):
-        """The page shows `name`: encode it first, then the next image still to do."""
+        """The page shows `name`: encode it first, then the next image still to do; forget
+        images queued for where the user was before."""
         self.path(name)
-        if name not in self._unreadable:
-            self.cache.prefetch(name)
         following = self.next_todo(after=name)
-        if following is not None:
-            self.cache.prefetch(following)
+        self.cache.schedule([k for k in (name, following)
+                             if k is not None and k not in self._unreadable])
 
     def _objects(self, name, objects):
         # No image_size: coordinates off the image get SamPredictor's own message.
