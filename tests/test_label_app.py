@@ -325,3 +325,8 @@ def test_rotated_jpeg_and_tiff_are_sent_as_the_pixels_sam_sees(base, predictor, 
             np.testing.assert_array_equal(sent, files.load_image(photos / name))
     finally:
         stop(server)
+
+
+def test_port_in_use_says_what_to_do(server, base, predictor, tmp_path):
+    with pytest.raises(OSError, match="--port 0"):
+        start(base / "photos", tmp_path / "out2", predictor, port=server.server_address[1])

@@ -55,7 +55,11 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
         raise
     try:
         session.warm_up()
-        server = LabelServer(session, host=host, port=port, token=token)
+        try:
+            server = LabelServer(session, host=host, port=port, token=token)
+        except OSError as err:
+            raise OSError(f"Cannot serve on {host}:{port} ({err.strerror or err}); pick "
+                          "another --port, or --port 0 for a free one.") from None
     except BaseException:
         session.close()
         raise
