@@ -34,35 +34,36 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
     """
     if encoder not in ("thread", "process"):
         raise ValueError(f'encoder must be "thread" or "process", got {encoder!r}.')
-    process_encoder = None
-    if encoder == "process":
-        if not isinstance(predictor, (str, os.PathLike)):
-            raise ValueError('encoder="process" needs the preset name or folder, not a '
-                             "loaded SamPredictor: the encoder process loads it itself.")
-        from segmodel.sam.encoder_process import ProcessEncoder
-
-        process_encoder = ProcessEncoder(predictor, dtype=dtype)  # loads while we load
+    if encoder == "process" and not isinstance(predictor, (str, os.PathLike)):
+        raise ValueError('encoder="process" needs the preset name or folder, not a '
+                         "loaded SamPredictor: the encoder process loads it itself.")
+    # Bind first: a busy port is reported before minutes of model loading, not after.
     try:
+        server = LabelServer(None, host=host, port=port, token=token)
+    except OSError as err:
+        raise OSError(f"Cannot serve on {host}:{port} ({err.strerror or err}); pick "
+                      "another --port, or --port 0 for a free one.") from None
+    process_encoder = session = None
+    try:
+        if encoder == "process":
+            from segmodel.sam.encoder_process import ProcessEncoder
+
+            process_encoder = ProcessEncoder(predictor, dtype=dtype)  # loads while we load
         if isinstance(predictor, (str, os.PathLike)):
             from segmodel.sam.predictor import SamPredictor
 
             predictor = SamPredictor.from_preset(predictor, dtype=dtype)
         session = LabelSession(images_dir, output_dir, predictor, outline_width=outline_width,
                                encoder=process_encoder)
-    except BaseException:
-        if process_encoder is not None:
-            process_encoder.close()
-        raise
-    try:
         session.warm_up()
-        try:
-            server = LabelServer(session, host=host, port=port, token=token)
-        except OSError as err:
-            raise OSError(f"Cannot serve on {host}:{port} ({err.strerror or err}); pick "
-                          "another --port, or --port 0 for a free one.") from None
     except BaseException:
-        session.close()
+        if session is not None:
+            session.close()
+        elif process_encoder is not None:
+            process_encoder.close()
+        server.server_close()
         raise
+    server.session = session
     thread = threading.Thread(target=server.serve_forever, name="label-server", daemon=True)
     thread.start()
     server.thread = thread

@@ -38,7 +38,8 @@ def page_asset(name):
 
 
 class LabelServer(http.server.ThreadingHTTPServer):
-    """Serves one `LabelSession`. `url` is the page's address, token included."""
+    """Serves one `LabelSession` (may be set after binding, before `serve_forever`).
+    `url` is the page's address, token included."""
 
     daemon_threads = True
 
