@@ -10,6 +10,10 @@ Weights are random (no downloads here); speed does not depend on them. In one pr
   chapter     the chapter's way: SAMImageSegmenter.predict on the resized-and-padded image
               with the prompt, i.e. the whole model for every prompt (baseline)
 and set_image again with the image encoder in each low precision in --dtypes.
+--generate adds SamAutomaticMaskGenerator.generate (encoder included) at each of
+--points-per-side, with the prompts batched 64 at a time and one at a time; --thresholds
+none also times it with every filter off (all 3 x points candidates post-processed, the
+worst case: random weights make the default filters' pass rate meaningless).
 Times are medians of --repeats (--prompts for `prompt`) after one warm-up call, the heavy
 phases taking turns round by round; peak memory is the process's resident-set high-water
 mark during the phase's calls (Linux).
@@ -90,6 +94,12 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help="image-encoder precisions to time set_image with")
     parser.add_argument("--image-size", default="375x500", help="HxW of the test photo")
+    parser.add_argument("--phases", default="predictor,generate",
+                        help="predictor (set_image / prompt / chapter) and/or generate")
+    parser.add_argument("--points-per-side", default="16,32",
+                        help="automatic-mask grids to time (generate phase)")
+    parser.add_argument("--thresholds", default="default,none",
+                        help="generate with segment-anything's default filters and/or none")
     args = parser.parse_args(argv)
 
     import keras
@@ -116,6 +126,10 @@ def main(argv=None):
           f"Keras {keras.__version__}; GPUs: {len(tf.config.list_physical_devices('GPU'))}")
 
     predictor = SamPredictor(segmenter)
+    if "generate" in args.phases:
+        _bench_generate(predictor, image, args)
+    if "predictor" not in args.phases:
+        return 0
 
     # The chapter's way: pad to a square with ops.image.resize(pad_to_aspect_ratio=True),
     # then run the whole segmenter (its preprocessor scales 0..255 to 0..1) per prompt.
@@ -160,6 +174,45 @@ def main(argv=None):
         if name.startswith("set_image "):
             print(f"{name}: {base / results[name][1]:.2f}x the float32 set_image speed")
     return 0
+
+
+def _bench_generate(predictor, image, args):
+    """generate() per image, batched vs one prompt at a time, against set_image."""
+    from segmodel.sam import SamAutomaticMaskGenerator
+
+    settings = {"default": {}, "none": dict(pred_iou_thresh=0.0, stability_score_thresh=0.0)}
+    phases, counts = {"set_image": lambda i: predictor.set_image(image)}, {}
+    for side in (int(v) for v in args.points_per_side.split(",")):
+        for batch in (64, 1):
+            for kind in args.thresholds.split(","):
+                if kind == "none" and batch == 1:
+                    continue  # the filters do not change the prompt-at-a-time overhead
+                gen = SamAutomaticMaskGenerator(predictor, points_per_side=side,
+                                                points_per_batch=batch, **settings[kind])
+                grid = gen.point_grid  # warm up (trace) on two points, not the whole grid
+                gen.point_grid = grid[:2]
+                gen.generate(image)
+                gen.point_grid = grid
+                name = f"generate {side}x{side}, batch {batch}, filters {kind}"
+
+                def run(i, gen=gen, name=name):
+                    counts[name] = len(gen.generate(image))
+                phases[name] = run
+    # One timed round: each phase is seconds to minutes; the warm-up above did the tracing.
+    results = {}
+    for name, fn in phases.items():
+        results[name] = _call(fn, 0)
+    base = results["set_image"][0]
+    print("\n| automatic masks | seconds | vs set_image | masks | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for name, (seconds, peak) in results.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / base:.2f}x | {counts.get(name, '')} | "
+              f"{peak:.0f} |")
+    for name in results:
+        if "batch 1," in name:
+            batched = name.replace("batch 1,", "batch 64,")
+            print(f"{name.split(',')[0]}: batching 64 prompts is "
+                  f"{results[name][0] / results[batched][0]:.1f}x faster than one at a time")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ _LAZY = {
     "RecordReadError": "segdata.pipeline",
     "plot_image_and_mask": "segdata.figures",
     "write_tfds_metadata": "segdata.tfds_meta",
+    "LabelledFolder": "segdata.labelled",
+    "trimap_from_mask": "segdata.labelled",
 }
 
 __all__ = sorted(_LAZY)

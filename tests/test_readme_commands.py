@@ -54,7 +54,7 @@ def _load(script):
 def test_readme_names_every_tool():
     named = {c[0] for c in COMMANDS}
     for tool in ("make_sample_data", "download_pets", "build_records", "train", "export",
-                 "predict", "sam_predict"):
+                 "predict", "sam_predict", "sam_label", "export_sam"):
         assert f"tools/{tool}.py" in named, f"README has no runnable example of tools/{tool}.py"
     assert "make demo" in README and "make test" in README
 

@@ -158,6 +158,21 @@ def test_empty_masks_are_reported_and_left_out(setup, tmp_path):
     assert not (tmp_path / "out" / "annotations" / "trimaps" / "img_1.png").exists()
 
 
+def test_unreadable_image_is_reported_and_the_rest_labelled(setup, tmp_path):
+    _, photos, predictor = setup
+    from segmodel.sam.label_folder import PointBoxSource
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "good.png").write_bytes((photos / "img_0.png").read_bytes())
+    (images / "cut.png").write_bytes((photos / "img_1.png").read_bytes()[:200])  # header ok
+    prompts = {"good.png": {"boxes": [[0, 0, 80, 60]]}, "cut.png": {"boxes": [[0, 0, 40, 60]]}}
+    report = label_images(images, prompts, tmp_path / "out", PointBoxSource(predictor),
+                          progress=False)
+    assert len(report.failed) == 1 and report.failed[0].startswith("cut.png")
+    assert report.labelled + report.empty == ["good.png"]
+
+
 def test_bad_prompt_file_fails_before_anything_is_written(setup, tmp_path, capsys):
     base, photos, _ = setup
     bad = {"img_0.png": {"points": [[500, 5]]}, "img_1.png": {"boxes": [[9, 0, 1, 5]]},

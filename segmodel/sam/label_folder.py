@@ -59,12 +59,14 @@ class LabelReport:
     no_prompts: list = dataclasses.field(default_factory=list)  # images without an entry
     missing_images: list = dataclasses.field(default_factory=list)  # entries without image
     empty: list = dataclasses.field(default_factory=list)  # masks with no foreground
+    failed: list = dataclasses.field(default_factory=list)  # "name: reason" (unreadable, ...)
 
     def summary(self):
         parts = [f"{len(self.labelled)} labelled", f"{len(self.kept)} kept from earlier runs"]
         for what, names in (("without prompts", self.no_prompts),
                             ("with prompts but no image", self.missing_images),
-                            ("with empty masks", self.empty)):
+                            ("with empty masks", self.empty),
+                            ("that failed", self.failed)):
             if names:
                 shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
                 parts.append(f"{len(names)} left out {what} ({shown})")
@@ -81,7 +83,7 @@ def _ids(entry):
     return {k: entry.get(k, 1) for k in ("class_id", "species", "breed_id")}
 
 
-def _check_entries(images_dir, prompts, source, folder):
+def _check_entries(images_dir, prompts, source):
     """Check every entry with an image -> names to label; raises listing every problem."""
     errors, stems, names = [], {}, []
     for name in sorted(prompts):
@@ -128,8 +130,8 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
       progress: show a tqdm progress bar on stderr.
 
     Returns:
-      A `LabelReport`. Images without prompts, entries without images and empty masks are
-      reported there and left out of the folder.
+      A `LabelReport`. Images without prompts, entries without images, empty masks and
+      images that cannot be read are reported there and left out of the folder.
 
     Raises:
       ValueError: listing every bad entry (before anything is labelled).
@@ -143,14 +145,18 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
     report = LabelReport()
     report.no_prompts = [n for n in _image_files(images_dir) if n not in prompts]
     report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
-    names = _check_entries(images_dir, prompts, source, folder)
+    names = _check_entries(images_dir, prompts, source)
     todo = []
     for name in names:
         (report.kept if folder.is_labelled(name) else todo).append(name)
     for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
                      file=sys.stderr):
         entry = prompts[name]
-        mask, record = source.mask(name, images_dir / name, entry)
+        try:
+            mask, record = source.mask(name, images_dir / name, entry)
+        except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
+            report.failed.append(f"{name}: {err}")
+            continue
         if not mask.any():
             report.empty.append(name)
             continue

@@ -4,7 +4,9 @@ keras-hub's `SAMImageSegmenter.predict` runs the whole model for every prompt: t
 image encoder (all but a sliver of the cost) and the small prompt encoder + mask decoder.
 `SamPredictor.set_image` runs the encoder once and caches the image embedding; each
 `predict` then runs only the prompt encoder and mask decoder, so clicking around one image
-costs milliseconds per click instead of a full forward pass.
+costs milliseconds per click instead of a full forward pass. `predict` also takes an earlier
+prediction's low-res logits as a mask prompt; `predict_batch` decodes B independent prompts
+against the cached embedding in one call (what the automatic mask generator builds on).
 """
 
 import dataclasses
@@ -17,7 +19,7 @@ from segmodel.sam import files, loading, prompts as prompt_lib, transforms
 
 
 class SamPredictor:
-    """Prompt a keras-hub Segment Anything model with points and boxes in image pixels.
+    """Prompt a keras-hub Segment Anything model with points, boxes (image pixels) and masks.
 
     Example:
       predictor = SamPredictor.from_preset("sam_base_sa1b")   # or a local preset folder
