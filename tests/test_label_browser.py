@@ -147,6 +147,15 @@ def test_click_shows_overlay_enter_writes_trimap(page, base, predictor):
     np.testing.assert_array_equal(np.asarray(Image.open(trimap_path)), trimap_from_mask(mask))
     expect(page.locator("#name")).to_have_text(_photos(base)[1])  # on to the next to do
     expect(page.locator(f"#images li[data-name='{first}'] .st")).to_have_text("labelled")
+    # Reopened, the accepted image shows its prompts and mask again, ready to relabel.
+    sent = len(page.sent)
+    page.locator(f"#images li[data-name='{first}']").click()
+    expect(page.locator("#name")).to_have_text(first)
+    _wait_for_prediction(page, 2)
+    assert len(page.sent) == sent + 1 and page.sent[-1]["objects"] == objects
+    assert int(page.locator("canvas#view").get_attribute("data-mask-area")) == mask.sum()
+    page.keyboard.press("z")  # restored prompts undo like new ones
+    page.wait_for_function("!('maskArea' in document.getElementById('view').dataset)")
 
 
 def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor):

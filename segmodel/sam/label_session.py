@@ -218,7 +218,7 @@ class LabelSession:
                              "foreground point or a box, or skip the image.")
         with self._state_lock:
             trimap = self.folder.write(name, self.path(name), mask,
-                                       prompts=labelling.objects_to_json(objects))
+                                       prompts=_short_floats(labelling.objects_to_json(objects)))
             if name in self._skipped:
                 self._skipped.discard(name)
                 self._write_skipped()
@@ -240,7 +240,7 @@ class LabelSession:
         if not entry:
             return []
         objects = labelling.normalize_prompts(entry, name=name)
-        return labelling.objects_to_json(objects)["objects"]
+        return _short_floats(labelling.objects_to_json(objects))["objects"]
 
     def _write_skipped(self):
         self.folder.annotations_dir.mkdir(parents=True, exist_ok=True)
@@ -284,3 +284,14 @@ def encode_png(pixels):
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
+
+def _short_floats(value):
+    """Floats (float32 values from the prompts) -> the shortest decimals that give the same
+    float32, so prompts.json says 61.4, not 61.400001525878906."""
+    if isinstance(value, float):
+        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+    if isinstance(value, dict):
+        return {k: _short_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short_floats(v) for v in value]
+    return value

@@ -114,7 +114,10 @@ async function openImage(name) {
       const saved = await (await api("GET", imageUrl(name, "prompts"))).json();
       if (current === name && saved.objects.length) {
         objects = saved.objects.map((o) => ({ points: o.points, labels: o.labels, box: o.box }));
-        history = [];
+        // Restored prompts can be undone like new ones: boxes first, then points.
+        history = objects.flatMap((o, obj) => [
+          ...(o.box ? [{ obj, kind: "box", previous: null }] : []),
+          ...o.points.map(() => ({ obj, kind: "point" }))]);
         await predict(performance.now());
       }
     }
