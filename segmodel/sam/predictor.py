@@ -9,6 +9,7 @@ prediction's low-res logits as a mask prompt; `predict_batch` decodes B independ
 against the cached embedding in one call (what the automatic mask generator builds on).
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -264,3 +265,47 @@ class SamPredictor:
         logits = tf.reshape(logits, [batch, count, *self.original_size]).numpy()
         masks = logits if return_logits else logits > 0.0
         return masks, scores.numpy().astype(np.float32), low_res.numpy()
+
+    def encode(self, image):
+        """Run the image encoder on `image` without changing the current image.
+
+        For callers that keep several embeddings (e.g. the labelling page encodes the next
+        photo in a background thread while clicks are answered on the current one): hand the
+        result to `set_embedding` later. The encoder and `predict` may run in different
+        threads at the same time; `set_embedding` + `predict` must not be interleaved.
+
+        Args:
+          image: as for `set_image`.
+
+        Returns:
+          An `ImageEmbedding` (embedding float32 `[1, E, E, C]` plus the two sizes).
+        """
+        if isinstance(image, (str, os.PathLike)):
+            image = files.load_image(image)
+        image = files.check_image_array(image)
+        resized = transforms.resize_longest_side(image, self.image_size)
+        padded = transforms.pad_to_square(resized, self.image_size)
+        return ImageEmbedding(embedding=self._encode(tf.constant(padded[None])),
+                              original_size=(int(image.shape[0]), int(image.shape[1])),
+                              input_size=(int(resized.shape[0]), int(resized.shape[1])))
+
+    def set_embedding(self, image_embedding):
+        """Make an `ImageEmbedding` from `encode` the current image (no encoder run)."""
+        if not isinstance(image_embedding, ImageEmbedding):
+            raise TypeError(f"set_embedding takes an ImageEmbedding from encode(), got "
+                            f"{type(image_embedding).__name__}.")
+        self._embedding = image_embedding.embedding
+        self.original_size = image_embedding.original_size
+        self.input_size = image_embedding.input_size
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageEmbedding:
+    """One image's encoder output, as cached by `SamPredictor.set_image`.
+
+    embedding: float32 tf.Tensor `[1, E, E, C]`; original_size: (H, W) of the photo;
+    input_size: (h, w) of the resized photo inside the padded encoder input.
+    """
+    embedding: object
+    original_size: tuple
+    input_size: tuple
