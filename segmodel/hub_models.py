@@ -22,6 +22,8 @@ import os
 import keras
 from keras import layers
 
+from segmodel.presets import fetch_failed, resolve_preset
+
 
 FAMILIES = ("deeplabv3plus", "segformer", "unet")
 # The deepest pyramid level the decoders use (P5 of ResNet and MiT) has stride 32.
@@ -56,7 +58,8 @@ def check_args(name, image_size, preset=None, backbone_preset=None):
                          f"(or a local folder written by save_to_preset)")
     for value in (preset, backbone_preset):
         if value:
-            resolve_preset(value)  # a missing local folder fails here, in milliseconds
+            # a missing local folder fails here, in milliseconds
+            resolve_preset(value, example="segformer_b0_ade20k_512")
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     if height % STRIDE or width % STRIDE or min(height, width) < STRIDE:
         raise ValueError(
@@ -70,26 +73,6 @@ def check_args(name, image_size, preset=None, backbone_preset=None):
     return int(height), int(width)
 
 
-def resolve_preset(preset):
-    """A preset name stays a name; an existing folder becomes an absolute path.
-
-    keras-hub checks its built-in names before the file system, so a relative folder named
-    like a preset would otherwise be fetched from Kaggle (as in segmodel.sam).
-    """
-    path = os.fspath(preset)
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ValueError(f"preset folder {os.path.abspath(path)!r} has no config.json; "
-                             f"write one with model.save_to_preset(folder)")
-        return os.path.abspath(path)
-    looks_like_path = os.sep in path or path.startswith(".") or (os.altsep or "\0") in path
-    if looks_like_path and "://" not in path:
-        raise FileNotFoundError(
-            f"preset folder {os.path.abspath(path)!r} does not exist; pass a folder written by "
-            f"save_to_preset(folder) or a keras-hub preset name such as 'segformer_b0_ade20k_512'")
-    return path
-
-
 def load_preset(preset):
     """(keras-hub Backbone, its ImageConverter) from a preset name, handle or local folder.
 
@@ -100,7 +83,7 @@ def load_preset(preset):
     """
     import keras_hub  # deferred: importing keras-hub costs seconds
 
-    resolved = resolve_preset(preset)
+    resolved = resolve_preset(preset, example="segformer_b0_ade20k_512")
     local = os.path.isdir(resolved)
     known = sorted(set(keras_hub.models.Backbone.presets)
                    | set(keras_hub.models.ImageSegmenter.presets))
@@ -120,10 +103,7 @@ def load_preset(preset):
                 f"converter with save_to_preset(folder))") from err
         if local:
             raise
-        raise ConnectionError(
-            f"Could not fetch preset {resolved!r} ({type(err).__name__}: {err}). keras-hub "
-            f"downloads it from Kaggle; without network access, pass a local folder written "
-            f"by save_to_preset(folder) instead.") from err
+        raise fetch_failed(resolved, err) from err
     return backbone, converter
 
 

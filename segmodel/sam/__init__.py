@@ -13,7 +13,7 @@ Modules: `predictor` (SamPredictor: points, boxes, mask prompts, batched prompts
 (label a folder of images into a Pets-layout folder), `export` (a servable SavedModel),
 `transforms` (resize longest side, pad, coordinates, mask post-processing), `prompts`
 (validation), `visualize` (matplotlib helpers), `files` (image loading, atomic writes),
-`loading` (presets), `architectures` (SAM built from configs).
+`loading` (SAM presets, over `segmodel.presets`), `architectures` (SAM built from configs).
 Text prompts (SAM 3): `text` (TextSegmenter), `text_geometry` (image-converter geometry),
 `text_results` (output files), `text_labelling` (labelling a folder from text),
 `sam3_architectures` (SAM 3 built from configs).

@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from segmodel.sam import files
-from segmodel.sam.loading import POLICIES, global_policy, resolve_preset
+from segmodel.presets import global_policy, load_task
+from segmodel.sam.loading import POLICIES
 from segmodel.sam.text_geometry import ConverterGeometry
 
 _MASK_CHUNK = 16  # instances mapped to the photo's size at a time
@@ -180,23 +181,8 @@ class TextSegmenter:
         """
         import keras_hub  # deferred: importing keras-hub costs seconds
 
-        task = keras_hub.models.SAM3PromptableConceptImageSegmenter
-        resolved = resolve_preset(preset, example="sam3_pcs")
-        local = os.path.isdir(resolved)
-        known = sorted(task.presets)
-        if not local and "://" not in resolved and resolved not in known:
-            raise ValueError(f"{resolved!r} is neither a local preset folder nor a keras-hub "
-                             f"SAM 3 preset ({', '.join(known)}).")
-        try:
-            with global_policy("float32"):
-                segmenter = task.from_preset(resolved, **kwargs)
-        except (OSError, ImportError) as err:
-            if local:
-                raise
-            raise ConnectionError(
-                f"Could not fetch preset {resolved!r} ({type(err).__name__}: {err}). keras-hub "
-                f"downloads it from Kaggle; without network access, pass a local folder "
-                f"written by segmenter.save_to_preset(folder) instead.") from err
+        segmenter = load_task(keras_hub.models.SAM3PromptableConceptImageSegmenter, preset,
+                              kind="SAM 3", example="sam3_pcs", **kwargs)
         return cls(segmenter, dtype=dtype)
 
     def _infer_fn(self, inputs):
