@@ -15,7 +15,8 @@ and CPU milliseconds per image (process time, all threads) of:
               dispatcher with 1 or 2 workers, all in this process (same CPUs: this measures the
               service's overhead, not the scaling that workers on other hosts give);
   chapter     the chapter's loader: keras.utils.load_img + img_to_array per file, into NumPy;
-and, each in a fresh process, peak resident memory of the chapter's loader vs the pipeline.
+and, each in a fresh process, peak resident memory of the chapter's loader vs the pipeline
+(pipeline_memory.py).
 Ratios "x limit" are taken per round (every case runs back to back in each round), then the
 median, so a machine shared with other jobs moves them less than the absolute rates.
 
@@ -29,7 +30,6 @@ import argparse
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
@@ -232,57 +232,6 @@ def read_shards(records):
     return read_manifest(records)["splits"]["train"]["shards"]
 
 
-def _status_mb(key):
-    """A /proc/self/status memory field (VmRSS, VmHWM) in MB."""
-    with open("/proc/self/status", encoding="utf-8") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
-
-
-def rss_child(which, pets, records):
-    """Run one loader in this (fresh) process; print RSS after imports and the peak after."""
-    import keras  # noqa: F401  (both loaders pay for TensorFlow + Keras)
-    import tensorflow as tf  # noqa: F401
-
-    from segdata import load_dataset
-
-    names = [p[0] for p in split_bytes(records)] if which == "chapter" else None
-    # Importing TensorFlow peaks above its steady state; reset the high-water mark (Linux
-    # clear_refs "5") so the peak below belongs to the loader alone.
-    with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
-        f.write("5")
-    base = _status_mb("VmRSS")
-    if which == "chapter":
-        images, targets = chapter_loader(pathlib.Path(pets), names)
-        n = len(images)
-    else:
-        n = drain(load_dataset(records, "train", image_size=IMAGE_SIZE, batch_size=BATCH,
-                               shuffle=True))
-    print(f"RSS {which} {n} {base:.0f} {_status_mb('VmHWM'):.0f}")
-
-
-# glibc's default allocator raises its mmap threshold as buffers are freed, so freed 70 KB
-# records and decoded images stay in its arenas: RSS then creeps up with the number of batches
-# read, though the pipeline holds no more data. A fixed threshold shows what the pipeline
-# itself keeps (tcmalloc/jemalloc behave similarly).
-ALLOCATORS = {"glibc default": {}, "MALLOC_MMAP_THRESHOLD_=131072": {
-    "MALLOC_MMAP_THRESHOLD_": "131072"}}
-
-
-def peak_memory(pets, sets, repeats, env):
-    """{(loader, n): [(before MB, peak MB), ...]} measured in fresh processes, interleaved."""
-    out = {}
-    for _ in range(repeats):
-        for name in ("small", "large"):
-            for which in ("chapter", "pipeline"):
-                proc = subprocess.run([sys.executable, __file__, "--rss-child", which, str(pets),
-                                       str(sets[name])], capture_output=True, text=True,
-                                      check=True, env={**os.environ, **env})
-                line = [s for s in proc.stdout.splitlines() if s.startswith("RSS ")][-1].split()
-                out.setdefault((which, int(line[2])), []).append((float(line[3]),
-                                                                  float(line[4])))
-    return out
-
-
 def machine():
     model = next((line.split(":", 1)[1].strip() for line in
                   open("/proc/cpuinfo", encoding="utf-8") if line.startswith("model name")), "?")
@@ -300,13 +249,7 @@ def main(argv=None):
         os.path.expanduser("~"), ".cache", "segkit", "bench_pipeline"))
     parser.add_argument("--memory-repeats", type=int, default=2,
                         help="fresh processes per loader and size (0 skips the memory part)")
-    parser.add_argument("--rss-child", nargs=3, metavar=("WHICH", "PETS", "RECORDS"),
-                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rss_child:
-        rss_child(*args.rss_child)
-        return 0
-
     pets, sets = prepare(args.cache_dir, args.num_images, args.num_shards)
     print(f"machine: {machine()}", flush=True)
     if args.rounds:
@@ -316,19 +259,9 @@ def main(argv=None):
                          f"{', '.join(CASES)}")
         print_throughput(pets, sets["small"], args.rounds, skip)
     if args.memory_repeats:
-        print(f"\nPeak resident memory, fresh process each, median of {args.memory_repeats} "
-              "('before' = TF + Keras imported, records listed)")
-        print("| allocator | loader | images | before MB | peak MB | peak - before MB (min-max) |"
-              "\n|---|---|---|---|---|---|")
-        for allocator, env in ALLOCATORS.items():
-            runs_by = peak_memory(pets, sets, args.memory_repeats, env)
-            for (which, count), runs in sorted(runs_by.items()):
-                grown = [peak - base for base, peak in runs]
-                print(f"| {allocator} | {which} | {count} | "
-                      f"{statistics.median(b for b, _ in runs):.0f} | "
-                      f"{statistics.median(p for _, p in runs):.0f} | "
-                      f"{statistics.median(grown):.0f} ({min(grown):.0f}-{max(grown):.0f}) |",
-                      flush=True)
+        import pipeline_memory  # beside this script
+
+        pipeline_memory.print_peak_memory(pets, sets, args.memory_repeats)
     print(f"\nmachine at the end: {machine()}")
     return 0
 
