@@ -18,7 +18,9 @@ PRESET_NAME = "sam_base_sa1b"
 def tiny_segmenter(seed=0):
     """The tiny SAM with every weight jittered. Keras initialises biases and positional
     embeddings to zero, so padded patches become all-zero tokens whose LayerNorms blow
-    float rounding (1e-7) up to O(1); trained weights are never like that."""
+    float rounding (1e-7) up to O(1); trained weights are never like that. Seeded, so a
+    test sees the same model whichever tests ran before it."""
+    keras.utils.set_random_seed(seed)
     segmenter = build_sam_segmenter("tiny")
     rng = np.random.default_rng(seed)
     for weight in segmenter.weights:

@@ -1,6 +1,7 @@
 """SAM geometry helpers: resize-longest-side, padding, coordinates, mask post-processing."""
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from segmodel.sam import transforms
@@ -89,3 +90,20 @@ def test_postprocess_masks_crops_padding_and_restores_original_frame(axis):
     mask = logits[0] > 0
     edge = (np.argmax(mask[:, 75]) if axis == 0 else np.argmax(mask[45, :]))
     assert edge == 40  # pixel centres 40.5, 41.5, ... are past the 40-pixel threshold
+
+
+@pytest.mark.parametrize("original,long_side,low", [
+    ((90, 150), 128, 32), ((150, 70), 128, 32), ((375, 500), 1024, 256), ((61, 61), 100, 25),
+    ((40, 90), 100, 30),  # S / L not an integer: the whole square is upsampled
+])
+def test_postprocess_masks_equals_the_resize_crop_resize_chain(original, long_side, low):
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, (3, low, low)).astype(np.float32)
+    input_size = transforms.preprocess_shape(*original, long_side)
+    # segment-anything's chain, written out: upsample the square, crop the photo, resize.
+    chain = tf.image.resize(logits[..., None], (long_side, long_side), method="bilinear")
+    chain = tf.image.resize(chain[:, :input_size[0], :input_size[1]], original,
+                            method="bilinear")[..., 0].numpy()
+    got = transforms.postprocess_masks(logits, input_size, original, long_side).numpy()
+    assert got.shape == (3, *original)
+    np.testing.assert_allclose(got, chain, atol=2e-5)
