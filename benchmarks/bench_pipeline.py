@@ -5,7 +5,9 @@ On generated Pets-sized data (250-500 px sides, 200x200 output, batch 64, train 
 and CPU milliseconds per image (process time, all threads) of:
   limit       the decode limit: the same JPEG/PNG bytes already in memory, plain tf.io.decode_jpeg
               / decode_png + tf.image.resize (bilinear image, nearest mask) + cast, one parallel
-              deterministic map, batch;
+              deterministic map, batch, with the tf.data options load_dataset sets (autotuner
+              off: see segdata/pipeline.py);
+  limit_default  the same with tf.data's default options (autotuner on);
   transforms  segkit's own decode_pair + resize_pair on the same bytes in memory;
   unshuffled  load_dataset(shuffle=False)            (evaluation, prediction);
   seeded      load_dataset(shuffle=True, seed=1)     (what tools/train.py --seed uses);
@@ -91,7 +93,7 @@ def chapter_loader(pets, names):
     return input_imgs, targets
 
 
-def decode_limit(pairs):
+def decode_limit(pairs, autotune=False):
     """tf.data over in-memory bytes: plain TensorFlow decode + resize + cast and nothing else."""
     import tensorflow as tf
 
@@ -100,7 +102,7 @@ def decode_limit(pairs):
         mask = tf.image.resize(tf.io.decode_png(mask, channels=1), IMAGE_SIZE, method="nearest")
         return image, mask
 
-    return _in_memory(pairs, decode)
+    return _in_memory(pairs, decode, autotune)
 
 
 def transforms_on_bytes(pairs):
@@ -116,13 +118,18 @@ def transforms_on_bytes(pairs):
     return _in_memory(pairs, decode)
 
 
-def _in_memory(pairs, decode):
+def _in_memory(pairs, decode, autotune=False):
+    """With autotune=False, the tf.data options load_dataset uses (see pipeline._own_options):
+    with the autotuner on, a third to a half of the passes ran on one core on the 2-core
+    machine, so the default-options limit is a second, noisier baseline ("limit_default")."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((tf.constant([p[1] for p in pairs]),
                                              tf.constant([p[2] for p in pairs])))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(BATCH)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = autotune
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def drain(ds):
@@ -139,6 +146,7 @@ def timed(fn):
 
 CASES = {
     "limit": "decode limit: plain decode_jpeg/png + resize + cast of the same bytes in memory",
+    "limit_default": "the same decode limit with tf.data's default options (autotuner on)",
     "transforms": "segkit's decode_pair + resize_pair on the same bytes in memory",
     "unshuffled": "`load_dataset(shuffle=False)`",
     "seeded": "`load_dataset(shuffle=True, seed=1)` (`tools/train.py --seed`)",
@@ -158,7 +166,8 @@ def make_cases(pets, records, pairs, skip=()):
     names = [p[0] for p in pairs]
     load = lambda **kw: load_dataset(records, "train", image_size=IMAGE_SIZE,  # noqa: E731
                                      batch_size=BATCH, **kw)
-    datasets = {"limit": decode_limit(pairs), "transforms": transforms_on_bytes(pairs),
+    datasets = {"limit": decode_limit(pairs), "limit_default": decode_limit(pairs, True),
+                "transforms": transforms_on_bytes(pairs),
                 "unshuffled": load(), "seeded": load(shuffle=True, seed=1),
                 "unseeded": load(shuffle=True), "cached": load(shuffle=True, cache=True)}
     for workers in (1, 2):

@@ -2,7 +2,7 @@
 
 Stages, in order (each one placed where it costs least):
   shard files (from the manifest; shuffled per epoch) -> parallel interleave of shard readers
-  (`shard_reader.read_shard`: parse and count-check blocks of 16 records) -> shuffle serialized
+  (`shard_reader.read_shards`: parse and count-check blocks of 16 records) -> shuffle serialized
   records -> one parallel map per record: decode + resize [+ cast to float32] ->
   [cache uint8, then shuffle] -> repeat -> [augment] -> batch -> prefetch [-> tf.data service].
 
@@ -22,7 +22,7 @@ from segdata import service as service_lib
 from segdata import transforms
 from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest, shard_paths
-from segdata.shard_reader import READ_BLOCK, parse_records, read_shard
+from segdata.shard_reader import parse_records, read_shards
 
 DEFAULT_SHUFFLE_BUFFER = 1000
 
@@ -114,10 +114,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
     keep = (pipelines, pipeline_id) if not by_file else None
     # Readers hand over blocks of READ_BLOCK parsed records; unshuffled, one file at a time, so
     # records come in manifest order (predictions pair with source ids).
-    ds = files.interleave(
-        lambda path, count, offset: read_shard(path, count, compression, offset, keep),
-        cycle_length=max(1, min(len(shards), 8)) if shuffle else 1, block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    ds = read_shards(files, compression, max(1, min(len(shards), 8)) if shuffle else 1,
+                     keep).unbatch()
     if shuffle and not cache:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
@@ -150,7 +148,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
     elif cache:
         # Per example, not per batch: casting whole float32 batches measured 2-4x slower
         # (one 30 MB allocation per batch), which dominated cached epochs.
-        ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask))
+        ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     # Through the service each worker ends its share of an epoch with its own partial batch, so
     # workers batch without dropping and the trainer re-batches: every batch but the epoch's
     # last is full, and an epoch has exactly ceil(N / batch_size) batches (floor with
@@ -174,6 +173,12 @@ def _own_options(seed, shuffle):
     # Without a seed, a shuffled pipeline does not promise an order: let tf.data hand out
     # whichever element is ready first.
     own.deterministic = seed is not None or not shuffle
+    # tf.data's autotuner, left on, ran a third to a half of all passes (any pipeline, the
+    # plain decode limit included) on one core of two, at exactly half the rate, even with a
+    # fixed num_parallel_calls (benchmarks/bench_pipeline.py, 2-core EPYC: 14-23 of 30
+    # passes). Off, every AUTOTUNE parallelism is min(16, cores) (what a CPU-bound decode
+    # wants) and prefetch buffers grow on demand; none of about 100 passes collapsed.
+    own.autotune.enabled = False
     return own
 
 
@@ -200,7 +205,7 @@ def _shard_list(records, manifest, split):
     """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
 
     Comparing sizes with the manifest catches deleted and truncated shards before training
-    starts; content damage of the same size is caught while reading (`shard_reader.read_shard`).
+    starts; content damage of the same size is caught while reading (`shard_reader.read_shards`).
     """
     paths = shard_paths(records, manifest, split)  # raises naming the existing splits
     shards = []

@@ -84,9 +84,9 @@ def _examples(records, split, image_size, batch_size):
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
     offset = manifest.get("label_offset", LABEL_OFFSET)
     files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),
-                                                tf.constant([n for _, n in shards], tf.int64)))
-    ds = files.interleave(lambda p, n: shard_reader.read_shard(p, n, compression),
-                          cycle_length=1).unbatch()
+                                                tf.constant([n for _, n in shards], tf.int64),
+                                                tf.zeros([len(shards)], tf.int64)))
+    ds = shard_reader.read_shards(files, compression).unbatch()
 
     def decode(example):
         image, trimap = transforms.decode_pair(example["image"], example["mask"],
