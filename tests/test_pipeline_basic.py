@@ -138,3 +138,16 @@ def test_unknown_split_and_bad_manifest_are_clear(records_dir, tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         load_dataset(records_dir, "train", batch_size=0)
     assert json.loads((records_dir / "manifest.json").read_text())["splits"]  # untouched
+
+
+def test_own_options_turn_the_autotuner_off_and_user_options_win(records_dir):
+    # tf.data's autotuner ran whole passes on one core of two (see segdata/pipeline.py); the
+    # pipeline turns it off, but a caller's options are applied last and take precedence.
+    ds = load_dataset(records_dir, "train", image_size=SIZE, batch_size=8, shuffle=True, seed=3)
+    assert ds.options().autotune.enabled is False
+    assert ds.options().deterministic is True
+    mine = tf.data.Options()
+    mine.autotune.enabled = True
+    ds = load_dataset(records_dir, "train", image_size=SIZE, batch_size=8, options=mine)
+    assert ds.options().autotune.enabled is True
+    assert sum(int(i.shape[0]) for i, _ in ds) == 36
