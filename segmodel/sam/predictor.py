@@ -139,15 +139,8 @@ class SamPredictor:
           image: uint8 `[H, W, 3]` RGB (a `[H, W]` grayscale array is expanded), or the
             path of an image file.
         """
-        if isinstance(image, (str, os.PathLike)):
-            image = files.load_image(image)
-        image = files.check_image_array(image)
-        self.reset_image()
-        resized = transforms.resize_longest_side(image, self.image_size)
-        padded = transforms.pad_to_square(resized, self.image_size)
-        self._embedding = self._encode(tf.constant(padded[None]))
-        self.original_size = (int(image.shape[0]), int(image.shape[1]))
-        self.input_size = (int(resized.shape[0]), int(resized.shape[1]))
+        self.reset_image()  # a failed encode leaves no stale image behind
+        self.set_embedding(self.encode(image))
 
     def get_image_embedding(self):
         """The cached embedding, float32 `[1, E, E, C]` (64 x 64 x 256 for the presets)."""
@@ -187,17 +180,9 @@ class SamPredictor:
           ValueError: for invalid prompts (see `prompts.check_prompts`).
         """
         self._require_image()
-        if mask_input is not None and point_coords is None and box is None:
-            if point_labels is not None:
-                raise ValueError("point_labels was given without point_coords.")
-            # segment-anything: a mask alone has no sparse prompt, not even a padding point.
-            inputs = {"points": np.zeros((1, 0, 2), np.float32),
-                      "labels": np.zeros((1, 0), np.float32),
-                      "boxes": np.zeros((1, 0, 2, 2), np.float32)}
-        else:
-            checked = prompt_lib.check_prompts(point_coords, point_labels, box,
-                                               self.original_size)
-            inputs = prompt_lib.to_model_inputs(checked, self.original_size, self.image_size)
+        inputs = prompt_lib.single_model_inputs(point_coords, point_labels, box,
+                                                mask_input is not None, self.original_size,
+                                                self.image_size)
         low_res, scores = self._low_res(inputs, mask_input, multimask_output)
         masks, scores, low_res = self._finish(low_res, scores, return_logits)
         return masks[0], scores[0], low_res[0]

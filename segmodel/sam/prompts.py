@@ -252,3 +252,21 @@ def to_model_inputs(prompts, original_size, long_side):
         None if prompts.points is None else prompts.points[None],
         None if prompts.labels is None else prompts.labels[None],
         None if prompts.box is None else prompts.box[None], original_size, long_side)
+
+
+def single_model_inputs(point_coords, point_labels, box, has_mask, original_size, long_side):
+    """Check one `SamPredictor.predict` call's prompts and return its model inputs (as
+    `to_model_inputs`). With a mask prompt and no points or box, there is no sparse prompt
+    at all, not even a padding point, as in segment-anything.
+
+    Raises:
+      ValueError: for invalid prompts (see `check_prompts`).
+    """
+    if has_mask and point_coords is None and box is None:
+        if point_labels is not None:
+            raise ValueError("point_labels was given without point_coords.")
+        return {"points": np.zeros((1, 0, 2), np.float32),
+                "labels": np.zeros((1, 0), np.float32),
+                "boxes": np.zeros((1, 0, 2, 2), np.float32)}
+    checked = check_prompts(point_coords, point_labels, box, original_size)
+    return to_model_inputs(checked, original_size, long_side)
