@@ -37,8 +37,8 @@ def rss_child(which, pets, records):
         images, targets = chapter_loader(pathlib.Path(pets), names)
         n = len(images)
     else:
-        n = drain(load_dataset(records, "train", image_size=IMAGE_SIZE, batch_size=BATCH,
-                               shuffle=True))
+        n, _ = drain(load_dataset(records, "train", image_size=IMAGE_SIZE, batch_size=BATCH,
+                                  shuffle=True))
     print(f"RSS {which} {n} {base:.0f} {_status_mb('VmHWM'):.0f}")
 
 

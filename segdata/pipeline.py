@@ -18,6 +18,7 @@ import warnings
 
 import tensorflow as tf
 
+from segdata import lean_functions as lean
 from segdata import service as service_lib
 from segdata import transforms
 from segdata.labels import LABEL_OFFSET, trimap_to_class_ids
@@ -129,7 +130,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         return transforms.resize_pair(image, trimap, image_size, resize, label_offset,
                                       tf.float32 if to_float else tf.uint8)
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = lean.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache(_cache_path(cache, records, manifest, split, image_size, resize,
                                   pipeline_id, pipelines) if isinstance(cache, (str, os.PathLike))
@@ -142,14 +143,14 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with
         # a seed, and different crops each epoch.
         randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, randoms)).map(
-            lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        ds = lean.map(tf.data.Dataset.zip((ds, randoms)),
+                      lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
+                      num_parallel_calls=tf.data.AUTOTUNE)
     elif cache:
         # Per example, not per batch: casting whole float32 batches measured 2-4x slower
         # (one 30 MB allocation per batch), which dominated cached epochs.
-        ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = lean.map(ds, lambda image, mask: (tf.cast(image, tf.float32), mask),
+                      num_parallel_calls=tf.data.AUTOTUNE)
     # Through the service each worker ends its share of an epoch with its own partial batch, so
     # workers batch without dropping and the trainer re-batches: every batch but the epoch's
     # last is full, and an epoch has exactly ceil(N / batch_size) batches (floor with
@@ -160,8 +161,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
                                     service_mode)
         ds = ds.rebatch(batch_size, drop_remainder=drop_remainder)
         if not augment:
-            ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+            ds = lean.map(ds, lambda images, masks: (tf.cast(images, tf.float32), masks),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
     ds = ds.with_options(_own_options(seed, shuffle))

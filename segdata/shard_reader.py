@@ -9,6 +9,7 @@ or long shard, into "segkit: shard <path> is corrupt: read N of M records ...".
 import tensorflow as tf
 
 from segdata import features as F
+from segdata import lean_functions as lean
 
 READ_BLOCK = 16  # records parsed and checked together (see read_shard)
 _PARSE_SPEC = None  # built on first use: the three fields the pipeline needs
@@ -59,22 +60,23 @@ def read_shards(files, compression, cycle_length=1, keep=None):
       Dataset of {"image", "mask": encoded bytes, "where": "<shard>: <source id>"}, each
       string [s] with s <= READ_BLOCK.
     """
-    blocks = files.interleave(
-        lambda path, expected, offset: _raw_blocks(path, expected, offset, compression),
+    blocks = lean.interleave(
+        files, lambda path, expected, offset: _raw_blocks(path, expected, offset, compression),
         cycle_length=cycle_length, block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
-    return blocks.map(lambda item: _check_block(item, compression, keep))
+    return lean.map(blocks, lambda item: _check_block(item, compression, keep))
 
 
 def _raw_blocks(path, expected, offset, compression):
     """One shard's parsed blocks, numbered, then an empty end marker; nothing checked yet."""
-    blocks = tf.data.TFRecordDataset(path, compression_type=compression).batch(
-        READ_BLOCK).map(parse_records).ignore_errors(log_warning=True)
+    blocks = lean.map(tf.data.TFRecordDataset(path, compression_type=compression).batch(
+        READ_BLOCK), parse_records).ignore_errors(log_warning=True)
     blank = tf.nest.map_structure(lambda s: tf.zeros([0], s.dtype), blocks.element_spec)
     marked = tf.data.Dataset.zip(
         {"block": blocks, "end": tf.data.Dataset.from_tensors(False).repeat()}).concatenate(
         tf.data.Dataset.from_tensors({"block": blank, "end": tf.constant(True)}))
-    return tf.data.Dataset.zip(marked, tf.data.Dataset.counter()).map(
-        lambda item, c: dict(item, index=c, path=path, expected=expected, offset=offset))
+    return lean.map(tf.data.Dataset.zip(marked, tf.data.Dataset.counter()),
+                    lambda item, c: dict(item, index=c, path=path, expected=expected,
+                                         offset=offset))
 
 
 def _check_block(item, compression, keep):

@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from segdata import pipeline, shard_reader, transforms
+from segdata import lean_functions, pipeline, shard_reader, transforms
 from segdata.labels import IGNORE_LABEL, LABEL_NAMES, LABEL_OFFSET, trimap_to_class_ids
 from segdata.manifest import read_manifest
 from segmodel import metrics
@@ -77,7 +77,7 @@ def _examples(records, split, image_size, batch_size):
 
     "pixels" float32 [N, H, W, 3] and "mask" uint8 [N, H, W] are exactly what `load_dataset`
     yields (stretch resize); "original" uint8 [N, h_max, w_max] is padded with IGNORE_LABEL and
-    "size" int32 [N, 2] gives each image's own (h, w).
+    "size" int64 [N, 2] gives each image's own (h, w).
     """
     manifest = read_manifest(records)
     shards = pipeline._shard_list(records, manifest, split)  # names a missing/truncated shard
@@ -95,11 +95,11 @@ def _examples(records, split, image_size, batch_size):
         return {"encoded": example["image"], "where": example["where"],
                 "pixels": tf.cast(pixels, tf.float32), "mask": mask[..., 0],
                 "original": trimap_to_class_ids(trimap, offset)[..., 0],
-                "size": tf.shape(image)[:2]}
+                "size": tf.shape(image, out_type=tf.int64)[:2]}
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = lean_functions.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
     pads = {"encoded": "", "where": "", "pixels": 0.0, "mask": np.uint8(IGNORE_LABEL),
-            "original": np.uint8(IGNORE_LABEL), "size": 0}
+            "original": np.uint8(IGNORE_LABEL), "size": np.int64(0)}
     ds = ds.padded_batch(batch_size, padding_values=pads).prefetch(tf.data.AUTOTUNE)
     return ds, sum(n for _, n in shards)
 
