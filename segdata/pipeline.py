@@ -9,6 +9,10 @@ Stages, in order (each one placed where it costs least):
 Every per-record tf.data function costs CPU next to decoding (the former per-record `scan` +
 `filter` + `map` count check cost about as much as reading and parsing the record), so records
 pass through exactly one function: the decode map. Everything else works on blocks.
+
+Every pass (epoch) creates a new iterator, which instantiates every function again; the maps and
+the interleave come from `segdata.lean_functions`, whose functions skip Grappler there (iterator
+start-up ~8 ms instead of 50-75 ms, a tenth of a 500-image pass on two cores).
 """
 
 import hashlib

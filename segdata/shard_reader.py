@@ -11,7 +11,8 @@ import tensorflow as tf
 from segdata import features as F
 from segdata import lean_functions as lean
 
-READ_BLOCK = 16  # records parsed and checked together (see read_shard)
+READ_BLOCK = 16  # records parsed and checked together (see read_shards)
+_NO_END = 2 ** 62  # block numbers: more than any shard holds
 _PARSE_SPEC = None  # built on first use: the three fields the pipeline needs
 
 
@@ -68,13 +69,14 @@ def read_shards(files, compression, cycle_length=1, keep=None):
 
 def _raw_blocks(path, expected, offset, compression):
     """One shard's parsed blocks, numbered, then an empty end marker; nothing checked yet."""
-    blocks = lean.map(tf.data.TFRecordDataset(path, compression_type=compression).batch(
-        READ_BLOCK), parse_records).ignore_errors(log_warning=True)
+    blocks = lean.map(lean.tfrecord_file(path, compression).batch(READ_BLOCK),
+                      parse_records).ignore_errors(log_warning=True)
     blank = tf.nest.map_structure(lambda s: tf.zeros([0], s.dtype), blocks.element_spec)
     marked = tf.data.Dataset.zip(
         {"block": blocks, "end": tf.data.Dataset.from_tensors(False).repeat()}).concatenate(
         tf.data.Dataset.from_tensors({"block": blank, "end": tf.constant(True)}))
-    return lean.map(tf.data.Dataset.zip(marked, tf.data.Dataset.counter()),
+    # Dataset.range, not Dataset.counter: counter is a scan, a function to instantiate per shard.
+    return lean.map(tf.data.Dataset.zip(marked, tf.data.Dataset.range(_NO_END)),
                     lambda item, c: dict(item, index=c, path=path, expected=expected,
                                          offset=offset))
 

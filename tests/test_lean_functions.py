@@ -125,3 +125,17 @@ def test_int32_outputs_take_the_public_path_and_still_work():
     got = lean.map(tf.data.Dataset.range(4), fn, num_parallel_calls=2).padded_batch(2)
     assert not any(_MARK in f.attr for f in serialized_functions(got).values())
     assert [v["n"] for v in values(got)] == [[[0], [1]], [[2], [3]]]
+
+
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_tfrecord_file_reads_what_tfrecorddataset_reads(tmp_path, compression):
+    path = str(tmp_path / "part.tfrecord")
+    with tf.io.TFRecordWriter(path, options=compression or None) as writer:
+        for i in range(5):
+            writer.write(f"record {i}".encode() * (i + 1))
+    got = [r.numpy() for r in lean.tfrecord_file(tf.constant(path), compression)]
+    assert got == [r.numpy() for r in tf.data.TFRecordDataset(path, compression_type=compression)]
+    assert got[3] == b"record 3" * 4
+    # and no function to instantiate per file, unlike the public class (a flat_map)
+    assert serialized_functions(lean.tfrecord_file(tf.constant(path), compression)) == {}
+    assert serialized_functions(tf.data.TFRecordDataset(path)) != {}
