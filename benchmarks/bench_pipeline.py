@@ -1,8 +1,9 @@
 """Input pipeline benchmark (issues 3 and 16): `segdata.load_dataset` against the decode limit.
 
 On generated Pets-sized data (250-500 px sides, 200x200 output, batch 64, train split in
---num-shards shards), in one process, interleaved rounds, medians, it measures images per second
-and CPU milliseconds per image (process time, all threads) of:
+--num-shards shards), in one process, interleaved rounds, medians, it measures images per second,
+CPU milliseconds per image (process time, all threads) and milliseconds to the first batch (a
+pass's fixed cost: iterator creation, shard opening, shuffle fill) of:
   limit       the decode limit: the same JPEG/PNG bytes already in memory, plain tf.io.decode_jpeg
               / decode_png + tf.image.resize (bilinear image, nearest mask) + cast, one parallel
               deterministic map, batch, with the tf.data options load_dataset sets (autotuner
