@@ -126,54 +126,55 @@ def _deterministic(value):
 
 
 if LEAN:
-    class _LeanMap(dataset_ops.UnaryDataset):
-        """Dataset.map()'s dataset op with a Grappler-free function (see module docstring)."""
+    class _LeanDataset(dataset_ops.UnaryDataset):
+        """One input, one dataset op, one Grappler-free function: subclasses set `_fn` (from
+        `_wrap`) before building the op."""
 
-        def __init__(self, dataset, wrapped, num_parallel_calls, deterministic):
+        def __init__(self, dataset, variant):
             self._input_dataset = dataset
-            self._name = None
-            self._fn = wrapped
-            common = dict(f=self._fn.function, use_inter_op_parallelism=True,
-                          preserve_cardinality=True, **self._common_args)
-            if num_parallel_calls is None:
-                variant = gen_dataset_ops.map_dataset(
-                    dataset._variant_tensor, self._fn.function.captured_inputs, **common)
-            else:
-                variant = gen_dataset_ops.parallel_map_dataset_v2(
-                    dataset._variant_tensor, self._fn.function.captured_inputs,
-                    num_parallel_calls=_int64(num_parallel_calls),
-                    deterministic=_deterministic(deterministic), **common)
             super().__init__(dataset, variant)
 
         def _functions(self):
             return [self._fn]
+
+    class _LeanMap(_LeanDataset):
+        """Dataset.map()'s dataset op with a Grappler-free function (see module docstring)."""
+
+        def __init__(self, dataset, wrapped, num_parallel_calls, deterministic):
+            self._fn, self._name = wrapped, None  # _name is read by _common_args
+            common = dict(f=wrapped.function, use_inter_op_parallelism=True,
+                          preserve_cardinality=True, **self._common_args)
+            if num_parallel_calls is None:
+                variant = gen_dataset_ops.map_dataset(
+                    dataset._variant_tensor, wrapped.function.captured_inputs, **common)
+            else:
+                variant = gen_dataset_ops.parallel_map_dataset_v2(
+                    dataset._variant_tensor, wrapped.function.captured_inputs,
+                    num_parallel_calls=_int64(num_parallel_calls),
+                    deterministic=_deterministic(deterministic), **common)
+            super().__init__(dataset, variant)
 
         @property
         def element_spec(self):
             return self._fn.output_structure
 
-    class _LeanInterleave(dataset_ops.UnaryDataset):
+    class _LeanInterleave(_LeanDataset):
         """Dataset.interleave()'s parallel dataset op with a Grappler-free function."""
 
         def __init__(self, dataset, wrapped, cycle_length, block_length, num_parallel_calls,
                      deterministic):
-            self._input_dataset = dataset
-            self._name = None
-            self._fn = wrapped
-            if not isinstance(self._fn.output_structure, tf.data.DatasetSpec):
+            if not isinstance(wrapped.output_structure, tf.data.DatasetSpec):
                 raise TypeError("interleave: fn must return a tf.data.Dataset, got "
-                                f"{self._fn.output_structure!r}")
-            self._structure = self._fn.output_structure.element_spec
+                                f"{wrapped.output_structure!r}")
+            self._fn, self._name = wrapped, None  # _name is read by _common_args
+            self._structure = wrapped.output_structure.element_spec
             variant = gen_dataset_ops.parallel_interleave_dataset_v4(
-                dataset._variant_tensor, self._fn.function.captured_inputs,
+                dataset._variant_tensor, wrapped.function.captured_inputs,
                 _int64(cycle_length), _int64(block_length),
                 _int64(tf.data.AUTOTUNE), _int64(tf.data.AUTOTUNE),  # buffer, prefetch inputs
-                _int64(num_parallel_calls), f=self._fn.function,
+                _int64(num_parallel_calls), f=wrapped.function,
                 deterministic=_deterministic(deterministic), **self._common_args)
             super().__init__(dataset, variant)
-
-        def _functions(self):
-            return [self._fn]
 
         @property
         def element_spec(self):
