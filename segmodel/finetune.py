@@ -2,7 +2,11 @@
 
     opt = scale_backbone_rate(make_optimizer("adamw", 3e-4, ...), model, 0.1)
     compile_model(model, opt); prepare_optimizer(model)
-    model.fit(..., callbacks=[FreezeBackbone(backbone_layer(model), epochs=2)])
+    model.fit(..., callbacks=[FreezeBackbone(backbone_layer(model, whole=True), epochs=2)])
+
+"The backbone" is whatever the preset pretrained (`hub_models.backbone_layer`): the whole
+keras-hub backbone of a segmenter preset (--preset), the encoder of an encoder preset
+(--backbone-preset), whose new ASPP / decoder layers train from the first epoch.
 
 Both are training-time settings: `model.keras` records the optimizer as its base Keras class
 (Adam, AdamW, ...) with the same variables, so it still loads without segkit.
@@ -18,13 +22,14 @@ SCHEDULE = "cosine"
 WARMUP_EPOCHS = 1
 
 
-def scale_backbone_rate(optimizer, model, scale):
-    """An optimizer like `optimizer` whose updates of the encoder's variables use lr * scale.
+def scale_backbone_rate(optimizer, model, scale, whole=False):
+    """An optimizer like `optimizer` whose updates of the backbone's variables use lr * scale.
 
     Args:
       optimizer: a built-in Keras optimizer, not yet built (learning rate or schedule kept).
       model: a model from `segmodel.hub_models.build_hub_model` (all variables created).
       scale: float > 0; 1 returns `optimizer` unchanged.
+      whole: as for `hub_models.backbone_layer` (True for a model built from a segmenter preset).
 
     Returns:
       keras.optimizers.Optimizer of the same class name, config and variables, built for all
@@ -49,7 +54,7 @@ def scale_backbone_rate(optimizer, model, scale):
         base.__name__, base.__qualname__, base.__module__)
     scaled = Scaled.from_config(optimizer.get_config())
     scaled.build(model.trainable_variables)
-    encoder = {id(v) for v in backbone_layer(model).trainable_variables}
+    encoder = {id(v) for v in backbone_layer(model, whole).trainable_variables}
     scaled.backbone_indices = {scaled._get_variable_index(v) for v in model.trainable_variables
                                if id(v) in encoder}
     return scaled
@@ -93,10 +98,11 @@ class FreezeBackbone(keras.callbacks.Callback):
         self.layer.trainable = True
 
 
-def callbacks(model, freeze_backbone_epochs):
-    """[FreezeBackbone] when freeze_backbone_epochs > 0, else []."""
+def callbacks(model, freeze_backbone_epochs, whole=False):
+    """[FreezeBackbone] when freeze_backbone_epochs > 0, else []; `whole` as for
+    `hub_models.backbone_layer`."""
     if int(freeze_backbone_epochs) < 0:
         raise ValueError(f"freeze_backbone_epochs must be >= 0, got {freeze_backbone_epochs}")
     if not freeze_backbone_epochs:
         return []
-    return [FreezeBackbone(backbone_layer(model), freeze_backbone_epochs)]
+    return [FreezeBackbone(backbone_layer(model, whole), freeze_backbone_epochs)]

@@ -252,7 +252,19 @@ def build_hub_model(name, image_size, num_classes, *, preset=None, backbone_pres
     return keras.Model(inputs, outputs, name=name)
 
 
-def backbone_layer(model):
-    """The layer to freeze: the encoder (DeepLabV3/SegFormer's image_encoder) or the U-Net's."""
+def backbone_layer(model, whole=False):
+    """The pretrained layer, which freezing and the backbone learning rate act on.
+
+    Args:
+      model: a model from `build_hub_model`.
+      whole: True when the model was built from a segmenter `preset`: then the whole keras-hub
+        backbone (DeepLabV3+'s encoder, ASPP and decoder; SegFormer's MiT and MLP decoder)
+        holds the preset's trained weights. False (a `backbone_preset`): only its encoder is
+        pretrained; the rest of the backbone is new and trains from the start.
+
+    Returns:
+      keras.layers.Layer: the layer named "backbone" (whole, or the U-Net's encoder view),
+      else its `image_encoder`.
+    """
     layer = model.get_layer(ENCODER_NAME)
-    return encoder_of(layer)
+    return layer if whole else encoder_of(layer)

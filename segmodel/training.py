@@ -242,12 +242,15 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
         net = make_model(model, image_size, manifest.get("num_classes", 3), model_options)
         opt = make_optimizer(optimizer, learning_rate, schedule=schedule,
                              total_steps=steps * epochs, warmup_steps=steps * warmup_epochs)
+        # A segmenter preset pretrained the whole backbone; an encoder preset only its encoder.
+        whole = hub and bool((model_options or {}).get("preset"))
         if hub:
-            opt = finetune.scale_backbone_rate(opt, net, backbone_lr_scale)
+            opt = finetune.scale_backbone_rate(opt, net, backbone_lr_scale, whole)
         compile_model(net, opt, manifest.get("num_classes", 3))
         if hub:
             finetune.prepare_optimizer(net)
-            extra_callbacks = [*finetune.callbacks(net, freeze_backbone_epochs), *extra_callbacks]
+            extra_callbacks = [*finetune.callbacks(net, freeze_backbone_epochs, whole),
+                               *extra_callbacks]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
     callbacks, monitor = cb.make_callbacks(output_dir, resume=resume, best_val_loss=best,
                                            tensorboard=tensorboard)

@@ -136,6 +136,30 @@ def test_frozen_encoder_and_its_learning_rate(presets):
     assert type(restored) is keras.optimizers.AdamW
 
 
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_backbone_frozen_for_the_whole_run_is_saved_bit_identical(presets, records_dir, tmp_path,
+                                                                  precision, policy):
+    """--freeze-backbone-epochs >= --epochs with a segmenter preset: every weight of the saved
+    model.keras's backbone (encoder, ASPP, decoder, BatchNorm statistics) is the preset's."""
+    import keras_hub
+
+    run = tmp_path / "run"
+    training.train(records_dir, run, model="deeplabv3plus", image_size=SIZE, batch_size=12,
+                   epochs=2, seed=0, precision=precision, freeze_backbone_epochs=2,
+                   model_options={"preset": str(presets["deeplab"])}, tensorboard=False,
+                   verbose=0, log=lambda *a: None)
+    keras.mixed_precision.set_global_policy("float32")
+    preset = keras_hub.models.Backbone.from_preset(str(presets["deeplab"]))
+    model = keras.models.load_model(run / "model.keras")
+    saved = model.get_layer("backbone")
+    assert type(saved) is type(preset) and len(saved.weights) == len(preset.weights)
+    for ours, theirs in zip(saved.weights, preset.weights):
+        assert ours.path.split("/")[-1] == theirs.path.split("/")[-1]
+        assert ours.dtype == theirs.dtype == "float32", ours.path
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=ours.path)
+    assert json.loads((run / "run.json").read_text())["epochs_completed"] == 2
+
+
 def encode_png(array):
     buffer = io.BytesIO()
     Image.fromarray(array.astype(np.uint8)).save(buffer, format="PNG")
