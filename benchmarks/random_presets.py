@@ -16,10 +16,8 @@ import argparse
 import os
 import sys
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGENET = dict(scale=[1 / (255 * s) for s in IMAGENET_STD],
-                offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from segmodel.testing import IMAGENET  # noqa: E402 (keras-hub's ImageNet mean/std convention)
 
 
 def save_resnet50(folder, image_size=224):

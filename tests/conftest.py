@@ -3,7 +3,10 @@
 - `pets_dir`: make_sample_data(tmp, 48, seed=0, min_side=96, max_side=160), clean (no quirks).
 - `records_dir`: build_records(pets_dir, tmp, split="holdout", val_size=12, seed=1337,
   num_shards=2, workers=1, progress=False) -> splits "train" (36) and "validation" (12).
-Treat both as read-only; copy them before changing anything.
+- `sam_preset_parent` / `sam_predictor`: the seeded tiny SAM (segmodel.testing) saved in a
+  folder named like the built-in preset "sam_base_sa1b" (loading it by that relative name must
+  read the folder, not go to Kaggle), and a SamPredictor loaded from it (module scope).
+Treat them as read-only; copy them before changing anything.
 """
 
 import os
@@ -29,3 +32,24 @@ def records_dir(pets_dir, tmp_path_factory):
     build_records(pets_dir, out, split="holdout", val_size=12, seed=1337, num_shards=2,
                   workers=1, progress=False)
     return out
+
+
+SAM_PRESET_NAME = "sam_base_sa1b"
+
+
+@pytest.fixture(scope="module")
+def sam_preset_parent(tmp_path_factory):
+    from segmodel.testing import save_tiny_sam
+
+    parent = tmp_path_factory.mktemp("sam_preset")
+    save_tiny_sam(parent / SAM_PRESET_NAME, seed=0)
+    return parent
+
+
+@pytest.fixture(scope="module")
+def sam_predictor(sam_preset_parent):
+    from segmodel.sam import SamPredictor
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(sam_preset_parent)
+        return SamPredictor.from_preset(SAM_PRESET_NAME)

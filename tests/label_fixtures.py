@@ -11,20 +11,14 @@ import urllib.request
 import numpy as np
 
 from segmodel.sam import SamPredictor
-from segmodel.sam.architectures import build_sam_segmenter
+from segmodel.testing import save_tiny_sam
 
 N_PHOTOS = 4  # readable photos; the folder also holds one undecodable file
 
 
 def tiny_preset(folder, seed=0):
-    """The tiny SAM with every weight jittered (Keras zero biases make degenerate masks),
-    saved with save_to_preset; returns the folder."""
-    segmenter = build_sam_segmenter("tiny")
-    rng = np.random.default_rng(seed)
-    for weight in segmenter.weights:
-        weight.assign(weight.numpy() + rng.normal(0.0, 0.05, weight.shape).astype(np.float32))
-    segmenter.save_to_preset(str(folder))
-    return folder
+    """The seeded tiny SAM (segmodel.testing) saved with save_to_preset; returns the folder."""
+    return save_tiny_sam(folder, seed)
 
 
 def photo_folder(base, min_side=48, max_side=64):

@@ -13,8 +13,7 @@ from segdata import beam_convert  # noqa: E402
 from segdata.convert import BuildError, StrictError, build_records  # noqa: E402
 from segdata.sample_data import make_sample_data  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-import build_records as build_records_tool  # noqa: E402  (tools/ is a folder of scripts)
+from segmodel.cli import build_records as build_records_tool  # noqa: E402
 
 RUN_FIELDS = ("build",)  # how the set was built (runner, workers, seconds): may differ
 

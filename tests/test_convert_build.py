@@ -13,8 +13,7 @@ from segdata.convert import BuildError, build_records
 from segdata.manifest import read_manifest
 from segdata.verify import verify_records
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-import build_records as cli  # noqa: E402  (tools/ is a folder of scripts, not a package)
+from segmodel.cli import build_records as cli  # noqa: E402
 
 
 def _shard_bytes(out):

@@ -88,13 +88,8 @@ def test_bad_service_arguments_are_refused_before_any_work(records_dir):
 
 
 def test_data_service_tool_parses_both_roles():
-    import importlib.util
-    import pathlib
+    from segmodel.cli import data_service as tool
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "data_service.py"
-    spec = importlib.util.spec_from_file_location("data_service_tool", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     args = tool.build_parser().parse_args(["worker", "--dispatcher", "h:5050", "--port", "7"])
     assert (args.role, args.dispatcher, args.port) == ("worker", "h:5050", 7)
     assert tool.main(["dispatcher", "--fault-tolerant"]) == 2  # needs --work-dir

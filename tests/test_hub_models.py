@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tiny_presets
 from PIL import Image
-from segmodel import finetune, hub_models, training
+from segmodel import finetune, hub_models, testing, training
 
 SIZE = 32  # the smallest size a stride-32 encoder takes
 SIZES = {"deeplabv3plus": SIZE, "unet": SIZE, "segformer": 64}  # keras-hub's MiT needs 64
@@ -24,13 +23,12 @@ SIZES = {"deeplabv3plus": SIZE, "unet": SIZE, "segformer": 64}  # keras-hub's Mi
 
 @pytest.fixture(scope="module")
 def presets(tmp_path_factory):
-    # Seeded: the presets' random weights are the learning test's starting point, so they must
-    # not depend on which tests ran before.
-    keras.utils.set_random_seed(0)
+    # Seeded (segmodel.testing): the presets' random weights are the learning test's starting
+    # point, so they must not depend on which tests ran before.
     root = tmp_path_factory.mktemp("presets")
-    return {"resnet": tiny_presets.save_resnet(root / "resnet"),
-            "deeplab": tiny_presets.save_deeplab(root / "deeplab"),
-            "segformer": tiny_presets.save_segformer(root / "segformer", image_size=64)}
+    return {"resnet": testing.save_resnet(root / "resnet"),
+            "deeplab": testing.save_deeplab(root / "deeplab"),
+            "segformer": testing.save_segformer(root / "segformer", image_size=64)}
 
 
 FAMILIES = {  # family -> (model options given the presets, expected backbone class)

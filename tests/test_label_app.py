@@ -35,6 +35,13 @@ def predictor(base):
     return load_predictor(base / "preset")
 
 
+@pytest.fixture(scope="module")
+def reference(base):
+    """A second SamPredictor on the same preset, for the expected masks: the server's own
+    predictor is in use by its threads, and the reference must not share its state."""
+    return load_predictor(base / "preset")
+
+
 @pytest.fixture
 def server(base, predictor, tmp_path):
     server = start(base / "photos", tmp_path / "out", predictor, port=0)
@@ -109,7 +116,7 @@ def test_posts_outside_the_folder_write_nothing(server, base, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_equals_sampredictor_for_the_same_prompts(server, base, predictor):
+def test_predict_equals_sampredictor_for_the_same_prompts(server, base, predictor, reference):
     name = _photos(base)[1]
     image = files.load_image(base / "photos" / name)
     height, width = image.shape[:2]
@@ -123,7 +130,7 @@ def test_predict_equals_sampredictor_for_the_same_prompts(server, base, predicto
     for objects in cases:
         status, answer, _ = call(server, "/api/predict", {"image": name, "objects": objects})
         assert status == 200, answer
-        expected, scores = _reference(predictor, base, name, objects)
+        expected, scores = _reference(reference, base, name, objects)
         got = _mask(answer)
         assert got.shape == (height, width)
         np.testing.assert_array_equal(got, expected)
@@ -134,13 +141,13 @@ def test_predict_equals_sampredictor_for_the_same_prompts(server, base, predicto
             ["mask_png"] == answer["mask_png"]
 
 
-def test_bad_prompts_are_400_with_the_predictor_message(server, base, predictor):
+def test_bad_prompts_are_400_with_the_predictor_message(server, base, reference):
     name = _photos(base)[0]
     image = files.load_image(base / "photos" / name)
     height, width = image.shape[:2]
-    predictor.set_image(image)
+    reference.set_image(image)
     with pytest.raises(ValueError) as expected:
-        predictor.predict([[width + 5, 1]], [1], multimask_output=True)
+        reference.predict([[width + 5, 1]], [1], multimask_output=True)
     status, body, _ = call(server, "/api/predict", {
         "image": name, "objects": [{"points": [[width + 5, 1]], "labels": [1], "box": None}]})
     assert status == 400 and body["error"] == str(expected.value)
@@ -153,13 +160,13 @@ def test_bad_prompts_are_400_with_the_predictor_message(server, base, predictor)
 
 
 def test_accept_writes_the_predicted_trimap_then_restart_keeps_state(base, predictor,
-                                                                     tmp_path):
+                                                                     tmp_path, reference):
     out = tmp_path / "out"
     first, second, third = _photos(base)[:3]
     server = start(base / "photos", out, predictor, port=0, outline_width=2)
     try:
         image = files.load_image(base / "photos" / first)
-        point, mask = first_nonempty_point(predictor, image, labelling.object_mask)
+        point, mask = first_nonempty_point(reference, image, labelling.object_mask)
         objects = [{"points": [point], "labels": [1], "box": None}]
         status, answer, _ = call(server, "/api/accept", {"image": first, "objects": objects})
         assert status == 200, answer
@@ -186,12 +193,12 @@ def test_accept_writes_the_predicted_trimap_then_restart_keeps_state(base, predi
         # Relabel: new prompts replace the trimap and the prompts; the list keeps one entry.
         height, width = image.shape[:2]
         box = [[{"points": [], "labels": [], "box": [1, 1, width - 2, height - 2]}]]
-        relabel, _ = _reference(predictor, base, first, box[0])
+        relabel, _ = _reference(reference, base, first, box[0])
         assert call(server, "/api/accept", {"image": first, "objects": box[0]})[0] == 200
         np.testing.assert_array_equal(np.asarray(Image.open(out / answer["trimap"])),
                                       trimap_from_mask(relabel, 2))
         # A skipped image can be labelled after all.
-        point2, _ = first_nonempty_point(predictor, files.load_image(base / "photos" / second),
+        point2, _ = first_nonempty_point(reference, files.load_image(base / "photos" / second),
                                          labelling.object_mask)
         obj2 = [{"points": [point2], "labels": [1], "box": None}]
         status, answer, _ = call(server, "/api/accept", {"image": second, "objects": obj2})
@@ -275,7 +282,7 @@ def test_tool_prints_the_url_once_ready(base, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_process_encoder_gives_the_same_masks(base, predictor, tmp_path):
+def test_process_encoder_gives_the_same_masks(base, predictor, tmp_path, reference):
     """--encoder process (the tool's default): the embedding comes from a child process
     that loads the same preset; masks equal the in-process SamPredictor's."""
     server = start(base / "photos", tmp_path / "out", str(base / "preset"), port=0,
@@ -290,7 +297,7 @@ def test_process_encoder_gives_the_same_masks(base, predictor, tmp_path):
                     "box": None}]
         status, answer, _ = call(server, "/api/predict", {"image": name, "objects": objects})
         assert status == 200, answer
-        expected, scores = _reference(predictor, base, name, objects)
+        expected, scores = _reference(reference, base, name, objects)
         np.testing.assert_array_equal(_mask(answer), expected)
         np.testing.assert_allclose(answer["scores"], scores, rtol=1e-4, atol=1e-5)
         status, body, _ = call(server, "/api/predict", {

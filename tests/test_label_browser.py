@@ -67,6 +67,13 @@ def predictor(base):
     return load_predictor(base / "preset")
 
 
+@pytest.fixture(scope="module")
+def reference(base):
+    """A second SamPredictor on the same preset, for the expected masks: the server's own
+    predictor is in use by its threads, and the reference must not share its state."""
+    return load_predictor(base / "preset")
+
+
 @pytest.fixture
 def page(browser, base, predictor, tmp_path):
     server = start(base / "photos", tmp_path / "out", predictor, port=0)
@@ -107,7 +114,7 @@ def _reference(predictor, image, objects):
     return labelling.union_mask(predictor, labelling.normalize_prompts({"objects": objects}))[0]
 
 
-def test_click_shows_overlay_enter_writes_trimap(page, base, predictor):
+def test_click_shows_overlay_enter_writes_trimap(page, base, predictor, reference):
     from playwright.sync_api import expect
 
     first = _photos(base)[0]  # the first image still to do (broken.png is unreadable)
@@ -119,13 +126,13 @@ def test_click_shows_overlay_enter_writes_trimap(page, base, predictor):
     for key in ("Enter", "z", "Esc", "n", "s"):  # the shortcuts are listed on the page
         expect(page.locator("#help")).to_contain_text(key)
 
-    point, _ = first_nonempty_point(predictor, image, labelling.object_mask)
+    point, _ = first_nonempty_point(reference, image, labelling.object_mask)
     _click(page, point[0], point[1], width, height)
     _wait_for_prediction(page, 1)
     objects = page.sent[-1]["objects"]
     assert len(objects) == 1 and objects[0]["labels"] == [1] and objects[0]["box"] is None
     assert np.allclose(objects[0]["points"], [point], atol=1.0)  # offsetX/Y -> image px
-    mask = _reference(predictor, image, objects)
+    mask = _reference(reference, image, objects)
     area = int(page.locator("canvas#view").get_attribute("data-mask-area"))
     assert area == mask.sum() > 0
     # The overlay is drawn: masked pixels are tinted, the others show the photo.
@@ -158,7 +165,7 @@ def test_click_shows_overlay_enter_writes_trimap(page, base, predictor):
     page.wait_for_function("!('maskArea' in document.getElementById('view').dataset)")
 
 
-def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor):
+def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor, reference):
     from playwright.sync_api import expect
 
     names = _photos(base)
@@ -190,7 +197,7 @@ def test_background_points_box_undo_clear_skip_and_arrows(page, base, predictor)
     x0, y0, x1, y1 = objects[1]["box"]
     assert abs(x0 - width * 0.1) < 2 and abs(y1 - height * 0.7) < 2
     area = int(page.locator("canvas#view").get_attribute("data-mask-area"))
-    assert area == _reference(predictor, image, objects).sum()
+    assert area == _reference(reference, image, objects).sum()
     page.keyboard.press("Escape")
     page.wait_for_function("!('maskArea' in document.getElementById('view').dataset)")
     page.keyboard.press("Enter")  # nothing to accept: the page says so, nothing is written

@@ -9,14 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-TOOLS = pathlib.Path(__file__).resolve().parents[1] / "tools"
-
-
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"segmodel.cli.{name}")
 
 
 export_tool, predict_tool = load_tool("export"), load_tool("predict")

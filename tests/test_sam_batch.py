@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from segmodel.sam import transforms
-from test_sam_predictor import _image, predictor, preset_parent  # noqa: F401 (fixtures)
+from segmodel.testing import smooth_image as _image
 
 
 def _keras_hub_with_mask(segmenter, image, points, labels, mask):
@@ -23,54 +23,54 @@ def _keras_hub_with_mask(segmenter, image, points, labels, mask):
     return out["masks"][0, 1:], out["iou_pred"][0, 1:]
 
 
-def test_mask_prompt_changes_the_output_and_matches_keras_hub(predictor):
+def test_mask_prompt_changes_the_output_and_matches_keras_hub(sam_predictor):
     image = _image(90, 120, seed=4)
-    predictor.set_image(image)
-    masks, scores, low = predictor.predict([[40, 30]], [1])
+    sam_predictor.set_image(image)
+    masks, scores, low = sam_predictor.predict([[40, 30]], [1])
     # The interactive loop: second click plus the best low-res logits of the first.
-    again, again_scores, again_low = predictor.predict([[40, 30], [90, 60]], [1, 0],
+    again, again_scores, again_low = sam_predictor.predict([[40, 30], [90, 60]], [1, 0],
                                                        mask_input=low[0:1])
-    plain, plain_scores, _ = predictor.predict([[40, 30], [90, 60]], [1, 0])
+    plain, plain_scores, _ = sam_predictor.predict([[40, 30], [90, 60]], [1, 0])
     assert again.shape == (3, 90, 120) and again_low.shape == (3, 32, 32)
     assert np.abs(again_scores - plain_scores).max() > 1e-4
-    ref_low, ref_scores = _keras_hub_with_mask(predictor.segmenter, image, [[40, 30], [90, 60]],
+    ref_low, ref_scores = _keras_hub_with_mask(sam_predictor.segmenter, image, [[40, 30], [90, 60]],
                                                [1, 0], low[0:1])
     order = np.argsort(-ref_scores, kind="stable")
     np.testing.assert_allclose(again_scores, ref_scores[order], atol=1e-4)
     np.testing.assert_allclose(again_low, ref_low[order], atol=1e-4)
     # segment-anything also accepts a mask as the only prompt.
-    alone, alone_scores, _ = predictor.predict(mask_input=low[0:1], multimask_output=False)
+    alone, alone_scores, _ = sam_predictor.predict(mask_input=low[0:1], multimask_output=False)
     assert alone.shape == (1, 90, 120) and alone_scores.shape == (1,)
     with pytest.raises(ValueError, match=r"mask_input must be \[1, 32, 32\]"):
-        predictor.predict([[40, 30]], [1], mask_input=low)
+        sam_predictor.predict([[40, 30]], [1], mask_input=low)
 
 
-def test_predict_batch_equals_single_calls(predictor):
+def test_predict_batch_equals_single_calls(sam_predictor):
     image = _image(70, 110, seed=5)
-    predictor.set_image(image)
+    sam_predictor.set_image(image)
     points = np.float32([[[10, 20], [60, 50]], [[100, 5], [30, 60]], [[55, 35], [0, 0]]])
     labels = np.int32([[1, 0], [1, 1], [0, 1]])
     boxes = np.float32([[0, 0, 50, 40], [20, 10, 110, 70], [5, 5, 60, 60]])
     for kwargs, multimask in ((dict(), True), (dict(boxes=boxes), False),
                               (dict(boxes=boxes), True)):
-        logits, scores, low = predictor.predict_batch(points, labels, multimask_output=multimask,
+        logits, scores, low = sam_predictor.predict_batch(points, labels, multimask_output=multimask,
                                                       return_logits=True, **kwargs)
         count = 3 if multimask else 1
         assert logits.shape == (3, count, 70, 110) and low.shape == (3, count, 32, 32)
         assert scores.shape == (3, count) and np.all(np.diff(scores, axis=1) <= 0)
         for b in range(3):
             box = kwargs["boxes"][b] if kwargs else None
-            one_logits, one_scores, one_low = predictor.predict(
+            one_logits, one_scores, one_low = sam_predictor.predict(
                 points[b], labels[b], box, multimask_output=multimask, return_logits=True)
             np.testing.assert_allclose(scores[b], one_scores, atol=1e-5)
             np.testing.assert_allclose(low[b], one_low, atol=1e-4)
             np.testing.assert_allclose(logits[b], one_logits, atol=1e-4)
-    masks, _, _ = predictor.predict_batch(boxes=boxes)
+    masks, _, _ = sam_predictor.predict_batch(boxes=boxes)
     assert masks.dtype == bool and masks.shape == (3, 3, 70, 110)
     # Per-row mask prompts.
-    _, _, low = predictor.predict_batch(points, labels)
-    with_masks, batch_scores, _ = predictor.predict_batch(points, labels, mask_input=low[:, 0])
-    _, one_scores, _ = predictor.predict(points[1], labels[1], mask_input=low[1, :1])
+    _, _, low = sam_predictor.predict_batch(points, labels)
+    with_masks, batch_scores, _ = sam_predictor.predict_batch(points, labels, mask_input=low[:, 0])
+    _, one_scores, _ = sam_predictor.predict(points[1], labels[1], mask_input=low[1, :1])
     np.testing.assert_allclose(batch_scores[1], one_scores, atol=1e-5)
     assert with_masks.shape == (3, 3, 70, 110)
 
@@ -84,7 +84,7 @@ def test_predict_batch_equals_single_calls(predictor):
      "one box per prompt"),
     (dict(), "No prompt"),
 ])
-def test_predict_batch_errors(predictor, kwargs, match):
-    predictor.set_image(_image(40, 60))
+def test_predict_batch_errors(sam_predictor, kwargs, match):
+    sam_predictor.set_image(_image(40, 60))
     with pytest.raises(ValueError, match=match):
-        predictor.predict_batch(**kwargs)
+        sam_predictor.predict_batch(**kwargs)

@@ -11,11 +11,10 @@ import tensorflow as tf
 from PIL import Image
 
 from segmodel.sam import SamPredictor
-from test_sam_predictor import _image, tiny_segmenter
+from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import export_sam  # noqa: E402
+from segmodel.cli import export_sam  # noqa: E402
 
 CASES = {  # name: (points, labels, boxes); the mask rule picks multimask for "one_point"
     "one_point": ([[30, 20]], [1], []),

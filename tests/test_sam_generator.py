@@ -6,7 +6,7 @@ import pytest
 
 from segmodel.sam import SamPredictor, amg, transforms
 from segmodel.sam.generator import SamAutomaticMaskGenerator
-from test_sam_predictor import _image, tiny_segmenter
+from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
 
 KEYS = {"segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score",
         "crop_box"}

@@ -14,11 +14,10 @@ from segdata.labelled import trimap_from_mask
 from segmodel.sam import SamPredictor
 from segmodel.sam.label_folder import label_images
 from segmodel.sam.labelling import normalize_prompts, object_mask, union_mask
-from test_sam_predictor import _image, tiny_segmenter
+from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sam_label  # noqa: E402
+from segmodel.cli import sam_label  # noqa: E402
 
 
 @pytest.fixture(scope="module")

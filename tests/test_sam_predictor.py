@@ -9,47 +9,11 @@ import tensorflow as tf
 
 from segmodel.sam import SamPredictor, transforms
 from segmodel.sam.architectures import build_sam_segmenter
+from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
 
 # The folder is named like a built-in preset: loading it by its relative name must read the
 # folder, not go to Kaggle.
 PRESET_NAME = "sam_base_sa1b"
-
-
-def tiny_segmenter(seed=0):
-    """The tiny SAM with every weight jittered. Keras initialises biases and positional
-    embeddings to zero, so padded patches become all-zero tokens whose LayerNorms blow
-    float rounding (1e-7) up to O(1); trained weights are never like that. Seeded, so a
-    test sees the same model whichever tests ran before it."""
-    keras.utils.set_random_seed(seed)
-    segmenter = build_sam_segmenter("tiny")
-    rng = np.random.default_rng(seed)
-    for weight in segmenter.weights:
-        noise = rng.normal(0.0, 0.05, weight.shape).astype(np.float32)
-        weight.assign(weight.numpy() + noise)
-    return segmenter
-
-
-@pytest.fixture(scope="module")
-def preset_parent(tmp_path_factory):
-    parent = tmp_path_factory.mktemp("sam_preset")
-    tiny_segmenter().save_to_preset(str(parent / PRESET_NAME))
-    return parent
-
-
-@pytest.fixture(scope="module")
-def predictor(preset_parent):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(preset_parent)
-        return SamPredictor.from_preset(PRESET_NAME)
-
-
-def _image(height, width, seed=0):
-    rng = np.random.default_rng(seed)
-    # Smooth structure plus noise, so the encoder sees something image-like.
-    yy, xx = np.mgrid[:height, :width]
-    base = 127 + 100 * np.sin(xx / 9.0)[..., None] * np.cos(yy / 13.0)[..., None]
-    noisy = base + rng.normal(0, 20, (height, width, 3))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _reference(segmenter, image, points=None, labels=None, box=None, multimask=True):
@@ -80,9 +44,9 @@ def _reference(segmenter, image, points=None, labels=None, box=None, multimask=T
     return low, iou, full
 
 
-def test_local_folder_named_like_a_preset_loads_and_sizes_come_from_the_model(predictor):
-    assert predictor.image_size == 128 and predictor.low_res_size == 32
-    assert predictor.segmenter.backbone.image_encoder.input_shape[1] == 128
+def test_local_folder_named_like_a_preset_loads_and_sizes_come_from_the_model(sam_predictor):
+    assert sam_predictor.image_size == 128 and sam_predictor.low_res_size == 32
+    assert sam_predictor.segmenter.backbone.image_encoder.input_shape[1] == 128
 
 
 @pytest.mark.parametrize("shape,prompt,multimask", [
@@ -91,61 +55,61 @@ def test_local_folder_named_like_a_preset_loads_and_sizes_come_from_the_model(pr
     ((150, 70), dict(points=[[60, 140]], labels=[1], box=[5, 20, 69, 149]), False),
     ((150, 70), dict(box=[10, 10, 50, 120]), True),
 ])
-def test_geometry_matches_keras_hub_on_the_padded_image(predictor, shape, prompt, multimask):
+def test_geometry_matches_keras_hub_on_the_padded_image(sam_predictor, shape, prompt, multimask):
     image = _image(*shape)
-    predictor.set_image(image)
-    assert predictor.input_size == transforms.preprocess_shape(*shape, 128)
+    sam_predictor.set_image(image)
+    assert sam_predictor.input_size == transforms.preprocess_shape(*shape, 128)
     args = (prompt.get("points"), prompt.get("labels"), prompt.get("box"))
-    logits, scores, low = predictor.predict(*args, multimask_output=multimask,
+    logits, scores, low = sam_predictor.predict(*args, multimask_output=multimask,
                                             return_logits=True)
-    ref_low, ref_scores, ref_full = _reference(predictor.segmenter, image, *args,
+    ref_low, ref_scores, ref_full = _reference(sam_predictor.segmenter, image, *args,
                                                multimask=multimask)
     count = 3 if multimask else 1
     assert logits.shape == (count,) + shape and low.shape == (count, 32, 32)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-4)
     np.testing.assert_allclose(low, ref_low, atol=1e-4)
     np.testing.assert_allclose(logits, ref_full, atol=1e-4)
-    masks, _, _ = predictor.predict(*args, multimask_output=multimask)
+    masks, _, _ = sam_predictor.predict(*args, multimask_output=multimask)
     decided = np.abs(ref_full) > 1e-3  # ignore pixels sitting on the threshold
     np.testing.assert_array_equal(masks[decided], (ref_full > 0)[decided])
 
 
-def test_outputs_sorted_by_score_with_documented_dtypes(predictor):
+def test_outputs_sorted_by_score_with_documented_dtypes(sam_predictor):
     image = _image(100, 80, seed=1)
-    predictor.set_image(image)
-    masks, scores, low = predictor.predict([[40, 50]], [1])
+    sam_predictor.set_image(image)
+    masks, scores, low = sam_predictor.predict([[40, 50]], [1])
     assert masks.dtype == bool and masks.shape == (3, 100, 80)
     assert scores.dtype == np.float32 and low.dtype == np.float32
     assert np.all(np.diff(scores) <= 0)
-    logits, scores2, _ = predictor.predict([[40, 50]], [1], return_logits=True)
+    logits, scores2, _ = sam_predictor.predict([[40, 50]], [1], return_logits=True)
     assert logits.dtype == np.float32
     np.testing.assert_array_equal(masks, logits > 0)
     np.testing.assert_array_equal(scores, scores2)
 
 
-def test_repeated_prompts_reuse_one_compiled_decoder(predictor):
-    predictor.set_image(_image(64, 96))
-    predictor.predict([[10, 10]], [1])
-    traces = predictor._decode.experimental_get_tracing_count()
-    predictor.predict([[10, 10], [50, 30], [90, 60]], [1, 0, 1], multimask_output=False)
-    predictor.predict(box=[0, 0, 50, 40])
-    predictor.set_image(_image(120, 40))  # a new size must not retrace the encoder either
-    predictor.predict([[20, 100]], [0], box=[0, 50, 40, 120])
-    assert predictor._decode.experimental_get_tracing_count() == traces
-    assert predictor._encode.experimental_get_tracing_count() == 1
+def test_repeated_prompts_reuse_one_compiled_decoder(sam_predictor):
+    sam_predictor.set_image(_image(64, 96))
+    sam_predictor.predict([[10, 10]], [1])
+    traces = sam_predictor._decode.experimental_get_tracing_count()
+    sam_predictor.predict([[10, 10], [50, 30], [90, 60]], [1, 0, 1], multimask_output=False)
+    sam_predictor.predict(box=[0, 0, 50, 40])
+    sam_predictor.set_image(_image(120, 40))  # a new size must not retrace the encoder either
+    sam_predictor.predict([[20, 100]], [0], box=[0, 50, 40, 120])
+    assert sam_predictor._decode.experimental_get_tracing_count() == traces
+    assert sam_predictor._encode.experimental_get_tracing_count() == 1
 
 
-def test_set_image_accepts_a_path_and_grayscale(predictor, tmp_path):
+def test_set_image_accepts_a_path_and_grayscale(sam_predictor, tmp_path):
     from PIL import Image
 
     image = _image(60, 90)
     Image.fromarray(image).save(tmp_path / "photo.png")
-    predictor.set_image(tmp_path / "photo.png")
-    from_path = predictor.get_image_embedding()
-    predictor.set_image(image)
-    np.testing.assert_array_equal(from_path, predictor.get_image_embedding())
-    predictor.set_image(image[..., 0])
-    assert predictor.original_size == (60, 90)
+    sam_predictor.set_image(tmp_path / "photo.png")
+    from_path = sam_predictor.get_image_embedding()
+    sam_predictor.set_image(image)
+    np.testing.assert_array_equal(from_path, sam_predictor.get_image_embedding())
+    sam_predictor.set_image(image[..., 0])
+    assert sam_predictor.original_size == (60, 90)
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -153,21 +117,21 @@ def test_set_image_accepts_a_path_and_grayscale(predictor, tmp_path):
     (np.zeros((10, 10, 4), np.uint8), r"\[H, W, 3\]"),
     (np.zeros((0, 10, 3), np.uint8), "empty"),
 ])
-def test_bad_images_raise_value_errors(predictor, bad, match):
+def test_bad_images_raise_value_errors(sam_predictor, bad, match):
     with pytest.raises(ValueError, match=match):
-        predictor.set_image(bad)
+        sam_predictor.set_image(bad)
 
 
-def test_missing_image_file_names_the_file(predictor, tmp_path):
+def test_missing_image_file_names_the_file(sam_predictor, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jpg"):
-        predictor.set_image(tmp_path / "nope.jpg")
+        sam_predictor.set_image(tmp_path / "nope.jpg")
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="bad.jpg"):
-        predictor.set_image(tmp_path / "bad.jpg")
+        sam_predictor.set_image(tmp_path / "bad.jpg")
 
 
-def test_predict_before_set_image_says_what_to_do(predictor):
-    fresh = SamPredictor(predictor.segmenter)
+def test_predict_before_set_image_says_what_to_do(sam_predictor):
+    fresh = SamPredictor(sam_predictor.segmenter)
     with pytest.raises(RuntimeError, match=r"call set_image"):
         fresh.predict([[1, 1]], [1])
 
@@ -180,18 +144,18 @@ def test_predict_before_set_image_says_what_to_do(predictor):
     (dict(box=[0, 0, 96, 65]), "outside the image"),
     (dict(), "No prompt"),
 ])
-def test_bad_prompts_raise_before_the_model_runs(predictor, kwargs, match):
-    predictor.set_image(_image(64, 96))
+def test_bad_prompts_raise_before_the_model_runs(sam_predictor, kwargs, match):
+    sam_predictor.set_image(_image(64, 96))
     with pytest.raises(ValueError, match=match):
-        predictor.predict(**kwargs)
+        sam_predictor.predict(**kwargs)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_low_precision_encoder_runs_and_leaves_global_policy_alone(predictor, dtype):
+def test_low_precision_encoder_runs_and_leaves_global_policy_alone(sam_predictor, dtype):
     image = _image(90, 150)
-    predictor.set_image(image)
-    reference = predictor.get_image_embedding()
-    low = SamPredictor(predictor.segmenter, dtype=dtype)
+    sam_predictor.set_image(image)
+    reference = sam_predictor.get_image_embedding()
+    low = SamPredictor(sam_predictor.segmenter, dtype=dtype)
     assert keras.config.dtype_policy().name == "float32"
     assert low._image_encoder.layers[-1].compute_dtype == dtype
     low.set_image(image)
@@ -200,7 +164,7 @@ def test_low_precision_encoder_runs_and_leaves_global_policy_alone(predictor, dt
     error = np.abs(embedding - reference).mean() / np.abs(reference).mean()
     assert 0 < error < 0.05  # really low precision, and still close
     masks, scores, _ = low.predict([[30, 40]], [1])
-    ref_masks, ref_scores, _ = predictor.predict([[30, 40]], [1])
+    ref_masks, ref_scores, _ = sam_predictor.predict([[30, 40]], [1])
     assert masks.shape == ref_masks.shape and scores.dtype == np.float32
     assert (masks == ref_masks).mean() > 0.9
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from segmodel.sam.sam3_architectures import build_sam3_segmenter
+from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextSegmenter
 from segmodel.sam.text_geometry import ConverterGeometry
 
@@ -22,12 +22,7 @@ PRESET_NAME = "sam3_pcs"
 @pytest.fixture(scope="module")
 def preset_parent(tmp_path_factory):
     parent = tmp_path_factory.mktemp("sam3_preset")
-    keras.utils.set_random_seed(0)  # the same random model in every run
-    segmenter = build_sam3_segmenter("tiny")
-    rng = np.random.default_rng(0)
-    for weight in segmenter.weights:  # zero biases make every query alike; jitter them
-        weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape).astype(np.float32))
-    segmenter.save_to_preset(str(parent / PRESET_NAME))
+    save_tiny_sam3(parent / PRESET_NAME, seed=0)  # the same random model in every run
     return parent
 
 

@@ -12,14 +12,13 @@ from PIL import Image
 
 from segdata.labelled import trimap_from_mask
 from segdata.sample_data import make_sample_data
-from segmodel.sam.sam3_architectures import build_sam3_segmenter
+from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextSegmenter
 from segmodel.sam.text_labelling import class_text, pets_class, text_prompts
 from segmodel.sam.text_results import union_mask
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sam_label  # noqa: E402
+from segmodel.cli import sam_label  # noqa: E402
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -75,12 +74,7 @@ def test_text_prompts_for_a_folder(tmp_path):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("sam3_label")
-    keras.utils.set_random_seed(2)  # the same random model in every run
-    segmenter = build_sam3_segmenter("tiny")
-    rng = np.random.default_rng(2)
-    for weight in segmenter.weights:
-        weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape).astype(np.float32))
-    segmenter.save_to_preset(str(base / "preset"))
+    save_tiny_sam3(base / "preset", seed=2)  # the same random model in every run
     pets = make_sample_data(base / "pets", 4, seed=3, min_side=32, max_side=56)
     return base, pets, TextSegmenter.from_preset(str(base / "preset"))
 

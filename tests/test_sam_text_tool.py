@@ -9,24 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmodel.sam.sam3_architectures import build_sam3_segmenter
+from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextInstance, TextSegmenter
 from segmodel.sam.text_results import save_text_results
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sam_predict  # noqa: E402
+from segmodel.cli import sam_predict  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("sam3_tool")
-    keras.utils.set_random_seed(1)  # the same random model in every run
-    segmenter = build_sam3_segmenter("tiny")
+    save_tiny_sam3(base / "preset", seed=1)  # the same random model in every run
     rng = np.random.default_rng(1)
-    for weight in segmenter.weights:
-        weight.assign(weight.numpy() + rng.normal(0, 0.05, weight.shape).astype(np.float32))
-    segmenter.save_to_preset(str(base / "preset"))
     image = rng.integers(0, 256, (36, 54, 3), dtype=np.uint8)
     Image.fromarray(image).save(base / "photo.png")
     return base, image

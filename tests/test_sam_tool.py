@@ -10,17 +10,16 @@ import pytest
 from PIL import Image
 
 from segmodel.sam import SamPredictor, overlay_figure, save_overlay
-from segmodel.sam.architectures import build_sam_segmenter
+from segmodel.testing import save_tiny_sam
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sam_predict  # noqa: E402
+from segmodel.cli import sam_predict  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("sam_tool")
-    build_sam_segmenter("tiny").save_to_preset(str(base / "preset"))
+    save_tiny_sam(base / "preset", seed=5, jitter=False)  # seeded: the same model every run
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (72, 110, 3), dtype=np.uint8)
     Image.fromarray(image).save(base / "photo.png")

@@ -235,12 +235,7 @@ def test_weights_blowing_up_stop_the_run(records_dir, tmp_path, request):
 def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
     """tools/train.py maps a Slurm job step (2 nodes, 1 task each) to the cluster, on CPU nodes
     too (no nvidia-smi there), and an explicit TF_CONFIG wins over Slurm."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "train_tool", request.config.rootpath / "tools" / "train.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from segmodel.cli import train as tool
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after; the resolver may set it
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")

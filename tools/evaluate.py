@@ -1,73 +1,7 @@
-"""Score a trained model on a split of the records: IoU per class, mean and foreground IoU,
-pixel accuracy, boundary F-score (2 px), a confusion matrix and the worst images.
-
-  python tools/evaluate.py --model runs/pets/model.keras --records records --split validation \
-      --output-dir runs/pets/eval --worst 8
-  python tools/evaluate.py --model export/pets/1 --records records --at original
-
-A .keras file runs through Keras on the input pipeline's tensors, a SavedModel folder through its
-serving signature on the encoded image bytes. Writes OUT/metrics.json, confusion_matrix.png and
-(with --worst K) worst.png.
-"""
-
-import argparse
-import json
+"""`python tools/evaluate.py ARGS` is `segkit evaluate ARGS` (segmodel.cli.evaluate)."""
 import sys
 
-import tensorflow as tf
-
-from segmodel import evaluate
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def build_parser():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="RUN/model.keras or a SavedModel EXPORT/N")
-    p.add_argument("--records", required=True, help="folder written by tools/build_records.py")
-    p.add_argument("--split", default="validation")
-    p.add_argument("--image-size", type=_positive_int, default=None,
-                   help="only for a .keras model that accepts any input size")
-    p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--at", choices=evaluate.AT_CHOICES, default="input",
-                   help="score masks at the model's input size (default, the chapter's way) or "
-                        "at each image's original size (predictions resized with nearest)")
-    p.add_argument("--worst", type=int, default=0, metavar="K",
-                   help="draw the K images with the lowest foreground IoU (worst.png)")
-    p.add_argument("--output-dir", default=None, help="where metrics.json and figures go")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    size = None if args.image_size is None else (args.image_size, args.image_size)
-    try:
-        result = evaluate.evaluate(args.model, args.records, split=args.split, image_size=size,
-                                   batch_size=args.batch_size, at=args.at, worst=args.worst,
-                                   output_dir=args.output_dir, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except tf.errors.InvalidArgumentError as err:
-        lines = [line for line in err.message.splitlines() if "segkit:" in line]
-        if not lines:
-            raise
-        print(f"error: {lines[0][lines[0].index('segkit:'):].rstrip(']')}", file=sys.stderr)
-        return 2
-    shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",
-                                     "pixel_accuracy", "boundary_f1", "num_images", "at")}
-    print(json.dumps(shown, indent=2))
-    if args.output_dir:
-        print(f"wrote {args.output_dir}/metrics.json")
-    return 0
-
+from segmodel.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("evaluate", sys.argv[1:]))

@@ -1,73 +1,7 @@
-"""Label a folder of photos with SAM in the browser, into a folder build_records takes unchanged.
-
-  python tools/label_app.py --images DIR --output-dir OUT --preset PRESET [--port 8765]
-      [--outline-width 2] [--host 127.0.0.1] [--open] [--dtype float32|bfloat16|float16]
-      [--encoder process|thread]
-
-Prints the page's URL (http://127.0.0.1:PORT/?token=...) on a line of its own once the server
-answers and the first image still to do is encoded. Stop with Ctrl+C: the output folder is the
-state, so starting again on the same folders continues where you stopped.
-
-Exit status: 0 stopped by the user, 2 bad usage or input.
-"""
-
-import argparse
+"""`python tools/label_app.py ARGS` is `segkit label-app ARGS` (segmodel.cli.label_app)."""
 import sys
 
-
-def _parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", required=True, help="folder of photos to label")
-    p.add_argument("--output-dir", required=True,
-                   help="Pets-layout folder to write (images/, annotations/); also the state")
-    p.add_argument("--preset", required=True,
-                   help="keras-hub SAM preset name (sam_base_sa1b, ...) or a local preset folder")
-    p.add_argument("--port", type=int, default=8765, help="0 picks a free port "
-                                                          "(default: %(default)s)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default: %(default)s, this machine only)")
-    p.add_argument("--outline-width", type=int, default=2,
-                   help="trimap outline band in px (default: %(default)s)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                   help="image encoder precision (default: %(default)s)")
-    p.add_argument("--encoder", choices=("process", "thread"), default="process",
-                   help="where the image encoder runs: a low-priority process of its own, so "
-                        "clicks never wait for the background encoding of the next photo "
-                        "(needs memory for a second copy of SAM), or a thread of the server "
-                        "(default: %(default)s)")
-    p.add_argument("--open", action="store_true", help="open the page in the default browser")
-    return p
-
-
-def main(argv=None):
-    args = _parser().parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        print(f"error: --port must be 0..65535, got {args.port}", file=sys.stderr)
-        return 2
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: binding {args.host}: anyone who can reach it and has the URL's token "
-              "can read the photos and write labels.", file=sys.stderr)
-    import os
-
-    if not os.path.isdir(args.images):
-        # Checked before SAM loads (seconds to minutes) so a typo fails at once.
-        print(f"error: photo folder {os.path.abspath(args.images)} does not exist; pass the "
-              "folder holding the photos to label with --images.", file=sys.stderr)
-        return 2
-    from segmodel.sam.label_app import serve
-
-    try:
-        serve(args.images, args.output_dir, args.preset, host=args.host, port=args.port,
-              outline_width=args.outline_width, dtype=args.dtype, open_browser=args.open,
-              encoder=args.encoder)
-    except (OSError, ValueError, ConnectionError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-    return 0
-
+from segmodel.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("label-app", sys.argv[1:]))

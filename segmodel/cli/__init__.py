@@ -1,0 +1,85 @@
+"""The `segkit` command: one subcommand per stage, each a module of this package.
+
+    segkit make-sample-data --output-dir data/sample --num-images 200
+    segkit build-records --data-dir data/sample --output-dir records
+    segkit train --records records --output-dir runs/pets --epochs 5
+    segkit SUBCOMMAND --help
+
+`tools/NAME.py` are two-line shims over the same functions (`python tools/train.py ...` is
+`segkit train ...`). Each module's `main(argv) -> exit code` parses its own flags and maps the
+errors it expects to its own codes; `run` is the one place that turns every other segkit error
+(bad arguments or input: ValueError, FileNotFoundError, FileExistsError, ConnectionError) into
+`segkit SUBCOMMAND: error: ...` and exit code 2, and Ctrl+C into 130, never a traceback.
+"""
+
+import importlib
+import sys
+
+# subcommand -> (module in this package, one-line description). Add new tools here.
+COMMANDS = {
+    "download-pets": ("download_pets", "download the Oxford-IIIT Pet archives, verify and extract them"),
+    "make-sample-data": ("make_sample_data", "generate a Pets-layout folder of synthetic photos and trimaps"),
+    "build-records": ("build_records", "convert a dataset folder into sharded TFRecords, or verify a record set"),
+    "data-service": ("data_service", "run a tf.data service dispatcher or worker"),
+    "train": ("train", "train a segmentation model on segkit records"),
+    "evaluate": ("evaluate", "score a trained model on a split: IoU per class, boundary F, worst images"),
+    "export": ("export", "export a trained model as a versioned SavedModel for TensorFlow Serving"),
+    "predict": ("predict", "segment image files with an exported SavedModel"),
+    "sam-predict": ("sam_predict", "segment an image with Segment Anything from points, boxes or text"),
+    "sam-label": ("sam_label", "label a folder of images with SAM from a prompt file or text"),
+    "label-app": ("label_app", "label a folder of photos with SAM in the browser"),
+    "export-sam": ("export_sam", "export Segment Anything as a SavedModel plain TensorFlow serves"),
+    "demo": ("demo", "the main job end to end: sample data, records, training, export, serving, SAM"),
+}
+
+# Errors that mean "bad arguments or input": their messages say what to do.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               ConnectionError)
+
+
+def _usage():
+    width = max(map(len, COMMANDS))
+    lines = ["usage: segkit SUBCOMMAND [--help] [ARGS ...]", "",
+             "segkit: segmentation datasets -> sharded TFRecords -> tf.data -> Keras training -> "
+             "SavedModel, and Segment Anything.", "", "subcommands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "`segkit SUBCOMMAND --help` shows a subcommand's flags."]
+    return "\n".join(lines)
+
+
+def load(command):
+    """The module of `command` (a key of COMMANDS); KeyError for an unknown one."""
+    return importlib.import_module(f"{__name__}.{COMMANDS[command][0]}")
+
+
+def run(command, argv):
+    """Run one subcommand with `argv` (its flags) -> exit code; see the module docstring."""
+    module = load(command)
+    argv0, sys.argv[0] = sys.argv[0], f"segkit {command}"  # argparse's prog in usage lines
+    try:
+        return module.main(list(argv))
+    except KeyboardInterrupt:
+        print(f"segkit {command}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        print(f"segkit {command}: error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        sys.argv[0] = argv0
+
+
+def main(argv=None):
+    """The `segkit` console entry point -> exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from segmodel import __version__
+
+        print(f"segkit {__version__}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"segkit: unknown subcommand {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return run(argv[0], argv[1:])

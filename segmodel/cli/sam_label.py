@@ -1,0 +1,119 @@
+"""Label images with Segment Anything into a Pets-layout folder for build_records.
+
+    python tools/sam_label.py --images photos/ --prompts prompts.json \
+        --preset sam_base_sa1b --output-dir labelled/ [--outline-width 2]
+    python tools/sam_label.py --images pets/images/ --text-from-class [--class-text breed] \
+        --preset sam3_pcs --score-threshold 0.5 --output-dir labelled/
+    python tools/build_records.py --data-dir labelled/ --output-dir records/
+
+prompts.json maps image file names to prompts in image pixels (see README, "SAM-assisted
+labelling"): {"cat.jpg": {"boxes": [[x0, y0, x1, y1]]}, "dog.jpg": {"objects": [{"points":
+[[x, y]], "labels": [1], "box": null}]}}. Writes OUT/images/, OUT/annotations/trimaps/
+(1 foreground, 2 background, 3 outline band), list.txt, trainval.txt, an empty test.txt and
+prompts.json. Without clicks: --text "a pet" (one phrase for every image) or
+--text-from-class (from Pets-style names: Abyssinian_1.jpg -> "a cat", beagle_3.jpg ->
+"a dog"; --class-text breed -> "abyssinian", "beagle"; the list files then carry the class,
+species and breed ids) label with SAM 3: the foreground is the union of the instances
+scoring at least --score-threshold. Rerunning keeps what is already labelled. Images
+without prompts and empty masks are reported and left out. Exit status: 0 done, 2 bad input.
+"""
+
+import argparse
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", required=True, help="folder of images to label")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompts",
+                        help="JSON file: image file name -> boxes and/or points (SAM)")
+    source.add_argument("--text", action="append", metavar="TEXT",
+                        help='label every image with SAM 3 from this phrase ("a pet"); '
+                             "repeat for several (their instances are united)")
+    source.add_argument("--text-from-class", action="store_true",
+                        help="label with SAM 3, the text from each Pets-style file name "
+                             "(capitalised breed: a cat, lowercase: a dog)")
+    parser.add_argument("--class-text", choices=("species", "breed"),
+                        help="with --text-from-class: 'a cat'/'a dog' (species, default) "
+                             "or the breed's name (breed)")
+    parser.add_argument("--score-threshold", type=float, default=0.5,
+                        help="text routes: keep SAM 3 instances scoring at least this")
+    parser.add_argument("--mask-threshold", type=float, default=0.5,
+                        help="text routes: mask probability above which a pixel is in")
+    parser.add_argument("--preset", required=True,
+                        help="keras-hub SAM preset name (sam_base_sa1b, ...; with --text or "
+                             "--text-from-class a SAM 3 preset: sam3_pcs) or a local "
+                             "preset folder")
+    parser.add_argument("--output-dir", required=True, help="Pets-layout output folder")
+    parser.add_argument("--outline-width", type=int, default=2,
+                        help="width in pixels of the trimap's outline band (class 3), "
+                             "straddling the mask's edge; 0 for none (default 2)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                        default="float32", help="image-encoder precision")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def point_box_source(args):
+    """SAM with point and box prompts (the shared mask rule)."""
+    from segmodel.sam import SamPredictor
+    from segmodel.sam.label_folder import PointBoxSource
+
+    # Loaded at the first mask: bad prompts fail before the model costs anything.
+    return PointBoxSource(lambda: SamPredictor.from_preset(args.preset, dtype=args.dtype))
+
+
+def text_source(args):
+    """SAM 3 with text prompts: the union of the instances kept by the score threshold."""
+    from segmodel.sam.text import TextSegmenter
+    from segmodel.sam.text_labelling import TextSource
+
+    return TextSource(lambda: TextSegmenter.from_preset(args.preset, dtype=args.dtype),
+                      score_threshold=args.score_threshold,
+                      mask_threshold=args.mask_threshold)
+
+
+def text_prompt_entries(args):
+    """Per-image text prompt entries: --text for all, or from Pets-style names."""
+    from segmodel.sam.text_labelling import text_prompts
+
+    if args.text_from_class:
+        return text_prompts(args.images, from_class=args.class_text or "species")
+    return text_prompts(args.images, text=args.text)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    text_route = args.text is not None or args.text_from_class
+    if text_route and args.dtype == "float16":
+        parser.error("--text/--text-from-class run SAM 3 in float32 or bfloat16")
+    if args.class_text and not args.text_from_class:
+        parser.error("--class-text needs --text-from-class")
+    if args.outline_width < 0:
+        print("sam_label: error: --outline-width must be >= 0", file=sys.stderr)
+        return 2
+    # Deferred: TensorFlow and keras-hub take seconds to import; --help should not.
+    from segmodel.sam.label_folder import label_images
+    from segmodel.sam.labelling import load_prompt_file
+
+    try:
+        if text_route:
+            prompts = text_prompt_entries(args)
+            source = text_source(args)
+        else:
+            prompts = load_prompt_file(args.prompts)
+            source = point_box_source(args)
+        report = label_images(args.images, prompts, args.output_dir, source,
+                              outline_width=args.outline_width,
+                              progress=not args.no_progress)
+    except (ValueError, OSError, RuntimeError, ImportError, TypeError) as err:
+        print(f"sam_label: error: {err}", file=sys.stderr)
+        return 2
+    print(f"sam_label: {report.summary()}; output in {args.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The `segkit` command: every subcommand's --help, the shared error mapping, and the package
+installed as a wheel into a fresh virtual environment, outside the source tree, running
+`segkit build-records` and `segkit train` for one epoch on generated data."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import pytest
+
+from segmodel import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_every_subcommand_has_help_and_a_tool_shim(capsys):
+    assert cli.main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    for command, (module, _) in cli.COMMANDS.items():
+        assert command in listing
+        with pytest.raises(SystemExit) as done:
+            cli.run(command, ["--help"])
+        assert done.value.code == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: segkit {command}"), (command, out[:80])
+        shim = (ROOT / "tools" / f"{module}.py").read_text()
+        assert f'run("{command}"' in shim and len(shim.splitlines()) <= 8, module
+
+
+def test_unknown_subcommand_and_user_errors_give_exit_2_without_traceback(tmp_path, capsys):
+    assert cli.main(["nope"]) == 2
+    assert "unknown subcommand 'nope'" in capsys.readouterr().err
+    # A missing folder: the converter's own message, through the one mapping.
+    code = cli.main(["build-records", "--data-dir", str(tmp_path / "missing"),
+                     "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing" in err and "Traceback" not in err
+
+
+def _wheel(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(dist), str(ROOT)], check=True, timeout=600,
+                   capture_output=True)
+    (wheel,) = dist.glob("segkit-*.whl")
+    return wheel
+
+
+def test_wheel_installs_the_command_and_the_page_files(tmp_path):
+    wheel = _wheel(tmp_path)
+    names = zipfile.ZipFile(wheel).namelist()
+    page = [n for n in names if "/label_page/" in n]
+    assert {pathlib.Path(n).suffix for n in page} >= {".html", ".js"}, page
+    assert not any(n.startswith(("tests/", "tools/")) for n in names)
+    # A fresh venv whose dependencies come from this one (a .pth file), so the test needs no
+    # network; segkit itself only from the wheel.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                    "--no-deps", "--no-index", "--quiet", str(wheel)], check=True, timeout=600)
+    segkit = venv / "bin" / "segkit"
+    work = tmp_path / "work"  # outside the source tree, so nothing is imported from it
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+    def segkit_run(*args):
+        proc = subprocess.run([str(segkit), *map(str, args)], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (args, proc.stderr[-3000:])
+        return proc.stdout
+
+    assert "build-records" in segkit_run("--help")
+    where = subprocess.run([str(python), "-c", "import segmodel, segdata; print(segmodel.__file__,"
+                            " segdata.__file__)"], cwd=work, env=env, capture_output=True,
+                           text=True, check=True).stdout
+    assert str(ROOT) not in where and str(site) in where, where
+    segkit_run("make-sample-data", "--output-dir", "pets", "--num-images", "16", "--seed", "0")
+    segkit_run("build-records", "--data-dir", "pets", "--output-dir", "records", "--split",
+               "holdout", "--val-size", "4", "--num-shards", "1", "--no-progress")
+    segkit_run("train", "--records", "records", "--output-dir", "run", "--model", "chapter",
+               "--image-size", "32", "--batch-size", "4", "--epochs", "1", "--seed", "0",
+               "--no-tensorboard", "--verbose", "0")
+    summary = json.loads((work / "run" / "run.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 1
+    assert (work / "run" / "model.keras").is_file()
