@@ -7,7 +7,7 @@ STAMP := $(VENV)/.segkit-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,14 @@ demo: $(STAMP)
 		$(if $(SAM_PRESET),--sam-preset "$(SAM_PRESET)") \
 		$(if $(MODEL),--model "$(MODEL)")
 
+LINTED := segdata segmodel tools tests benchmarks
+
 test: $(STAMP)
+	$(PY) -m ruff check $(LINTED)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINTED)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

@@ -51,8 +51,8 @@ def _timed(fn, items, min_seconds):
 
 def _decode_rates(paths, min_seconds=2.0):
     """Single-process full JPEG decode of in-memory bytes -> {"PIL": (rate, cpu), "tf.io": ...}."""
-    from PIL import Image
     import tensorflow as tf
+    from PIL import Image
 
     blobs = [open(p, "rb").read() for p in paths]
     pil = _timed(lambda b: Image.open(io.BytesIO(b)).load(), blobs, min_seconds)

@@ -175,7 +175,7 @@ def main(argv=None):
     )["prompt"]
 
     base, chapter_s = results["set_image"][1], results["chapter"][1]
-    print(f"\n| phase | first call s | median s | vs set_image | vs chapter call | peak RSS MB |")
+    print("\n| phase | first call s | median s | vs set_image | vs chapter call | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for name, (first, median, peak) in results.items():
         print(f"| {name} | {first:.3f} | {median:.4f} | {median / base:.4f}x | "

@@ -178,9 +178,9 @@ def bench_families(args):
     """Median s/step of each family, float32 and mixed, on random in-memory arrays."""
     import keras
     import numpy as np
+    import random_presets
     import tensorflow as tf
 
-    import random_presets
     from segmodel import hub_models, training
     from segmodel.models import build_model
 

@@ -24,11 +24,9 @@ import shlex
 import time
 import uuid
 
-from segdata import build_plan
-from segdata import convert
+from segdata import build_plan, convert, fsio, sharding, tfds_meta
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
-from segdata import fsio, sharding, tfds_meta
 from segdata.build_plan import BuildError
 from segdata.layout import Sample
 
@@ -200,7 +198,7 @@ def _collect(plan, tmp):
 
 
 def _old_manifest(out, plan, overwrite):
-    """convert._check_output through tf.io.gfile (any filesystem)."""
+    """convert.check_output through tf.io.gfile (any filesystem)."""
     gfile = _gfile()
     if not gfile.exists(out):
         return None
@@ -225,7 +223,7 @@ def _install(tmp, out, manifest):
     if not _is_remote(out):
         # A local folder renames atomically: the local runner's own install.
         manifest_mod.write_manifest(tmp, manifest)
-        convert._install(pathlib.Path(tmp), pathlib.Path(out))
+        convert.install_output(pathlib.Path(tmp), pathlib.Path(out))
         return
     # Object stores have no folder rename: retire the old set's manifest first (it then reads
     # as unfinished), move file by file, and write the new manifest last.
@@ -276,7 +274,7 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
     parent = parent or "/"
     gfile.makedirs(parent)
     if not _is_remote(out):
-        convert._clean_stale(pathlib.Path(parent), name)
+        convert.clean_stale(pathlib.Path(parent), name)
     tmp = _join(parent, f".{name}.tmp-{os.getpid()}")
     if gfile.exists(tmp):
         gfile.rmtree(tmp)

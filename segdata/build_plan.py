@@ -10,7 +10,8 @@ import os
 
 from segdata import layout as layout_mod
 from segdata import manifest as manifest_mod
-from segdata import sharding, splits as splits_mod
+from segdata import sharding
+from segdata import splits as splits_mod
 
 COMPRESSIONS = ("none", "gzip")
 

@@ -25,10 +25,9 @@ import shutil
 import sys
 import time
 
-from segdata import build_plan, fsio
+from segdata import build_plan, fsio, tfds_meta
 from segdata import manifest as manifest_mod
 from segdata import samples as samples_mod
-from segdata import tfds_meta
 from segdata.build_plan import COMPRESSIONS, BuildError, StrictError  # noqa: F401 (public here)
 
 
@@ -88,7 +87,7 @@ def _write_all(plans, results, out_dir, compression, strict, bar):
     return skipped, repaired
 
 
-def _clean_stale(parent, name):
+def clean_stale(parent, name):
     """Remove temp folders of earlier runs of this output that are no longer running."""
     for path in parent.glob(f".{name}.tmp-*"):
         try:
@@ -103,7 +102,7 @@ def _clean_stale(parent, name):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_output(out, options, source, overwrite):
+def check_output(out, options, source, overwrite):
     """Refuse to clobber a foreign folder or a different record set. Returns the old manifest."""
     if not out.exists():
         return None
@@ -118,7 +117,7 @@ def _check_output(out, options, source, overwrite):
     return build_plan.check_old_manifest(out, old, options, source, overwrite)
 
 
-def _install(tmp, out):
+def install_output(tmp, out):
     """Move the finished `tmp` folder to `out`, replacing an existing set."""
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -156,9 +155,9 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         raise BuildError(f"--output-dir {output_dir}: the local runner writes local folders; "
                          "use --runner beam (segdata.beam_convert) for a URL")
     out = pathlib.Path(output_dir).expanduser().resolve()
-    old_manifest = _check_output(out, plan.options, plan.source, overwrite)
+    old_manifest = check_output(out, plan.options, plan.source, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out.parent, out.name)
+    clean_stale(out.parent, out.name)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -186,7 +185,7 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         # the manifest, which marks the set complete.
         tfds_meta.write_tfds_metadata(tmp, manifest, display_name=out)
         manifest_mod.write_manifest(tmp, manifest)
-        _install(tmp, out)
+        install_output(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ import tarfile
 import urllib.error
 import urllib.request
 
-from segdata.manifest import sha256_file
+from segdata.fsio import sha256_file
 
 # The official host, as used by TFDS (tensorflow_datasets/datasets/oxford_iiit_pet); the
 # chapter's older address https://www.robots.ox.ac.uk/~vgg/data/pets/data serves the same files.

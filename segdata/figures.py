@@ -10,8 +10,8 @@ import pathlib
 
 import numpy as np
 
-from segdata.labels import IGNORE_LABEL, LABEL_NAMES
 from segdata.atomic import atomic_write
+from segdata.labels import IGNORE_LABEL, LABEL_NAMES
 
 _IGNORE_RGB = (0.85, 0.2, 0.6)
 

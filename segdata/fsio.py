@@ -10,6 +10,15 @@ import os
 import uuid
 
 
+def sha256_file(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks (shards, archives, exported models)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def is_remote(path):
     """True for a URL such as gs://bucket/pets (any scheme TensorFlow's filesystems know)."""
     return "://" in str(path)

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from segdata.atomic import atomic_write, write_json_atomic, write_text_atomic
-from segdata.sample_data import LIST_HEADER
+from segdata.labels import LIST_HEADER
 from segdata.samples import prepare_image
 
 FOREGROUND, BACKGROUND, OUTLINE = 1, 2, 3

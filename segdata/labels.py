@@ -14,6 +14,27 @@ LABEL_OFFSET = 1  # trimap value of class 0; the manifest records it as "label_o
 # matches the DeepLab / Model Garden convention.
 IGNORE_LABEL = 255
 
+# The Oxford-IIIT Pet breeds (list.txt's CLASS-ID 1..37 in this order: cats capitalised, dogs
+# lower case, sorted case-insensitively) and the header its list files begin with.
+CATS = ("Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau",
+        "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx")
+DOGS = ("american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "boxer",
+        "chihuahua", "english_cocker_spaniel", "english_setter", "german_shorthaired",
+        "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger",
+        "miniature_pinscher", "newfoundland", "pomeranian", "pug", "saint_bernard", "samoyed",
+        "scottish_terrier", "shiba_inu", "staffordshire_bull_terrier", "wheaten_terrier",
+        "yorkshire_terrier")
+BREEDS = tuple(sorted(CATS + DOGS, key=str.lower))
+LIST_HEADER = ("#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
+               "#BREED ID: 1-25:Cat 1:12:Dog\n#All images with 1st letter as captial are cat "
+               "images\n#images with small first letter are dog images\n")
+
+
+def breed_info(breed):
+    """(CLASS-ID 1..37, SPECIES 1 cat / 2 dog, BREED-ID within species) for a breed name."""
+    species_list = CATS if breed in CATS else DOGS
+    return BREEDS.index(breed) + 1, 1 if breed in CATS else 2, species_list.index(breed) + 1
+
 
 def trimap_to_class_ids(trimap, label_offset=LABEL_OFFSET, num_classes=NUM_CLASSES):
     """Stored trimap values -> class ids.

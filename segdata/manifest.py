@@ -4,26 +4,15 @@ Readers (`segdata.pipeline`, `verify_records`) trust a folder only when its mani
 a folder without one is an unfinished or foreign build.
 """
 
-import hashlib
 import json
 import pathlib
 
 from segdata.atomic import write_json_atomic
+from segdata.labels import LABEL_NAMES, LABEL_OFFSET  # noqa: F401 (the manifest's defaults)
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
-LABEL_OFFSET = 1  # trimap values are 1..3 in the records; models see value - LABEL_OFFSET
-LABEL_NAMES = ("foreground", "background", "outline")
 _REQUIRED = ("format_version", "prefix", "compression", "splits")
-
-
-def sha256_file(path):
-    """Hex SHA-256 of a file, read in 1 MiB blocks (shards, archives)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ManifestError(ValueError):

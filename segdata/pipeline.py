@@ -87,7 +87,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
     if service is not None:
         service_lib.check_service_args(service, service_mode, cache, input_context)
     manifest = read_manifest(records)
-    shards = _shard_list(records, manifest, split)
+    shards = shard_list(records, manifest, split)
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
     label_offset = manifest.get("label_offset", LABEL_OFFSET)
 
@@ -206,7 +206,7 @@ def _check_args(image_size, batch_size, resize, shuffle):
     return height, width
 
 
-def _shard_list(records, manifest, split):
+def shard_list(records, manifest, split):
     """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
 
     Comparing sizes with the manifest catches deleted and truncated shards before training
@@ -249,7 +249,7 @@ def read_example(records, split, index=0):
       IndexError: `index` is outside the split (the message gives its size).
     """
     manifest = read_manifest(records)
-    shards = _shard_list(records, manifest, split)
+    shards = shard_list(records, manifest, split)
     total = sum(n for _, n in shards)
     if not 0 <= index < total:
         raise IndexError(f"split {split!r} of {records} has {total} examples; index {index} is "

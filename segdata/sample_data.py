@@ -20,27 +20,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from segdata import sample_quirks
+from segdata.labels import BREEDS, CATS, DOGS, LIST_HEADER, breed_info  # noqa: F401 (re-exported)
 
-CATS = ("Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair", "Egyptian_Mau",
-        "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx")
-DOGS = ("american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "boxer",
-        "chihuahua", "english_cocker_spaniel", "english_setter", "german_shorthaired",
-        "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger",
-        "miniature_pinscher", "newfoundland", "pomeranian", "pug", "saint_bernard", "samoyed",
-        "scottish_terrier", "shiba_inu", "staffordshire_bull_terrier", "wheaten_terrier",
-        "yorkshire_terrier")
 GENERATOR_VERSION = 3  # bump when output for a given seed changes (benchmarks cache by it)
-# CLASS-ID is the rank of the breed name ignoring case, as in the real list.txt.
-BREEDS = tuple(sorted(CATS + DOGS, key=str.lower))
-LIST_HEADER = ("#Image CLASS-ID SPECIES BREED ID\n#ID: 1:37 Class ids\n#SPECIES: 1:Cat 2:Dog\n"
-               "#BREED ID: 1-25:Cat 1:12:Dog\n#All images with 1st letter as captial are cat "
-               "images\n#images with small first letter are dog images\n")
-
-
-def breed_info(breed):
-    """(CLASS-ID 1..37, SPECIES 1 cat / 2 dog, BREED-ID within species) for a breed name."""
-    species_list = CATS if breed in CATS else DOGS
-    return BREEDS.index(breed) + 1, 1 if breed in CATS else 2, species_list.index(breed) + 1
 
 
 def _texture(rng, h, w, base, contrast, freq):

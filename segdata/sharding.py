@@ -14,7 +14,7 @@ import bisect
 import math
 
 from segdata import fsio
-from segdata.manifest import sha256_file
+from segdata.fsio import sha256_file
 
 MIN_SHARD_BYTES = 64 << 20
 MAX_SHARD_BYTES = 1 << 30

@@ -11,6 +11,7 @@ exit non-zero.
 import pathlib
 import re
 
+from segdata import fsio
 from segdata import manifest as manifest_mod
 
 
@@ -21,7 +22,7 @@ def _file_problems(path, shard):
     size = path.stat().st_size
     if size != shard["bytes"]:
         problems.append(f"{path.name}: size {size} bytes, manifest says {shard['bytes']}")
-    digest = manifest_mod.sha256_file(path)
+    digest = fsio.sha256_file(path)
     if digest != shard["sha256"]:
         problems.append(f"{path.name}: SHA-256 {digest[:12]}... does not match the "
                         f"manifest ({shard['sha256'][:12]}...): the file changed or is corrupt")

@@ -1,11 +1,12 @@
 """The cluster side of multi-worker training: the strategy, who is chief, small all-reduces.
 
 `segmodel.multiworker` trains with these; they are separate because they know nothing about
-models or data. Everything here takes arguments: tools/train.py maps TF_CONFIG / Slurm to a
-cluster resolver.
+models or data. Everything here takes arguments: `cluster_resolver(os.environ)` is called by
+`segkit train`, which owns the process environment.
 """
 
 import hashlib
+import shutil
 
 import keras
 import numpy as np
@@ -14,6 +15,38 @@ import tensorflow as tf
 
 class ClusterError(RuntimeError):
     """Workers cannot train together: another worker failed, or they restored different epochs."""
+
+
+def cluster_resolver(environ, gpu_node=None):
+    """The cluster of a multi-worker run: TF_CONFIG's when set, else Slurm's inside a Slurm job.
+
+    Args:
+      environ: the process environment (a mapping: TF_CONFIG, SLURM_JOB_ID). TensorFlow's
+        resolvers then read their own variables (TF_CONFIG, SLURM_*) from `os.environ`.
+      gpu_node: whether this node has GPUs; None: CUDA_VISIBLE_DEVICES is set or nvidia-smi
+        is on PATH.
+
+    Returns:
+      (tf.distribute.cluster_resolver.ClusterResolver, note or None): the note says when the
+      run trains as one worker because neither TF_CONFIG nor Slurm describes a cluster.
+    """
+    resolvers = tf.distribute.cluster_resolver
+    if not environ.get("TF_CONFIG") and environ.get("SLURM_JOB_ID"):
+        if gpu_node is None:
+            gpu_node = "CUDA_VISIBLE_DEVICES" in environ or bool(shutil.which("nvidia-smi"))
+        if gpu_node:
+            return resolvers.SlurmClusterResolver(), None
+        # CPU nodes: TF's resolver counts GPUs with nvidia-smi and steps through them (a count of
+        # 0 fails), so read the task layout with a placeholder count, then say: no GPUs.
+        slurm = resolvers.SlurmClusterResolver(gpus_per_node=1024, gpus_per_task=1,
+                                               auto_set_gpu=False)
+        return resolvers.SimpleClusterResolver(
+            slurm.cluster_spec(), task_type=slurm.task_type, task_id=slurm.task_id,
+            num_accelerators={"GPU": 0}, rpc_layer="grpc"), None
+    note = None
+    if not environ.get("TF_CONFIG"):
+        note = "TF_CONFIG is not set and this is no Slurm job: training as one worker"
+    return resolvers.TFConfigClusterResolver(), note
 
 
 def make_multiworker_strategy(cluster_resolver=None):

@@ -80,7 +80,7 @@ def _examples(records, split, image_size, batch_size):
     "size" int64 [N, 2] gives each image's own (h, w).
     """
     manifest = read_manifest(records)
-    shards = pipeline._shard_list(records, manifest, split)  # names a missing/truncated shard
+    shards = pipeline.shard_list(records, manifest, split)  # names a missing/truncated shard
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
     offset = manifest.get("label_offset", LABEL_OFFSET)
     files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),

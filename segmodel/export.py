@@ -27,7 +27,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from segdata.download import sha256_file
+from segdata.fsio import sha256_file
 from segmodel import serving
 
 METADATA_FILE = "segkit.json"
@@ -187,7 +187,7 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
     }
 
 
-def _claim_target(output_dir, version, overwrite):
+def claim_target(output_dir, version, overwrite):
     """Validates the version and returns the final folder path (not yet created)."""
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(f"--output-dir {output_dir} is a file; pass a folder.")
@@ -228,7 +228,7 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
         model = load_keras_model(model)
     image_size, num_classes = model_signature(model, image_size)
     output_dir = pathlib.Path(output_dir)
-    version, target = _claim_target(output_dir, version, overwrite)
+    version, target = claim_target(output_dir, version, overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
     temp = output_dir / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
@@ -239,13 +239,13 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
                              endpoints)
         (temp / "assets.extra").mkdir(exist_ok=True)
         (temp / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        _publish(temp, target, overwrite)
+        publish_version(temp, target, overwrite)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return target
 
 
-def _publish(temp, target, overwrite):
+def publish_version(temp, target, overwrite):
     """Renames the finished temp folder to `target`, replacing it when `overwrite`."""
     old = None
     if target.exists() and overwrite:

@@ -24,7 +24,6 @@ from keras import layers
 
 from segmodel.presets import fetch_failed, resolve_preset
 
-
 FAMILIES = ("deeplabv3plus", "segformer", "unet")
 # The deepest pyramid level the decoders use (P5 of ResNet and MiT) has stride 32.
 STRIDE = 32

@@ -34,7 +34,7 @@ def check_args(name, image_size, num_classes):
         raise ValueError(
             f"image_size={image_size!r} does not suit model {name!r}: height and width must be "
             f"positive multiples of {_STRIDE} (the model downsamples three times by 2); "
-            f"try {(max(_STRIDE, round(height / _STRIDE) * _STRIDE), max(_STRIDE, round(width / _STRIDE) * _STRIDE))}"
+            f"try {tuple(max(_STRIDE, round(side / _STRIDE) * _STRIDE) for side in (height, width))}"
         )
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes!r}")

@@ -29,16 +29,37 @@ import tensorflow as tf
 from segdata.atomic import atomic_write
 from segmodel import callbacks as cb
 from segmodel import runinfo
-from segmodel.cluster import (ClusterError, cluster_role, gather_values,
-                              make_multiworker_strategy, state_averager, weights_fingerprint)
+from segmodel.cluster import (
+    ClusterError,
+    cluster_role,
+    gather_values,
+    make_multiworker_strategy,
+    state_averager,
+    weights_fingerprint,
+)
 from segmodel.distribute import describe
 from segmodel.metrics import make_loss, make_metrics
 from segmodel.precision import set_precision
-from segmodel.training import (DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE,
-                               DEFAULT_WARMUP_EPOCHS, TrainingDiverged, check_model,
-                               compile_model, diverged_message, make_model, make_optimizer, pick_splits, prepare_run_dir)
-from segmodel.worker_input import (check_pipelines_get_data, padded_dataset, update_metrics,
-                                   validation_steps)
+from segmodel.training import (
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WARMUP_EPOCHS,
+    TrainingDiverged,
+    check_model,
+    compile_model,
+    diverged_message,
+    make_model,
+    make_optimizer,
+    pick_splits,
+    prepare_run_dir,
+)
+from segmodel.worker_input import (
+    check_pipelines_get_data,
+    padded_dataset,
+    update_metrics,
+    validation_steps,
+)
 
 CHECKPOINT_DIR = runinfo.CHECKPOINT_DIR
 

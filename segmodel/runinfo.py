@@ -18,7 +18,6 @@ import platform
 import time
 
 from segdata.atomic import write_json_atomic
-
 from segmodel import callbacks as cb
 from segmodel import figures
 

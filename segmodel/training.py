@@ -172,6 +172,22 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule=None,
+            warmup_epochs=None):
+    """The optimizer recipe of a run: keras-hub models fine-tune (finetune.OPTIMIZER, SCHEDULE,
+    WARMUP_EPOCHS), the others use this module's defaults; values given (not None) win.
+
+    Returns:
+      (model_options dict of the presets given, optimizer, schedule, warmup_epochs).
+    """
+    options = {k: v for k, v in (("preset", preset), ("backbone_preset", backbone_preset)) if v}
+    hub = hub_models.is_hub_model(model, **options)
+    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
+                (DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE, DEFAULT_WARMUP_EPOCHS))
+    given = (optimizer, schedule, warmup_epochs)
+    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
+
+
 def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_size=64,
           epochs=50, seed=None, precision="auto", strategy="auto", cpu_replicas=None,
           augment=False, cache=False, resize="stretch", optimizer=DEFAULT_OPTIMIZER,

@@ -14,6 +14,8 @@ import pytest
 
 from segmodel import cli
 
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -12,8 +12,9 @@ pytest.importorskip("apache_beam", reason="the beam extra (pip install 'segkit[b
 from segdata import beam_convert  # noqa: E402
 from segdata.convert import BuildError, StrictError, build_records  # noqa: E402
 from segdata.sample_data import make_sample_data  # noqa: E402
-
 from segmodel.cli import build_records as build_records_tool  # noqa: E402
+
+pytestmark = pytest.mark.beam
 
 RUN_FIELDS = ("build",)  # how the set was built (runner, workers, seconds): may differ
 

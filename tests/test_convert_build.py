@@ -1,10 +1,8 @@
 """Build mechanics: identical bytes for any worker count, atomic writes, overwrite rules,
 verification and the command-line front end."""
 
-import os
 import random
 import shutil
-import sys
 
 import pytest
 
@@ -12,7 +10,6 @@ from segdata import samples
 from segdata.convert import BuildError, build_records
 from segdata.manifest import read_manifest
 from segdata.verify import verify_records
-
 from segmodel.cli import build_records as cli  # noqa: E402
 
 
@@ -164,7 +161,7 @@ def test_verify_decode_names_records_tensorflow_cannot_read(records_dir, tmp_pat
     import tensorflow as tf
 
     from segdata import features
-    from segdata.manifest import sha256_file
+    from segdata.fsio import sha256_file
 
     copy = tmp_path / "copy"
     shutil.copytree(records_dir, copy)

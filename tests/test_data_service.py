@@ -8,6 +8,8 @@ import tensorflow as tf
 from segdata import load_dataset
 from segdata.service import start_dispatcher, start_worker
 
+pytestmark = pytest.mark.slow
+
 SIZE = (24, 24)
 
 

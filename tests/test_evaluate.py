@@ -13,6 +13,8 @@ from PIL import Image
 
 from segmodel.boundary import boundary_f1
 
+pytestmark = pytest.mark.slow
+
 SIZE = 32
 
 

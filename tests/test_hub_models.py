@@ -13,9 +13,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from PIL import Image
+
 from segmodel import finetune, hub_models, testing, training
+
+pytestmark = pytest.mark.slow
 
 SIZE = 32  # the smallest size a stride-32 encoder takes
 SIZES = {"deeplabv3plus": SIZE, "unet": SIZE, "segformer": 64}  # keras-hub's MiT needs 64

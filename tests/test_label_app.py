@@ -11,10 +11,16 @@ import sys
 
 import numpy as np
 import pytest
+from label_fixtures import (
+    N_PHOTOS,
+    call,
+    first_nonempty_point,
+    load_predictor,
+    photo_folder,
+    tiny_preset,
+)
 from PIL import Image
 
-from label_fixtures import N_PHOTOS, call, first_nonempty_point, load_predictor, photo_folder, \
-    tiny_preset
 from segdata.labelled import trimap_from_mask
 from segmodel.sam import files, labelling
 from segmodel.sam.label_app import start, stop

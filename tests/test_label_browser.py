@@ -14,13 +14,14 @@ import sys
 
 import numpy as np
 import pytest
+from label_fixtures import N_PHOTOS, first_nonempty_point, load_predictor, photo_folder, tiny_preset
 from PIL import Image
 
-from label_fixtures import N_PHOTOS, first_nonempty_point, load_predictor, photo_folder, \
-    tiny_preset
 from segdata.labelled import trimap_from_mask
 from segmodel.sam import files, labelling
 from segmodel.sam.label_app import start, stop
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 TINT, ALPHA = np.array([30, 144, 255]), 120 / 255  # label.js's overlay colour

@@ -1,13 +1,13 @@
 """tools/export.py and tools/predict.py end to end, as a user runs them."""
 
 import importlib.util
-import pathlib
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+
 
 def load_tool(name):
     return importlib.import_module(f"segmodel.cli.{name}")

@@ -11,7 +11,8 @@ import tensorflow as tf
 from PIL import Image
 
 from segmodel.sam import SamPredictor
-from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
+from segmodel.testing import smooth_image as _image
+from segmodel.testing import tiny_sam as tiny_segmenter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 from segmodel.cli import export_sam  # noqa: E402

@@ -6,7 +6,8 @@ import pytest
 
 from segmodel.sam import SamPredictor, amg, transforms
 from segmodel.sam.generator import SamAutomaticMaskGenerator
-from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
+from segmodel.testing import smooth_image as _image
+from segmodel.testing import tiny_sam as tiny_segmenter
 
 KEYS = {"segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score",
         "crop_box"}

@@ -3,7 +3,6 @@ random-weight SAM saved as a local preset."""
 
 import json
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +13,8 @@ from segdata.labelled import trimap_from_mask
 from segmodel.sam import SamPredictor
 from segmodel.sam.label_folder import label_images
 from segmodel.sam.labelling import normalize_prompts, object_mask, union_mask
-from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
+from segmodel.testing import smooth_image as _image
+from segmodel.testing import tiny_sam as tiny_segmenter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 from segmodel.cli import sam_label  # noqa: E402

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from segmodel.sam import SamPredictor, transforms
 from segmodel.sam.architectures import build_sam_segmenter
-from segmodel.testing import smooth_image as _image, tiny_sam as tiny_segmenter
+from segmodel.testing import smooth_image as _image
 
 # The folder is named like a built-in preset: loading it by its relative name must read the
 # folder, not go to Kaggle.

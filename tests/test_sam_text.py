@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextSegmenter
 from segmodel.sam.text_geometry import ConverterGeometry
+from segmodel.testing import save_tiny_sam3
 
 # Named like the built-in preset: loading it by this relative name must read the folder.
 PRESET_NAME = "sam3_pcs"

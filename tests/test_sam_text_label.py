@@ -3,19 +3,17 @@ tools/sam_label.py --text / --text-from-class on a tiny random-weight SAM 3 pres
 
 import json
 import pathlib
-import sys
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from segdata.labelled import trimap_from_mask
 from segdata.sample_data import make_sample_data
-from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextSegmenter
 from segmodel.sam.text_labelling import class_text, pets_class, text_prompts
 from segmodel.sam.text_results import union_mask
+from segmodel.testing import save_tiny_sam3
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 from segmodel.cli import sam_label  # noqa: E402

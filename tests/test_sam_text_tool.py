@@ -2,16 +2,14 @@
 
 import json
 import pathlib
-import sys
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from segmodel.testing import save_tiny_sam3
 from segmodel.sam.text import TextInstance, TextSegmenter
 from segmodel.sam.text_results import save_text_results
+from segmodel.testing import save_tiny_sam3
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 from segmodel.cli import sam_predict  # noqa: E402

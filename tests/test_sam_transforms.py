@@ -1,8 +1,8 @@
 """SAM geometry helpers: resize-longest-side, padding, coordinates, mask post-processing."""
 
 import numpy as np
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 
 from segmodel.sam import transforms
 

@@ -4,6 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_two_cpu_replicas(records_dir, tmp_path, request):
     run_dir = tmp_path / "run"

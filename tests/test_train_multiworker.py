@@ -19,6 +19,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT_S = 400  # per cluster launch; two launches stay under pytest-timeout's 900 s
 
 
@@ -134,9 +136,9 @@ def test_two_workers_train_in_sync(first_epoch, uneven_records):
 
     # Exact validation: the workers' all-reduced val metrics (uneven parts, one padded) equal the
     # saved model's (epoch 1) metrics over the plain local split, each image counted once.
-    import segdata
     import tensorflow as tf
 
+    import segdata
     from segmodel.metrics import make_loss, make_metrics
     from segmodel.worker_input import update_metrics
 
@@ -233,26 +235,28 @@ def test_weights_blowing_up_stop_the_run(records_dir, tmp_path, request):
 
 
 def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
-    """tools/train.py maps a Slurm job step (2 nodes, 1 task each) to the cluster, on CPU nodes
-    too (no nvidia-smi there), and an explicit TF_CONFIG wins over Slurm."""
-    from segmodel.cli import train as tool
+    """cluster.cluster_resolver (segkit train) maps a Slurm job step (2 nodes, 1 task each) to
+    the cluster, on CPU nodes too (no nvidia-smi there); an explicit TF_CONFIG wins over Slurm."""
+    import os
+
+    from segmodel import cluster
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after; the resolver may set it
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    monkeypatch.setattr(tool.shutil, "which", lambda name: None)  # a CPU node
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: None)  # a CPU node
     for name, value in {"SLURM_JOB_ID": "77", "SLURM_PROCID": "1",
                         "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "node[07-08]",
                         "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}.items():
         monkeypatch.setenv(name, value)
-    resolver = tool._cluster_resolver()
+    resolver, _ = cluster.cluster_resolver(os.environ)
     assert resolver.cluster_spec().as_dict() == {"worker": ["node07:8888", "node08:8888"]}
     assert (resolver.task_type, resolver.task_id) == ("worker", 1)
     assert resolver.num_accelerators().get("GPU", 0) == 0  # the strategy then uses the CPU
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
-    resolver = tool._cluster_resolver()
+    resolver, _ = cluster.cluster_resolver(os.environ)
     assert resolver.cluster_spec().as_dict() == {"worker": ["a:1", "b:1"]}
     assert (resolver.task_type, resolver.task_id) == ("worker", 0)
 

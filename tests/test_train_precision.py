@@ -10,6 +10,8 @@ import pytest
 
 from segmodel import training
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def restore_policy():

@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 # Trains 3 epochs and dies after the 2nd, like a pre-empted machine (the process exits non-zero).
 INTERRUPTED = textwrap.dedent("""
     import sys, keras

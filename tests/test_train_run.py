@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow
+
 TRAIN = ["tools/train.py"]
 SIZE = 64
 

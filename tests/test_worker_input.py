@@ -12,6 +12,8 @@ import hashlib
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 IMAGE_SIZE = 32
 
 

@@ -1,4 +1,5 @@
-"""`python tools/make_sample_data.py ARGS` is `segkit make-sample-data ARGS` (segmodel.cli.make_sample_data)."""
+"""`python tools/make_sample_data.py ARGS` is `segkit make-sample-data ARGS`
+(segmodel.cli.make_sample_data)."""
 import sys
 
 from segmodel.cli import run

@@ -17,12 +17,12 @@ import sys
 
 # subcommand -> (module in this package, one-line description). Add new tools here.
 COMMANDS = {
-    "download-pets": ("download_pets", "download the Oxford-IIIT Pet archives, verify and extract them"),
-    "make-sample-data": ("make_sample_data", "generate a Pets-layout folder of synthetic photos and trimaps"),
-    "build-records": ("build_records", "convert a dataset folder into sharded TFRecords, or verify a record set"),
+    "download-pets": ("download_pets", "download, verify and extract the Oxford-IIIT Pet archives"),
+    "make-sample-data": ("make_sample_data", "generate a folder of synthetic photos and masks"),
+    "build-records": ("build_records", "convert a dataset folder to sharded TFRecords, or verify them"),
     "data-service": ("data_service", "run a tf.data service dispatcher or worker"),
     "train": ("train", "train a segmentation model on segkit records"),
-    "evaluate": ("evaluate", "score a trained model on a split: IoU per class, boundary F, worst images"),
+    "evaluate": ("evaluate", "score a model on a split: IoU per class, boundary F, worst images"),
     "export": ("export", "export a trained model as a versioned SavedModel for TensorFlow Serving"),
     "predict": ("predict", "segment image files with an exported SavedModel"),
     "sam-predict": ("sam_predict", "segment an image with Segment Anything from points, boxes or text"),

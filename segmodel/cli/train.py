@@ -21,7 +21,6 @@ default to AdamW, 1 warm-up epoch then cosine decay; --freeze-backbone-epochs N 
 import argparse
 import os
 import re
-import shutil
 import sys
 
 import tensorflow as tf
@@ -63,10 +62,12 @@ def build_parser():
     p.add_argument("--backbone-preset", help="keras-hub encoder preset or folder (unet, "
                    "deeplabv3plus); without it --model unet is segkit's own U-Net")
     p.add_argument("--freeze-backbone-epochs", type=_non_negative_int, default=0,
-                   help="keep the pretrained encoder (weights and BatchNorm statistics) "
-                        "frozen for the first N epochs (default 0)")
+                   help="keep what the preset pretrained (weights and BatchNorm statistics) "
+                        "frozen for the first N epochs: the whole backbone of a --preset, the "
+                        "encoder of a --backbone-preset (default 0)")
     p.add_argument("--backbone-lr-scale", type=_positive_float, default=1.0,
-                   help="encoder learning rate = this x --learning-rate (default 1: same)")
+                   help="learning rate of those pretrained layers = this x --learning-rate "
+                        "(default 1: same)")
     p.add_argument("--image-size", type=_positive_int, default=200,
                    help="square training size in pixels, a multiple of 8 (default 200)")
     p.add_argument("--batch-size", type=_positive_int, default=64,
@@ -113,34 +114,17 @@ def build_parser():
 
 
 def _recipe(args):
-    """(model_options, optimizer, schedule, warm-up epochs): keras-hub models fine-tune."""
-    options = {k: v for k, v in (("preset", args.preset),
-                                 ("backbone_preset", args.backbone_preset)) if v}
-    hub = hub_models.is_hub_model(args.model, **options)
-    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
-                (training.DEFAULT_OPTIMIZER, training.DEFAULT_SCHEDULE,
-                 training.DEFAULT_WARMUP_EPOCHS))
-    given = (args.optimizer, args.schedule, args.warmup_epochs)
-    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
+    """(model_options, optimizer, schedule, warm-up epochs) from the flags."""
+    return training.recipe(args.model, preset=args.preset, backbone_preset=args.backbone_preset,
+                           optimizer=args.optimizer, schedule=args.schedule,
+                           warmup_epochs=args.warmup_epochs)
 
 
 def _cluster_resolver():
-    """The cluster of a multi-worker run: TF_CONFIG's when set, else Slurm's inside a Slurm job."""
-    resolvers = tf.distribute.cluster_resolver
-    if not os.environ.get("TF_CONFIG") and os.environ.get("SLURM_JOB_ID"):
-        if "CUDA_VISIBLE_DEVICES" in os.environ or shutil.which("nvidia-smi"):
-            return resolvers.SlurmClusterResolver()
-        # CPU nodes: TF's resolver counts GPUs with nvidia-smi and steps through them (a count of
-        # 0 fails), so read the task layout with a placeholder count, then say: no GPUs.
-        slurm = resolvers.SlurmClusterResolver(gpus_per_node=1024, gpus_per_task=1,
-                                               auto_set_gpu=False)
-        return resolvers.SimpleClusterResolver(
-            slurm.cluster_spec(), task_type=slurm.task_type, task_id=slurm.task_id,
-            num_accelerators={"GPU": 0}, rpc_layer="grpc")
-    if not os.environ.get("TF_CONFIG"):
-        print("note: TF_CONFIG is not set and this is no Slurm job: training as one worker",
-              file=sys.stderr)
-    return resolvers.TFConfigClusterResolver()
+    resolver, note = cluster.cluster_resolver(os.environ)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return resolver
 
 
 def _train_multiworker(args, model_options, optimizer, schedule, warmup_epochs):

@@ -3,8 +3,9 @@
 SAM's image encoder is the slow part (seconds per photo on a CPU); its prompt encoder and mask
 decoder take milliseconds. When the page shows a photo, the server `schedule`s that photo and
 the one the user will probably go to next, so that moving on does not wait for the encoder;
-a click waits (`get`) only for the embedding of its own photo, which jumps the queue. One worker thread means at most one encoder
-run at a time: two would each run at half speed on a small CPU and finish no sooner.
+a click waits (`get`) only for the embedding of its own photo, which jumps the queue. One
+worker thread means at most one encoder run at a time: two would each run at half speed on a
+small CPU and finish no sooner.
 """
 
 import collections

@@ -22,7 +22,8 @@ import shutil
 import keras
 import tensorflow as tf
 
-from segmodel import export as keras_export, serving
+from segmodel import export as keras_export
+from segmodel import serving
 from segmodel.sam import transforms
 from segmodel.sam.predictor import SamPredictor
 
@@ -126,7 +127,7 @@ class SamServing:
         model_labels = tf.concat([tf.cast(labels, F32), -tf.ones([padding], F32)], axis=0)
         model_boxes = _to_input_frame(tf.reshape(boxes, [-1, 2, 2]), original_size, input_size)
         no_masks = tf.zeros([1, 0, self.low, self.low, 1], F32)
-        low_res, scores = self.predictor._decode_fn(embedding, model_points[None],
+        low_res, scores = self.predictor.decode_fn(embedding, model_points[None],
                                                     model_labels[None], model_boxes[None],
                                                     no_masks)
         # The shared mask rule: one point alone -> the multimask candidates, else token 0.
@@ -153,7 +154,7 @@ def export_sam(preset, output_dir, *, version=None, overwrite=False):
     if predictor.dtype != "float32":
         raise ValueError("export a float32 SamPredictor (dtype=None)")
     output_dir = pathlib.Path(output_dir)
-    version, target = keras_export._claim_target(output_dir, version, overwrite)
+    version, target = keras_export.claim_target(output_dir, version, overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
     temp = output_dir / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
@@ -176,7 +177,7 @@ def export_sam(preset, output_dir, *, version=None, overwrite=False):
         (temp / "assets.extra").mkdir(exist_ok=True)
         (temp / "assets.extra" / keras_export.METADATA_FILE).write_text(
             json.dumps(metadata, indent=2) + "\n")
-        keras_export._publish(temp, target, overwrite)
+        keras_export.publish_version(temp, target, overwrite)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return target

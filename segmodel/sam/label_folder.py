@@ -73,7 +73,7 @@ class LabelReport:
         return "; ".join(parts)
 
 
-def _image_files(images_dir):
+def image_files(images_dir):
     return sorted(p.name for p in images_dir.iterdir()
                   if p.is_file() and not p.name.startswith(".")
                   and p.name.lower().endswith(IMAGE_SUFFIXES))
@@ -143,7 +143,7 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
         raise FileNotFoundError(f"Image folder not found: {images_dir}")
     folder = LabelledFolder(output_dir, outline_width=outline_width)
     report = LabelReport()
-    report.no_prompts = [n for n in _image_files(images_dir) if n not in prompts]
+    report.no_prompts = [n for n in image_files(images_dir) if n not in prompts]
     report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
     names = _check_entries(images_dir, prompts, source)
     todo = []

@@ -15,7 +15,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from segmodel.sam import files, loading, prompts as prompt_lib, shared_decoder, transforms
+from segmodel.sam import files, loading, shared_decoder, transforms
+from segmodel.sam import prompts as prompt_lib
 
 
 class SamPredictor:
@@ -75,7 +76,7 @@ class SamPredictor:
         )
         low = self.low_res_size
         # B prompts against the one cached embedding; the mask-prompt axis is 0 or 1 long.
-        self._decode = tf.function(self._decode_fn, autograph=False, input_signature=[
+        self._decode = tf.function(self.decode_fn, autograph=False, input_signature=[
             tf.TensorSpec([1, None, None, None], tf.float32),
             tf.TensorSpec([None, None, 2], tf.float32),
             tf.TensorSpec([None, None], tf.float32),
@@ -110,7 +111,17 @@ class SamPredictor:
         embedding = self._image_encoder(images, training=False)
         return tf.cast(embedding, tf.float32)
 
-    def _decode_fn(self, embedding, points, labels, boxes, masks):
+    def decode_fn(self, embedding, points, labels, boxes, masks):
+        """The prompt encoder + mask decoder on model-space prompts (graph-safe; the exported
+        SAM traces it too).
+
+        Args: embedding float32 `[1, E, E, C]`; points float32 `[B, N, 2]` and labels float32
+        `[B, N]` in encoder-input pixels; boxes float32 `[B, 0 or 1, 2, 2]`; masks float32
+        `[B, 0 or 1, L, L, 1]` low-res logits.
+
+        Returns: masks float32 `[B, 4, L, L]` (token 0 single-mask, 1..3 multimask) and
+        iou_pred float32 `[B, 4]`.
+        """
         # Called as layers, keras-hub's prompt encoder and mask decoder broadcast the one
         # embedding over the B prompts. No mask prompt is a zero-length mask axis: keras-hub
         # then uses its learned "no mask" embedding, as segment-anything does.

@@ -17,8 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from segmodel.sam import files
 from segmodel.presets import global_policy, load_task
+from segmodel.sam import files
 from segmodel.sam.loading import POLICIES
 from segmodel.sam.text_geometry import ConverterGeometry
 

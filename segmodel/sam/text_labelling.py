@@ -13,7 +13,7 @@ reported and left out.
 import pathlib
 
 from segdata.labelled import sample_name
-from segdata.sample_data import BREEDS, breed_info
+from segdata.labels import BREEDS, breed_info
 from segmodel.sam.text import check_texts, check_threshold
 
 CLASS_TEXTS = ("species", "breed")
@@ -63,12 +63,12 @@ def class_text(name, class_text="species"):
 def image_names(images_dir):
     """Image file names directly in `images_dir`, sorted: the files the batch labeller
     (`label_folder.label_images`) considers, hidden files left out."""
-    from segmodel.sam.label_folder import _image_files
+    from segmodel.sam.label_folder import image_files
 
     images_dir = pathlib.Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder not found: {images_dir}")
-    return _image_files(images_dir)
+    return image_files(images_dir)
 
 
 def text_prompts(images_dir, text=None, from_class=None):
