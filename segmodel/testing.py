@@ -116,7 +116,7 @@ def save_resnet(folder, seed=0):
     return folder
 
 
-def save_deeplab(folder, num_classes=5, seed=1):
+def save_deeplab(folder, num_classes=5, seed=0):
     """A DeepLabV3+ segmenter preset with a 5-class head (replaced by training), 0..1 pixels."""
     import keras_hub
 
