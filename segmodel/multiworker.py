@@ -40,11 +40,8 @@ from segmodel.cluster import (
 from segmodel.distribute import describe
 from segmodel.metrics import make_loss, make_metrics
 from segmodel.precision import set_precision
+from segmodel.train_config import make_config
 from segmodel.training import (
-    DEFAULT_LEARNING_RATE,
-    DEFAULT_OPTIMIZER,
-    DEFAULT_SCHEDULE,
-    DEFAULT_WARMUP_EPOCHS,
     TrainingDiverged,
     check_model,
     compile_model,
@@ -64,20 +61,18 @@ from segmodel.worker_input import (
 CHECKPOINT_DIR = runinfo.CHECKPOINT_DIR
 
 
-def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_size=(200, 200),
-          batch_size=64, epochs=50, seed=None, precision="auto", augment=False, cache=False,
-          resize="stretch", optimizer=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE,
-          schedule=DEFAULT_SCHEDULE, warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False,
-          overwrite=False, model_options=None, tensorboard=True, verbose="auto", log=print):
+def train(records, output_dir, config=None, *, cluster_resolver=None, log=print, **options):
     """Train on every worker of the cluster; returns the run summary (written by the chief).
 
-    Args mirror `segmodel.training.train` (batch_size is global, split over all replicas of all
-    workers). Each epoch is `num_train // batch_size` steps over a repeated, file-sharded input,
-    so every worker ends the epoch together. Validation counts every example exactly once: each
-    worker reads its part once, padded to the common step count with ignored examples (see
-    `segmodel.worker_input`); metrics are summed over all replicas. verbose: 0 = no epoch
-    lines, 1 = a progress bar of the training steps on the chief, then the epoch line, 2 or
-    "auto" = one line per epoch (several workers' progress bars would interleave in one log).
+    Args mirror `segmodel.training.train` (config / **options: a TrainConfig and overrides;
+    batch_size is global, split over all replicas of all workers; strategy is "multiworker";
+    cpu_replicas, data_service and the fine-tuning options are refused). Each epoch is
+    `num_train // batch_size` steps over a repeated, file-sharded input, so every worker ends
+    the epoch together. Validation counts every example exactly once: each worker reads its
+    part once, padded to the common step count with ignored examples (see
+    `segmodel.worker_input`); metrics are summed over all replicas. verbose: 0 = no epoch lines,
+    1 = a progress bar of the training steps on the chief, then the epoch line, 2 or "auto" =
+    one line per epoch (several workers' progress bars would interleave in one log).
 
     Raises:
       TrainingDiverged: a trainable weight became NaN/inf (run.json says "diverged").
@@ -86,15 +81,29 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
     """
     import segdata
 
-    options = {k: v for k, v in locals().items()
-               if k not in ("log", "segdata", "cluster_resolver", "verbose")}
-    options["strategy"] = "multiworker"
-    _, image_size = check_model(model, image_size, model_options)
+    c = make_config(config, **options).replace(strategy="multiworker")
+    unsupported = {"cpu_replicas": (None, "--cpu-replicas cannot be combined with --strategy "
+                                          "multiworker"),
+                   "data_service": (None, "--data-service is not supported with --strategy "
+                                          "multiworker yet: train on one machine with the "
+                                          "service, or without it on several"),
+                   "freeze_backbone_epochs": (0, None), "backbone_lr_scale": (1.0, None)}
+    for name, (default, message) in unsupported.items():
+        if getattr(c, name) != default:
+            raise ValueError(message or "--freeze-backbone-epochs and --backbone-lr-scale are "
+                             "not supported with --strategy multiworker yet")
+    # run.json's "options": the arguments this loop takes.
+    options = {"records": records, "output_dir": output_dir, "strategy": "multiworker",
+               **{k: getattr(c, k) for k in (
+                   "model", "image_size", "batch_size", "epochs", "seed", "precision", "augment",
+                   "cache", "resize", "optimizer", "learning_rate", "schedule",
+                   "warmup_epochs", "resume", "overwrite", "model_options", "tensorboard")}}
+    _, image_size = check_model(c.model, c.image_size, c.model_options)
     options["image_size"] = list(image_size)
-    if int(epochs) < 1 or int(batch_size) < 1:
-        raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    if int(c.epochs) < 1 or int(c.batch_size) < 1:
+        raise ValueError(f"epochs and batch size must be >= 1, got {c.epochs} and {c.batch_size}")
     dist = make_multiworker_strategy(cluster_resolver)
-    policy = set_precision(precision)
+    policy = set_precision(c.precision)
     replicas = dist.num_replicas_in_sync
     task_type, task_id, workers, chief = cluster_role(dist)
     # TF 2.x names the class CollectiveAllReduceStrategy; users know it by its public alias.
@@ -108,11 +117,11 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
     manifest = segdata.read_manifest(records)
     train_split, val_split = pick_splits(manifest)
     num_train = manifest["splits"][train_split]["num_examples"]
-    if batch_size % replicas or num_train < batch_size:
-        raise ValueError(f"batch size {batch_size} must be a multiple of the {replicas} replicas "
+    if c.batch_size % replicas or num_train < c.batch_size:
+        raise ValueError(f"batch size {c.batch_size} must be a multiple of the {replicas} replicas "
                          f"and at most the {num_train} training images; change --batch-size")
-    steps = num_train // batch_size
-    val_steps = validation_steps(manifest, val_split, workers, batch_size)
+    steps = num_train // c.batch_size
+    val_steps = validation_steps(manifest, val_split, workers, c.batch_size)
     check_pipelines_get_data(manifest, train_split, workers)  # validation needs no such rule
 
     # Only the chief touches RUN; the others learn through the barrier whether that worked, so a
@@ -123,8 +132,8 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
         problem = None
         if chief:
             try:
-                prepare_run_dir(output_dir, resume=resume, overwrite=overwrite)
-                if resume and not os.path.isdir(os.path.join(output_dir, CHECKPOINT_DIR)) \
+                prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
+                if c.resume and not os.path.isdir(os.path.join(output_dir, CHECKPOINT_DIR)) \
                         and os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
                     raise ValueError(f"{output_dir} was trained on one machine (backup/, no "
                                      f"{CHECKPOINT_DIR}/): resume it without --strategy "
@@ -136,16 +145,12 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
             if problem:
                 raise problem
             raise ClusterError("the chief refused the run folder; its log says why")
-        run_args = {k: options[k] for k in (
-            "model", "batch_size", "epochs", "seed", "augment", "cache", "resize", "optimizer",
-            "learning_rate", "schedule", "warmup_epochs", "resume", "model_options",
-            "tensorboard")}
-        run_args["image_size"] = image_size
-        run_args["verbose"] = 2 if verbose == "auto" else int(verbose)
+        run_config = c.replace(image_size=image_size,
+                               verbose=2 if c.verbose == "auto" else int(c.verbose))
         summary = runinfo.start(options, policy=policy, strategy=described, replicas=replicas,
                                 splits=(train_split, val_split))
         summary["workers"] = workers
-        return _run(dist, records, output_dir, out_dir, chief, run_args, manifest, summary,
+        return _run(dist, records, output_dir, out_dir, chief, run_config, manifest, summary,
                     steps, val_steps, log)
     finally:
         if scratch:
@@ -153,33 +158,34 @@ def train(records, output_dir, *, cluster_resolver=None, model="chapter", image_
 
 
 def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, val_steps, log):
-    """The loop of `train` (arguments in `a`); out_dir is RUN on the chief, scratch elsewhere."""
+    """The loop of `train` (its TrainConfig `a`, image_size as (H, W), verbose an int); out_dir
+    is RUN on the chief, scratch elsewhere."""
     import segdata
 
     splits = summary["splits"]["train"], summary["splits"]["validation"]
     policy = summary["precision_policy"]
-    if a["seed"] is not None:
-        keras.utils.set_random_seed(a["seed"])
+    if a.seed is not None:
+        keras.utils.set_random_seed(a.seed)
     num_classes = manifest.get("num_classes", 3)
 
     def train_fn(input_context):
         return segdata.load_dataset(
-            records, splits[0], image_size=a["image_size"], batch_size=a["batch_size"],
-            shuffle=True, seed=a["seed"], augment=a["augment"], cache=a["cache"],
-            resize=a["resize"], repeat=True, drop_remainder=True, input_context=input_context)
+            records, splits[0], image_size=a.image_size, batch_size=a.batch_size,
+            shuffle=True, seed=a.seed, augment=a.augment, cache=a.cache,
+            resize=a.resize, repeat=True, drop_remainder=True, input_context=input_context)
 
     def val_fn(input_context):
-        return padded_dataset(records, splits[1], input_context, batch_size=a["batch_size"],
-                              steps=val_steps, manifest=manifest, image_size=a["image_size"],
-                              cache=a["cache"], resize=a["resize"])
+        return padded_dataset(records, splits[1], input_context, batch_size=a.batch_size,
+                              steps=val_steps, manifest=manifest, image_size=a.image_size,
+                              cache=a.cache, resize=a.resize)
 
     train_ds = dist.distribute_datasets_from_function(train_fn)
     val_ds = dist.distribute_datasets_from_function(val_fn)
     with dist.scope():
-        net = make_model(a["model"], a["image_size"], num_classes, a["model_options"])
+        net = make_model(a.model, a.image_size, num_classes, a.model_options)
         compile_model(net, make_optimizer(
-            a["optimizer"], a["learning_rate"], schedule=a["schedule"],
-            total_steps=steps * a["epochs"], warmup_steps=steps * a["warmup_epochs"]),
+            a.optimizer, a.learning_rate, schedule=a.schedule,
+            total_steps=steps * a.epochs, warmup_steps=steps * a.warmup_epochs),
             num_classes)
         opt = net.optimizer  # a LossScaleOptimizer under mixed_float16, as `fit` would use
         opt.build(net.trainable_variables)
@@ -195,7 +201,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     # (the loss scale starts again from its initial value and adapts within a few steps).
     checkpoint = tf.train.Checkpoint(model=net, optimizer=getattr(opt, "inner_optimizer", opt),
                                      finished_epochs=finished, best_val_loss=best)
-    if a["resume"]:
+    if a.resume:
         latest = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
         if latest:
             try:
@@ -214,11 +220,11 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     done = int(finished.numpy())
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_DIR),
                                          max_to_keep=2)
-    history = cb.trim_history(run_dir, done) if chief and a["resume"] else []
-    if a["resume"]:
+    history = cb.trim_history(run_dir, done) if chief and a.resume else []
+    if a.resume:
         log(f"resuming after {done} finished epoch(s)" if done else
             "nothing to resume: starting from epoch 1")
-        if done >= a["epochs"]:
+        if done >= a.epochs:
             log(f"the run already finished {done} epoch(s); raise --epochs to train further")
     if chief and os.path.exists(os.path.join(run_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(run_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
@@ -250,15 +256,15 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     sync_state = state_averager(dist, net)  # BatchNormalization statistics: see cluster.py
 
     writers = ({k: tf.summary.create_file_writer(os.path.join(run_dir, cb.LOG_DIR, k))
-                for k in ("train", "validation")} if chief and a["tensorboard"] else {})
+                for k in ("train", "validation")} if chief and a.tensorboard else {})
     train_iter, diverged = iter(train_ds), None
-    for epoch in range(done, a["epochs"]):
-        if a["verbose"]:
+    for epoch in range(done, a.epochs):
+        if a.verbose:
             log(f"Epoch {epoch + 1}/{a['epochs']}")
         start = time.perf_counter()
         for metric in metrics[""] + metrics["val_"]:
             metric.reset_state()
-        bar = keras.utils.Progbar(steps) if chief and a["verbose"] == 1 else None
+        bar = keras.utils.Progbar(steps) if chief and a.verbose == 1 else None
         for i in range(steps):
             train_step(train_iter)
             if bar:
@@ -280,7 +286,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
                     for name, value in logs.items():
                         if name.startswith("val_") == (key == "validation"):
                             tf.summary.scalar("epoch_" + name.removeprefix("val_"), value)
-        if a["verbose"]:
+        if a.verbose:
             log(f"{steps} steps, {time.perf_counter() - start:.0f}s - "
                 + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if bad is not None:
@@ -304,8 +310,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         summary = runinfo.finish(summary, history, diverged_epoch=diverged and diverged[0],
                                  nonfinite_weight=diverged and diverged[1])
         summary["workers_in_sync"] = in_sync
-        local_val = segdata.load_dataset(records, splits[1], image_size=a["image_size"],
-                                         batch_size=1, resize=a["resize"])
+        local_val = segdata.load_dataset(records, splits[1], image_size=a.image_size,
+                                         batch_size=1, resize=a.resize)
         runinfo.write_figures(run_dir, history, local_val, log=log)
         runinfo.write_summary(run_dir, summary)
     if diverged:

@@ -21,17 +21,16 @@ from segmodel.distribute import describe, make_strategy
 from segmodel.metrics import make_loss, make_metrics
 from segmodel.models import MODELS, build_model, check_args
 from segmodel.precision import set_precision
-
-# Why not the chapter's adam at 1e-3: on Pets-like data the chapter's model sits on the
-# "everything is background" plateau for several epochs at that rate, and with a warm-up to 1e-3
-# it can collapse for good (dead ReLUs: constant output). Adam at 3e-4 left the plateau sooner
-# in our runs (README: "Choosing the defaults"). The chapter's recipe stays one flag away.
-DEFAULT_OPTIMIZER = "adam"
-DEFAULT_LEARNING_RATE = 3e-4
-DEFAULT_SCHEDULE = "constant"
-DEFAULT_WARMUP_EPOCHS = 0
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine")
+from segmodel.train_config import (  # noqa: F401 (segmodel.training's public names)
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WARMUP_EPOCHS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    make_config,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -188,39 +187,46 @@ def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule
     return (options, *(d if g is None else g for g, d in zip(given, defaults)))
 
 
-def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_size=64,
-          epochs=50, seed=None, precision="auto", strategy="auto", cpu_replicas=None,
-          augment=False, cache=False, resize="stretch", optimizer=DEFAULT_OPTIMIZER,
-          learning_rate=DEFAULT_LEARNING_RATE, schedule=DEFAULT_SCHEDULE,
-          warmup_epochs=DEFAULT_WARMUP_EPOCHS, resume=False, overwrite=False, model_options=None,
-          freeze_backbone_epochs=0, backbone_lr_scale=1.0, extra_callbacks=(), tensorboard=True,
-          verbose="auto", log=print, data_service=None):
-    """Train `model` on RUN = output_dir; returns the run summary also written to RUN/run.json.
+def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **options):
+    """Train on RUN = output_dir; returns the run summary also written to RUN/run.json.
 
-    Args mirror tools/train.py's flags. `extra_callbacks` are appended to the run's callbacks;
-    `log` receives the human-readable progress lines. keras-hub models (segmodel.hub_models)
-    take model_options preset / backbone_preset, and the fine-tuning arguments
-    freeze_backbone_epochs and backbone_lr_scale (segmodel.finetune).
+    Args:
+      records: a record set folder (manifest.json + shards).
+      output_dir: the run folder RUN.
+      config: a `segmodel.train_config.TrainConfig` (None: its defaults).
+      extra_callbacks: appended to the run's Keras callbacks.
+      log: receives the human-readable progress lines.
+      **options: TrainConfig fields that override `config` (e.g. `epochs=5`), so
+        `train(records, out, model="unet", epochs=5)` works without building a config.
+        keras-hub models (segmodel.hub_models) take model_options preset / backbone_preset,
+        and the fine-tuning options freeze_backbone_epochs and backbone_lr_scale
+        (segmodel.finetune).
 
     Raises:
       TrainingDiverged: the loss or a weight became NaN/inf (run.json is still written, status
         "diverged"; RUN/backup is rolled back to the last finite epoch).
       ValueError / FileExistsError: bad arguments, records or run folder.
+      TypeError: an option TrainConfig does not have.
     """
     import segdata
 
-    options = {k: v for k, v in locals().items()
-               if k not in ("log", "extra_callbacks", "segdata", "data_service")}
+    c = make_config(config, **options)
+    if c.strategy == "multiworker":
+        raise ValueError('strategy "multiworker" trains with segmodel.multiworker.train (segkit '
+                         "train --strategy multiworker)")
+    # run.json's "options": the arguments of the run (the data service address is not one).
+    options = {"records": records, "output_dir": output_dir,
+               **{k: v for k, v in c.to_dict().items() if k != "data_service"}}
     # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
-    hub, image_size = check_model(model, image_size, model_options)
-    if not hub and (freeze_backbone_epochs or backbone_lr_scale != 1):
+    hub, image_size = check_model(c.model, c.image_size, c.model_options)
+    if not hub and (c.freeze_backbone_epochs or c.backbone_lr_scale != 1):
         raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale apply to keras-hub "
                          "models only (--preset / --backbone-preset)")
     options["image_size"] = list(image_size)  # 96 and (96, 96) are the same run
-    if int(epochs) < 1 or int(batch_size) < 1:
-        raise ValueError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
-    dist = make_strategy(strategy, cpu_replicas=cpu_replicas)
-    policy = set_precision(precision)
+    if int(c.epochs) < 1 or int(c.batch_size) < 1:
+        raise ValueError(f"epochs and batch size must be >= 1, got {c.epochs} and {c.batch_size}")
+    dist = make_strategy(c.strategy, cpu_replicas=c.cpu_replicas)
+    policy = set_precision(c.precision)
     replicas = dist.num_replicas_in_sync
     log(f"strategy: {describe(dist)}")
     log(f"replicas: {replicas}")
@@ -229,53 +235,53 @@ def train(records, output_dir, *, model="chapter", image_size=(200, 200), batch_
     manifest = segdata.read_manifest(records)
     train_split, val_split = pick_splits(manifest)
     num_train = manifest["splits"][train_split]["num_examples"]
-    if batch_size < replicas or (replicas > 1 and num_train < batch_size):
-        raise ValueError(f"batch size {batch_size} with {replicas} replicas and {num_train} "
+    if c.batch_size < replicas or (replicas > 1 and num_train < c.batch_size):
+        raise ValueError(f"batch size {c.batch_size} with {replicas} replicas and {num_train} "
                          f"training images leaves a replica without data; raise --batch-size")
-    prepare_run_dir(output_dir, resume=resume, overwrite=overwrite)
-    if resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
+    prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
+    if c.resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
             os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
         # Its state is in checkpoints/, which fit's BackupAndRestore cannot read: resuming here
         # would silently restart from epoch 1 and drop the run's history.
         raise ValueError(f"{output_dir} was trained with --strategy multiworker; resume it with "
                          f"--strategy multiworker (one worker is fine), or --overwrite")
     runinfo.check_resume_options(output_dir, options)
-    done = cb.finished_epochs(output_dir) if resume else 0
-    history = cb.trim_history(output_dir, done) if resume else []
-    if resume:
+    done = cb.finished_epochs(output_dir) if c.resume else 0
+    history = cb.trim_history(output_dir, done) if c.resume else []
+    if c.resume:
         log(f"resuming after {done} finished epoch(s)" if done else "nothing to resume: "
             "starting from epoch 1")
-        if done >= epochs:
+        if done >= c.epochs:
             log(f"the run already finished {done} epoch(s); raise --epochs to train further")
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
+    if c.seed is not None:
+        keras.utils.set_random_seed(c.seed)
 
-    train_ds, val_ds = make_datasets(records, image_size, batch_size, val_split=val_split,
-                                     seed=seed, augment=augment, cache=cache, resize=resize,
-                                     replicas=replicas, data_service=data_service)
-    steps = num_train // batch_size if replicas > 1 else -(-num_train // batch_size)
+    train_ds, val_ds = make_datasets(records, image_size, c.batch_size, val_split=val_split,
+                                     seed=c.seed, augment=c.augment, cache=c.cache, resize=c.resize,
+                                     replicas=replicas, data_service=c.data_service)
+    steps = num_train // c.batch_size if replicas > 1 else -(-num_train // c.batch_size)
     with dist.scope():
-        net = make_model(model, image_size, manifest.get("num_classes", 3), model_options)
-        opt = make_optimizer(optimizer, learning_rate, schedule=schedule,
-                             total_steps=steps * epochs, warmup_steps=steps * warmup_epochs)
+        net = make_model(c.model, image_size, manifest.get("num_classes", 3), c.model_options)
+        opt = make_optimizer(c.optimizer, c.learning_rate, schedule=c.schedule,
+                             total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs)
         # A segmenter preset pretrained the whole backbone; an encoder preset only its encoder.
-        whole = hub and bool((model_options or {}).get("preset"))
+        whole = hub and bool((c.model_options or {}).get("preset"))
         if hub:
-            opt = finetune.scale_backbone_rate(opt, net, backbone_lr_scale, whole)
+            opt = finetune.scale_backbone_rate(opt, net, c.backbone_lr_scale, whole)
         compile_model(net, opt, manifest.get("num_classes", 3))
         if hub:
             finetune.prepare_optimizer(net)
-            extra_callbacks = [*finetune.callbacks(net, freeze_backbone_epochs, whole),
+            extra_callbacks = [*finetune.callbacks(net, c.freeze_backbone_epochs, whole),
                                *extra_callbacks]
     best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
-    callbacks, monitor = cb.make_callbacks(output_dir, resume=resume, best_val_loss=best,
-                                           tensorboard=tensorboard)
+    callbacks, monitor = cb.make_callbacks(output_dir, resume=c.resume, best_val_loss=best,
+                                           tensorboard=c.tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
                             splits=(train_split, val_split))
     if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
-    net.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-            callbacks=callbacks + list(extra_callbacks), verbose=verbose)
+    net.fit(train_ds, validation_data=val_ds, epochs=c.epochs, shuffle=False,
+            callbacks=callbacks + list(extra_callbacks), verbose=c.verbose)
 
     if monitor.diverged_epoch is not None:
         kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
