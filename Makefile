@@ -7,7 +7,7 @@ STAMP := $(VENV)/.segkit-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
+
+# The documentation site (MkDocs, offline) in runs/site/; `make test` builds it too (tests/test_docs.py).
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir runs/site
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
