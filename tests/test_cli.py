@@ -5,6 +5,7 @@ installed as a wheel into a fresh virtual environment, outside the source tree, 
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -44,10 +45,19 @@ def test_unknown_subcommand_and_user_errors_give_exit_2_without_traceback(tmp_pa
 
 
 def _wheel(tmp_path):
+    # Built from a copy of the tracked files, so the build leaves no build/ or egg-info behind
+    # in the checkout (an egg-info there would make pip think segkit is installed).
+    source = tmp_path / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(dist), str(ROOT)], check=True, timeout=600,
-                   capture_output=True)
+                    "--quiet", "-w", str(dist), str(source)], check=True, timeout=600,
+                   capture_output=True, cwd=tmp_path)
     (wheel,) = dist.glob("segkit-*.whl")
     return wheel
 
@@ -65,13 +75,15 @@ def test_wheel_installs_the_command_and_the_page_files(tmp_path):
     site = next(venv.glob("lib/python*/site-packages"))
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     python = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                    "--no-deps", "--no-index", "--quiet", str(wheel)], check=True, timeout=600)
-    segkit = venv / "bin" / "segkit"
     work = tmp_path / "work"  # outside the source tree, so nothing is imported from it
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                    "--no-deps", "--no-index", "--force-reinstall", "--quiet", str(wheel)],
+                   check=True, timeout=600, cwd=work, env=env)
+    segkit = venv / "bin" / "segkit"
+    assert segkit.is_file()
 
     def segkit_run(*args):
         proc = subprocess.run([str(segkit), *map(str, args)], cwd=work, env=env,

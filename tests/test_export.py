@@ -18,6 +18,8 @@ from PIL import Image
 from segmodel import build_model
 from segmodel.export import export_saved_model, load_keras_model, read_metadata
 
+pytestmark = pytest.mark.slow
+
 SIZE = 32
 
 
@@ -145,8 +147,6 @@ for name in ("segdata", "segmodel"):
         sys.exit(name + " is importable; the test would prove nothing")
 import numpy as np
 import tensorflow as tf
-
-pytestmark = pytest.mark.slow
 served = tf.saved_model.load(sys.argv[2])
 out = served.signatures["serving_default"](images=tf.constant([open(sys.argv[3], "rb").read()]))
 print({k: (v.dtype.name, v.shape.as_list()) for k, v in out.items()})

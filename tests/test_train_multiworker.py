@@ -12,7 +12,9 @@ import csv
 import json
 import math
 import os
+import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -155,8 +157,10 @@ def test_two_workers_train_in_sync(first_epoch, uneven_records):
 
 
 def test_resume_finishes_the_second_epoch(first_epoch, uneven_records, request):
-    run_dir, codes, _, tmp = first_epoch
+    first_dir, codes, _, tmp = first_epoch
     assert codes == [0, 0]
+    # A copy: the first epoch's run stays as it was for the other tests, whatever their order.
+    run_dir = pathlib.Path(shutil.copytree(first_dir, first_dir.parent / "resumed"))
     codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
                               "--epochs", "2",
                               "--no-tensorboard", "--resume")
