@@ -260,7 +260,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     train_iter, diverged = iter(train_ds), None
     for epoch in range(done, a.epochs):
         if a.verbose:
-            log(f"Epoch {epoch + 1}/{a['epochs']}")
+            log(f"Epoch {epoch + 1}/{a.epochs}")
         start = time.perf_counter()
         for metric in metrics[""] + metrics["val_"]:
             metric.reset_state()

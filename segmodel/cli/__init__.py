@@ -37,6 +37,14 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
                ConnectionError)
 
 
+def pipeline_error(err):
+    """The "segkit: <file>: <what>" line of a tf.errors.InvalidArgumentError raised by the input
+    pipeline for a corrupt shard or record, or None when the error is not one of those (a bug:
+    re-raise it)."""
+    lines = [line for line in err.message.splitlines() if "segkit:" in line]
+    return lines[0][lines[0].index("segkit:"):].rstrip("]") if lines else None
+
+
 def _usage():
     width = max(map(len, COMMANDS))
     lines = ["usage: segkit SUBCOMMAND [--help] [ARGS ...]", "",

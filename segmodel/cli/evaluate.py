@@ -17,6 +17,7 @@ import sys
 import tensorflow as tf
 
 from segmodel import evaluate
+from segmodel.cli import pipeline_error
 
 
 def _positive_int(text):
@@ -56,10 +57,10 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     except tf.errors.InvalidArgumentError as err:
-        lines = [line for line in err.message.splitlines() if "segkit:" in line]
-        if not lines:
+        line = pipeline_error(err)
+        if line is None:
             raise
-        print(f"error: {lines[0][lines[0].index('segkit:'):].rstrip(']')}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         return 2
     shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",
                                      "pixel_accuracy", "boundary_f1", "num_images", "at")}

@@ -26,6 +26,7 @@ import sys
 import tensorflow as tf
 
 from segmodel import cluster, distribute, train_config, training
+from segmodel.cli import pipeline_error
 
 
 def build_parser():
@@ -75,10 +76,10 @@ def main(argv=None):
     except tf.errors.InvalidArgumentError as err:
         # The input pipeline reports corrupt shards/records as "segkit: <file>: <what>"; show
         # that line, not the TensorFlow stack. Anything else is a real bug: re-raise it.
-        lines = [line for line in err.message.splitlines() if "segkit:" in line]
-        if not lines:
+        line = pipeline_error(err)
+        if line is None:
             raise
-        print(f"error: {lines[0][lines[0].index('segkit:'):].rstrip(']')}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         return 2
     return 0
 
