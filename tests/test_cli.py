@@ -44,6 +44,30 @@ def test_unknown_subcommand_and_user_errors_give_exit_2_without_traceback(tmp_pa
     assert code == 2 and "missing" in err and "Traceback" not in err
 
 
+def test_a_corrupt_record_reported_by_the_pipeline_is_one_line_and_exit_2(monkeypatch, capsys):
+    import types
+
+    import tensorflow as tf
+
+    def main(argv):
+        raise tf.errors.InvalidArgumentError(
+            None, None, "{{function_node x}} segkit: shard r-train.tfrecord-00000-of-00002 is "
+                        "corrupt: read 5 of 6 records]\n\t [[{{node IteratorGetNext}}]]")
+
+    monkeypatch.setattr(cli, "load", lambda command: types.SimpleNamespace(main=main))
+    assert cli.run("train", []) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("segkit train: error: segkit: shard r-train.tfrecord-00000-of-00002 "
+                           "is corrupt: read 5 of 6 records")
+
+    def bug(argv):
+        raise tf.errors.InvalidArgumentError(None, None, "shapes do not match")
+
+    monkeypatch.setattr(cli, "load", lambda command: types.SimpleNamespace(main=bug))
+    with pytest.raises(tf.errors.InvalidArgumentError):  # a real bug keeps its traceback
+        cli.run("train", [])
+
+
 def _wheel(tmp_path):
     # Built from a copy of the tracked files, so the build leaves no build/ or egg-info behind
     # in the checkout (an egg-info there would make pip think segkit is installed).

@@ -9,7 +9,8 @@
 `segkit train ...`). Each module's `main(argv) -> exit code` parses its own flags and maps the
 errors it expects to its own codes; `run` is the one place that turns every other segkit error
 (bad arguments or input: ValueError, FileNotFoundError, FileExistsError, ConnectionError) into
-`segkit SUBCOMMAND: error: ...` and exit code 2, and Ctrl+C into 130, never a traceback.
+`segkit SUBCOMMAND: error: ...` and exit code 2 (so is a corrupt shard or record that the
+input pipeline reports as "segkit: <file>: <what>"), and Ctrl+C into 130, never a traceback.
 """
 
 import importlib
@@ -39,9 +40,11 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
 
 def pipeline_error(err):
     """The "segkit: <file>: <what>" line of a tf.errors.InvalidArgumentError raised by the input
-    pipeline for a corrupt shard or record, or None when the error is not one of those (a bug:
-    re-raise it)."""
-    lines = [line for line in err.message.splitlines() if "segkit:" in line]
+    pipeline for a corrupt shard or record, or None when `err` is not one of those (a bug:
+    re-raise it). Checked by name, so that this module never imports TensorFlow."""
+    if type(err).__name__ != "InvalidArgumentError":
+        return None
+    lines = [line for line in str(getattr(err, "message", err)).splitlines() if "segkit:" in line]
     return lines[0][lines[0].index("segkit:"):].rstrip("]") if lines else None
 
 
@@ -71,6 +74,13 @@ def run(command, argv):
         return 130
     except USER_ERRORS as err:
         print(f"segkit {command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        # A corrupt shard or record found by the input pipeline: its line, not TF's stack.
+        line = pipeline_error(err)
+        if line is None:
+            raise
+        print(f"segkit {command}: error: {line}", file=sys.stderr)
         return 2
     finally:
         sys.argv[0] = argv0

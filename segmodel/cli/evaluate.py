@@ -14,10 +14,7 @@ import argparse
 import json
 import sys
 
-import tensorflow as tf
-
 from segmodel import evaluate
-from segmodel.cli import pipeline_error
 
 
 def _positive_int(text):
@@ -55,12 +52,6 @@ def main(argv=None):
                                    output_dir=args.output_dir, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except tf.errors.InvalidArgumentError as err:
-        line = pipeline_error(err)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
         return 2
     shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",
                                      "pixel_accuracy", "boundary_f1", "num_images", "at")}
