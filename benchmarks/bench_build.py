@@ -64,7 +64,7 @@ def _decode_rates(paths, min_seconds=2.0):
 
 def _build(data, out, workers, beam_options=None):
     """-> (images/s wall, CPU s per image, wall s, kept images). beam_options: Beam runner."""
-    from segdata.convert import build_records
+    from segdata.records.convert import build_records
 
     shutil.rmtree(out, ignore_errors=True)
     start, cpu = time.perf_counter(), _cpu_seconds()
@@ -72,7 +72,7 @@ def _build(data, out, workers, beam_options=None):
         manifest = build_records(data, out, split="holdout", val_size=100, workers=workers,
                                  progress=False)
     else:
-        from segdata.beam_convert import build_records_beam
+        from segdata.records.beam_convert import build_records_beam
 
         manifest = build_records_beam(data, out, split="holdout", val_size=100,
                                       beam_options=beam_options)
@@ -82,8 +82,8 @@ def _build(data, out, workers, beam_options=None):
 
 
 def main(argv=None):
-    from segdata.convert import default_workers
-    from segdata.sample_data import GENERATOR_VERSION, make_sample_data
+    from segdata.records.convert import default_workers
+    from segdata.synthetic.pets import GENERATOR_VERSION, make_sample_data
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--num-images", type=int, default=1000)

@@ -86,7 +86,7 @@ def _median_ms(values):
 
 
 def _library(session, name, cases):
-    from segmodel.sam import labelling
+    from segmodel.sam.labelling import entries as labelling
 
     times = []
     for objects in cases:
@@ -140,7 +140,7 @@ def _browser_clicks(page, width, height, cases):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", default="sam_base", help="segmodel.sam.architectures name")
+    p.add_argument("--arch", default="sam_base", help="segmodel.sam.models.architectures name")
     p.add_argument("--clicks", type=int, default=10, help="prompts per row")
     p.add_argument("--side", type=int, default=500, help="longest photo side")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium rows")
@@ -148,9 +148,9 @@ def main(argv=None):
                    help="where the image encoder runs (label_app's --encoder)")
     args = p.parse_args(argv)
 
-    from segdata.sample_data import make_sample_data
-    from segmodel.sam.architectures import build_sam_segmenter
-    from segmodel.sam.label_app import start, stop
+    from segdata.synthetic.pets import make_sample_data
+    from segmodel.sam.label_app.app import start, stop
+    from segmodel.sam.models.architectures import build_sam_segmenter
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_label_"))
     pets = make_sample_data(work / "pets", 3, seed=0, min_side=int(args.side * 0.75),

@@ -7,7 +7,7 @@ pass's fixed cost: iterator creation, shard opening, shuffle fill) of:
   limit       the decode limit: the same JPEG/PNG bytes already in memory, plain tf.io.decode_jpeg
               / decode_png + tf.image.resize (bilinear image, nearest mask) + cast, one parallel
               deterministic map, batch, with the tf.data options load_dataset sets (autotuner
-              off: see segdata/pipeline.py);
+              off: see segdata/input/pipeline.py);
   limit_default  the same with tf.data's default options (autotuner on);
   transforms  segkit's own decode_pair + resize_pair on the same bytes in memory;
   unshuffled  load_dataset(shuffle=False)            (evaluation, prediction);
@@ -44,8 +44,8 @@ def prepare(cache_dir, num_images, num_shards=4):
     """Generate (once) a Pets folder of 2 * num_images images and two record sets from it:
     "small" (train split = num_images) and "large" (train split = 1.9 * num_images), each split
     in `num_shards` shard files."""
-    from segdata.convert import build_records
-    from segdata.sample_data import make_sample_data
+    from segdata.records.convert import build_records
+    from segdata.synthetic.pets import make_sample_data
 
     cache_dir = pathlib.Path(cache_dir)
     pets = cache_dir / f"pets-{2 * num_images}"
@@ -67,7 +67,7 @@ def split_bytes(records, split="train"):
     """[(source_id, image bytes, mask bytes)] of a split, in manifest order."""
     import tensorflow as tf
 
-    from segdata.manifest import read_manifest, shard_paths
+    from segdata.records.manifest import read_manifest, shard_paths
 
     spec = {k: tf.io.FixedLenFeature([], tf.string) for k in
             ("image/source_id", "image/encoded", "image/segmentation/class/encoded")}
@@ -110,7 +110,7 @@ def transforms_on_bytes(pairs):
     """The same bytes through segkit's own decode_pair + resize_pair (float32 images)."""
     import tensorflow as tf
 
-    from segdata import transforms
+    from segdata.input import transforms
 
     def decode(image, mask):
         image, trimap = transforms.decode_pair(image, mask, tf.constant("bench"))
@@ -199,7 +199,7 @@ _SERVERS = []  # kept alive for the whole run
 
 def _local_service(workers):
     """grpc:// address of a new in-process tf.data service dispatcher with `workers` workers."""
-    from segdata.service import start_dispatcher, start_worker
+    from segdata.input.service import start_dispatcher, start_worker
 
     dispatcher = start_dispatcher()
     _SERVERS.extend([dispatcher] + [start_worker(dispatcher.target) for _ in range(workers)])
@@ -251,7 +251,7 @@ def print_throughput(pets, records, rounds, skip=()):
 
 
 def read_shards(records):
-    from segdata.manifest import read_manifest
+    from segdata.records.manifest import read_manifest
 
     return read_manifest(records)["splits"]["train"]["shards"]
 

@@ -124,7 +124,7 @@ def main(argv=None):
     from keras import ops
 
     from segmodel.sam import SamPredictor
-    from segmodel.sam.architectures import build_sam_segmenter
+    from segmodel.sam.models.architectures import build_sam_segmenter
 
     height, width = (int(v) for v in args.image_size.lower().split("x"))
     rng = np.random.default_rng(0)
@@ -197,7 +197,8 @@ def _bench_generate(predictor, image, args):
     """generate() per image, batched vs one prompt at a time, against set_image."""
     import tensorflow as tf
 
-    from segmodel.sam import SamAutomaticMaskGenerator, amg
+    from segmodel.sam import SamAutomaticMaskGenerator
+    from segmodel.sam.automatic import amg
 
     settings = {"default": {}, "none": dict(pred_iou_thresh=0.0, stability_score_thresh=0.0)}
     gens = {k: SamAutomaticMaskGenerator(predictor, **v) for k, v in settings.items()
@@ -261,8 +262,8 @@ def text_latency(args):
     import keras
     import tensorflow as tf
 
-    from segmodel.sam.sam3_architectures import build_sam3_segmenter
-    from segmodel.sam.text import TextSegmenter
+    from segmodel.sam.models.sam3_architectures import build_sam3_segmenter
+    from segmodel.sam.sam3.segmenter import TextSegmenter
 
     height, width = (int(v) for v in args.image_size.lower().split("x"))
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)

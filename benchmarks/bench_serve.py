@@ -57,8 +57,8 @@ def run(model_path, image_size, batch_sizes, repeats, num_images):
     import tensorflow as tf
 
     from segmodel import build_model
-    from segmodel.export import export_saved_model
-    from segmodel.serving import decode_batch
+    from segmodel.serving.export import export_saved_model
+    from segmodel.serving.signatures import decode_batch
 
     if model_path:
         model = keras.models.load_model(model_path, compile=False)

@@ -63,8 +63,8 @@ def timed_fit(model, data, steps, batch_size):
 
 
 def make_records(root):
-    from segdata.convert import build_records
-    from segdata.sample_data import make_sample_data
+    from segdata.records.convert import build_records
+    from segdata.synthetic.pets import make_sample_data
 
     pets = make_sample_data(f"{root}/pets", 320, seed=0, min_side=160, max_side=320)
     build_records(pets, f"{root}/records", split="holdout", val_size=32, seed=1337,
@@ -101,8 +101,9 @@ def main(argv=None):
     import tensorflow as tf
 
     import segdata
-    from segmodel import precision, training
-    from segmodel.models import build_model
+    from segmodel.models.builtin import build_model
+    from segmodel.training import loop as training
+    from segmodel.training import precision
 
     tmp = None
     if args.records is None:
@@ -181,8 +182,9 @@ def bench_families(args):
     import random_presets
     import tensorflow as tf
 
-    from segmodel import hub_models, training
-    from segmodel.models import build_model
+    from segmodel.models import hub as hub_models
+    from segmodel.models.builtin import build_model
+    from segmodel.training import loop as training
 
     tmp = None
     if args.preset_dir is None:

@@ -19,7 +19,7 @@ def _seeded(seed):
     """Seed Keras/NumPy/Python and hold the float32 policy while a model is built."""
     import keras
 
-    from segmodel.presets import global_policy
+    from segmodel.models.presets import global_policy
 
     keras.utils.set_random_seed(seed)
     return global_policy("float32")
@@ -41,9 +41,9 @@ def tiny_sam(seed=0, jitter=True, **kwargs):
     Args:
       seed: int; the model's weights depend on nothing else.
       jitter: add seeded noise to every weight (see `_jitter`); False keeps Keras' init.
-      **kwargs: passed to `segmodel.sam.architectures.build_sam_segmenter`.
+      **kwargs: passed to `segmodel.sam.models.architectures.build_sam_segmenter`.
     """
-    from segmodel.sam.architectures import build_sam_segmenter
+    from segmodel.sam.models.architectures import build_sam_segmenter
 
     with _seeded(seed):
         segmenter = build_sam_segmenter("tiny", **kwargs)
@@ -52,7 +52,7 @@ def tiny_sam(seed=0, jitter=True, **kwargs):
 
 def tiny_sam3(seed=0, **kwargs):
     """A seeded, jittered `keras_hub.models.SAM3PromptableConceptImageSegmenter` ("tiny")."""
-    from segmodel.sam.sam3_architectures import build_sam3_segmenter
+    from segmodel.sam.models.sam3_architectures import build_sam3_segmenter
 
     with _seeded(seed):
         segmenter = build_sam3_segmenter("tiny", **kwargs)

@@ -18,7 +18,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def pets_dir(tmp_path_factory):
-    from segdata.sample_data import make_sample_data
+    from segdata.synthetic.pets import make_sample_data
 
     return make_sample_data(tmp_path_factory.mktemp("pets") / "pets", 48, seed=0,
                             min_side=96, max_side=160)
@@ -26,7 +26,7 @@ def pets_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def records_dir(pets_dir, tmp_path_factory):
-    from segdata.convert import build_records
+    from segdata.records.convert import build_records
 
     out = tmp_path_factory.mktemp("records") / "records"
     build_records(pets_dir, out, split="holdout", val_size=12, seed=1337, num_shards=2,

@@ -24,7 +24,7 @@ def tiny_preset(folder, seed=0):
 def photo_folder(base, min_side=48, max_side=64):
     """base/photos: N_PHOTOS generated Pets photos + broken.png, a hidden file, a notes.txt,
     and escape.jpg, a symlink to a photo outside the folder. base/outside.jpg is that photo."""
-    from segdata.sample_data import make_sample_data
+    from segdata.synthetic.pets import make_sample_data
 
     pets = make_sample_data(base / "pets", N_PHOTOS + 1, seed=1, min_side=min_side,
                             max_side=max_side)

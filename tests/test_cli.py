@@ -89,7 +89,7 @@ def _wheel(tmp_path):
 def test_wheel_installs_the_command_and_the_page_files(tmp_path):
     wheel = _wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
-    page = [n for n in names if "/label_page/" in n]
+    page = [n for n in names if "/label_app/page/" in n]
     assert {pathlib.Path(n).suffix for n in page} >= {".html", ".js"}, page
     assert not any(n.startswith(("tests/", "tools/")) for n in names)
     # A fresh venv whose dependencies come from this one (a .pth file), so the test needs no

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("apache_beam", reason="the beam extra (pip install 'segkit[beam]') is needed")
 
-from segdata import beam_convert  # noqa: E402
-from segdata.convert import BuildError, StrictError, build_records  # noqa: E402
-from segdata.sample_data import make_sample_data  # noqa: E402
+from segdata.records import beam_convert  # noqa: E402
+from segdata.records.convert import BuildError, StrictError, build_records  # noqa: E402
+from segdata.synthetic.pets import make_sample_data  # noqa: E402
 from segmodel.cli import build_records as build_records_tool  # noqa: E402
 
 pytestmark = pytest.mark.beam

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from segdata import samples
-from segdata.convert import BuildError, build_records
-from segdata.manifest import read_manifest
-from segdata.verify import verify_records
+from segdata.formats.pets import samples
+from segdata.records.convert import BuildError, build_records
+from segdata.records.manifest import read_manifest
+from segdata.records.verify import verify_records
 from segmodel.cli import build_records as cli  # noqa: E402
 
 
@@ -133,7 +133,7 @@ def test_cli_exit_codes_and_messages(pets_dir, records_dir, tmp_path, capsys):
 
 
 def test_no_empty_shards_and_missing_listed_images(tmp_path):
-    from segdata.sample_data import make_sample_data
+    from segdata.synthetic.pets import make_sample_data
 
     data = make_sample_data(tmp_path / "data", 6, seed=4, min_side=32, max_side=40)
     train_names = [line.split()[0] for line in
@@ -160,8 +160,8 @@ def test_verify_decode_names_records_tensorflow_cannot_read(records_dir, tmp_pat
 
     import tensorflow as tf
 
-    from segdata import features
-    from segdata.fsio import sha256_file
+    from segdata.io.fsio import sha256_file
+    from segdata.records import features
 
     copy = tmp_path / "copy"
     shutil.copytree(records_dir, copy)

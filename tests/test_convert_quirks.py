@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdata import features, samples
-from segdata.convert import StrictError, build_records
-from segdata.layout import Sample
-from segdata.sample_data import make_sample_data
-from segdata.sample_quirks import QUIRKS
+from segdata.formats.pets import samples
+from segdata.formats.pets.layout import Sample
+from segdata.records import features
+from segdata.records.convert import StrictError, build_records
+from segdata.synthetic.pets import make_sample_data
+from segdata.synthetic.pets_quirks import QUIRKS
 
 
 @pytest.fixture(scope="module")

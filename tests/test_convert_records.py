@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdata import features, sharding
-from segdata.convert import build_records
-from segdata.layout import parse_list_file
-from segdata.manifest import ManifestError, read_manifest, shard_paths
+from segdata.formats.pets.layout import parse_list_file
+from segdata.records import features, sharding
+from segdata.records.convert import build_records
+from segdata.records.manifest import ManifestError, read_manifest, shard_paths
 
 
 def _read_split(records_dir, split):

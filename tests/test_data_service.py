@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from segdata import load_dataset
-from segdata.service import start_dispatcher, start_worker
+from segdata.input.service import start_dispatcher, start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_data_service_tool_parses_both_roles():
 def test_fit_through_the_service_runs_whole_epochs(records_dir, service, tmp_path):
     import warnings
 
-    from segmodel import training
+    from segmodel.training import loop as training
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from segdata.download import DownloadError, download_pets
-from segdata.layout import scan_pets
-from segdata.sample_data import make_sample_data
+from segdata.formats.pets.layout import scan_pets
+from segdata.io.download import DownloadError, download_pets
+from segdata.synthetic.pets import make_sample_data
 
 
 class _Server:

@@ -1,4 +1,4 @@
-"""tools/evaluate.py and segmodel.evaluate: the boundary F-score, numbers that match an
+"""tools/evaluate.py and segmodel.evaluation.evaluate: the boundary F-score, numbers that match an
 independent count, the same numbers from a .keras file and its SavedModel, original-size scoring,
 the report and figures."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmodel.boundary import boundary_f1
+from segmodel.evaluation.boundary import boundary_f1
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_boundary_f1_matches_within_two_pixels():
 def model_files(tmp_path_factory):
     """A small random-weight U-Net saved as .keras and exported as EXPORT/1."""
     from segmodel import build_model
-    from segmodel.export import export_saved_model
+    from segmodel.serving.export import export_saved_model
 
     root = tmp_path_factory.mktemp("eval")
     keras.utils.set_random_seed(0)
@@ -71,7 +71,7 @@ def independent_scores(model_path, records):
 
 def test_keras_and_saved_model_agree_with_an_independent_count(model_files, records_dir,
                                                                 tmp_path):
-    from segmodel.evaluate import evaluate
+    from segmodel.evaluation.evaluate import evaluate
 
     keras_file, version = model_files
     a = evaluate(keras_file, records_dir, batch_size=5, worst=2, output_dir=tmp_path / "k",

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from segdata import load_dataset, read_manifest
 from segmodel import build_model
-from segmodel.export import export_saved_model
-from segmodel.serving import decode_batch
+from segmodel.serving.export import export_saved_model
+from segmodel.serving.signatures import decode_batch
 
 SIZE = 40  # not a divisor of the record sizes, so the resize really interpolates
 

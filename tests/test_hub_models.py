@@ -15,7 +15,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from segmodel import finetune, hub_models, testing, training
+from segmodel import testing
+from segmodel.models import hub as hub_models
+from segmodel.training import finetune
+from segmodel.training import loop as training
 
 pytestmark = pytest.mark.slow
 
@@ -183,7 +186,7 @@ RELOAD = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def trained(presets, records_dir, tmp_path_factory):
-    """{family: RUN} after one short epoch each (3 steps), through segmodel.training.train."""
+    """{family: RUN} after one short epoch each (3 steps), through segmodel.training.loop.train."""
     root = tmp_path_factory.mktemp("hubruns")
     recipes = {"deeplabv3plus": dict(freeze_backbone_epochs=1),
                "segformer": dict(backbone_lr_scale=0.1), "unet": {}}
@@ -206,7 +209,7 @@ def trained(presets, records_dir, tmp_path_factory):
 
 
 def test_trained_models_reload_without_segkit_and_serve_the_same(trained, tmp_path):
-    from segmodel.export import export_saved_model
+    from segmodel.serving.export import export_saved_model
 
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     inputs = {}
@@ -240,8 +243,8 @@ LEARN = ["tools/train.py", "--model", "deeplabv3plus", "--image-size", "64", "--
 
 def test_tiny_random_model_learns(presets, tmp_path, request):
     """Through the CLI, with the fine-tuning flags, on 96 generated training photos."""
-    from segdata.convert import build_records
-    from segdata.sample_data import make_sample_data
+    from segdata.records.convert import build_records
+    from segdata.synthetic.pets import make_sample_data
 
     pets = make_sample_data(tmp_path / "pets", 120, seed=0, min_side=64, max_side=96)
     build_records(pets, tmp_path / "records", split="holdout", val_size=24, seed=1337,

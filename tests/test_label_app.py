@@ -1,6 +1,6 @@
 """The labelling page's HTTP API (segmodel.sam.label_*), on a tiny random-weight SAM saved as a
 local preset and a folder of generated photos. The reference for every mask is SamPredictor
-with the shared labelling rule (segmodel.sam.labelling)."""
+with the shared labelling rule (segmodel.sam.labelling.entries)."""
 
 import base64
 import io
@@ -21,9 +21,10 @@ from label_fixtures import (
 )
 from PIL import Image
 
-from segdata.labelled import trimap_from_mask
-from segmodel.sam import files, labelling
-from segmodel.sam.label_app import start, stop
+from segdata.formats.pets.labelled import trimap_from_mask
+from segmodel.sam.label_app.app import start, stop
+from segmodel.sam.labelling import entries as labelling
+from segmodel.sam.prompting import files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -217,7 +218,7 @@ def test_accept_writes_the_predicted_trimap_then_restart_keeps_state(base, predi
     assert json.loads((out / "annotations" / "skipped.json").read_text()) == \
         {"skipped": ["broken.png"]}
     # The folder builds with build_records unchanged.
-    from segdata.convert import build_records
+    from segdata.records.convert import build_records
 
     manifest = build_records(out, tmp_path / "records", split="holdout", val_size=1,
                              num_shards=1, workers=1, progress=False)

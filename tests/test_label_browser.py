@@ -17,9 +17,10 @@ import pytest
 from label_fixtures import N_PHOTOS, first_nonempty_point, load_predictor, photo_folder, tiny_preset
 from PIL import Image
 
-from segdata.labelled import trimap_from_mask
-from segmodel.sam import files, labelling
-from segmodel.sam.label_app import start, stop
+from segdata.formats.pets.labelled import trimap_from_mask
+from segmodel.sam.label_app.app import start, stop
+from segmodel.sam.labelling import entries as labelling
+from segmodel.sam.prompting import files
 
 pytestmark = pytest.mark.browser
 

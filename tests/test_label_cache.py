@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from segmodel.sam.embedding_cache import EmbeddingCache
+from segmodel.sam.label_app.embedding_cache import EmbeddingCache
 
 
 class Encoder:

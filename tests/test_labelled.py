@@ -1,5 +1,5 @@
-"""segdata.labelled: trimaps from masks and the Pets-layout folder labelling tools write into;
-its output goes through build_records unchanged and the records give the masks back."""
+"""segdata.formats.pets.labelled: trimaps from masks and the Pets-layout folder labelling tools write
+into; its output goes through build_records unchanged and the records give the masks back."""
 
 import json
 
@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from segdata import features
-from segdata.convert import build_records
-from segdata.labelled import LabelledFolder, _dilate, trimap_from_mask
+from segdata.formats.pets.labelled import LabelledFolder, _dilate, trimap_from_mask
+from segdata.records import features
+from segdata.records.convert import build_records
 
 
 def _blob(height, width, cy, cx, r):

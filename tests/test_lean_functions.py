@@ -1,12 +1,12 @@
-"""segdata.lean_functions: map / interleave whose functions start without Grappler must give
+"""segdata.input.lean_functions: map / interleave whose functions start without Grappler must give
 exactly what Dataset.map / Dataset.interleave give, and keep their mark where it matters."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from segdata import lean_functions as lean
-from segdata.lean_functions import _MARK
+from segdata.input import lean_functions as lean
+from segdata.input.lean_functions import _MARK
 
 
 def values(ds):
@@ -101,7 +101,7 @@ def test_without_the_internals_the_public_methods_are_used(monkeypatch):
 
 def test_a_pipeline_function_with_control_flow_and_random_ops_runs_lean():
     # augment_pair (tf.cond, stateless random ops, crop_and_resize) runs in a lean map.
-    from segdata.transforms import augment_pair
+    from segdata.input.transforms import augment_pair
 
     images = tf.data.Dataset.from_tensors(
         (tf.random.uniform([8, 8, 3], 0, 255), tf.ones([8, 8, 1], tf.uint8))).repeat(4)

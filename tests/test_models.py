@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from segmodel import metrics, precision
-from segmodel.models import build_model
+from segmodel.models.builtin import build_model
+from segmodel.training import metrics, precision
 
 # The chapter's layer stack: (class, filters, strides, activation); Rescaling first.
 CHAPTER_LAYERS = [

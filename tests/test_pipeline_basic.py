@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from segdata import IGNORE_LABEL, ManifestError, load_dataset, read_manifest
-from segdata.labels import trimap_to_class_ids
+from segdata.records.labels import trimap_to_class_ids
 
 SIZE = (45, 71)  # divides none of the generated sizes, and is not square
 
@@ -141,7 +141,7 @@ def test_unknown_split_and_bad_manifest_are_clear(records_dir, tmp_path):
 
 
 def test_own_options_turn_the_autotuner_off_and_user_options_win(records_dir):
-    # tf.data's autotuner ran whole passes on one core of two (see segdata/pipeline.py); the
+    # tf.data's autotuner ran whole passes on one core of two (see segdata/input/pipeline.py); the
     # pipeline turns it off, but a caller's options are applied last and take precedence.
     ds = load_dataset(records_dir, "train", image_size=SIZE, batch_size=8, shuffle=True, seed=3)
     assert ds.options().autotune.enabled is False

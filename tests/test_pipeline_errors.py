@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from segdata import load_dataset
-from segdata.features import serialize_example
-from segdata.figures import show_sample
-from segdata.pipeline import RecordReadError
+from segdata.input.pipeline import RecordReadError
+from segdata.plots import show_sample
+from segdata.records.features import serialize_example
 
 SHARD = "pets-validation.tfrecord-00001-of-00002"
 

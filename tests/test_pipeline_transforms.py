@@ -8,8 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 from segdata import IGNORE_LABEL, load_dataset
-from segdata.convert import build_records
-from segdata.transforms import augment_pair, resize_mask
+from segdata.input.transforms import augment_pair, resize_mask
+from segdata.records.convert import build_records
 
 # Class colours far apart, so JPEG noise and bilinear blending cannot flip a pixel's nearest one.
 PALETTE = np.array([[230, 30, 30], [30, 230, 30], [30, 30, 230]], np.float32)

@@ -97,7 +97,7 @@ def test_export_tool_refuses_an_existing_version(exported, capsys):
 
 
 def test_mask_png_round_trips_class_ids(tmp_path):
-    from segmodel.predict import save_mask_png
+    from segmodel.serving.predict import save_mask_png
 
     mask = np.random.default_rng(1).integers(0, 3, (7, 9)).astype(np.uint8)
     save_mask_png(mask, tmp_path / "m.png", 3)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from segmodel.sam import transforms
+from segmodel.sam.prompting import geometry as transforms
 from segmodel.testing import smooth_image as _image
 
 

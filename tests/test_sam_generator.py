@@ -4,8 +4,10 @@ per-point reference on a tiny SAM, and its filters on a predictor with known mas
 import numpy as np
 import pytest
 
-from segmodel.sam import SamPredictor, amg, transforms
-from segmodel.sam.generator import SamAutomaticMaskGenerator
+from segmodel.sam import SamPredictor
+from segmodel.sam.automatic import amg
+from segmodel.sam.automatic.generator import SamAutomaticMaskGenerator
+from segmodel.sam.prompting import geometry as transforms
 from segmodel.testing import smooth_image as _image
 from segmodel.testing import tiny_sam as tiny_segmenter
 

@@ -1,4 +1,4 @@
-"""The shared SAM labelling rule (segmodel.sam.labelling) and tools/sam_label.py, on a tiny
+"""The shared SAM labelling rule (segmodel.sam.labelling.entries) and tools/sam_label.py, on a tiny
 random-weight SAM saved as a local preset."""
 
 import json
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdata.convert import build_records
-from segdata.labelled import trimap_from_mask
+from segdata.formats.pets.labelled import trimap_from_mask
+from segdata.records.convert import build_records
 from segmodel.sam import SamPredictor
-from segmodel.sam.label_folder import label_images
-from segmodel.sam.labelling import normalize_prompts, object_mask, union_mask
+from segmodel.sam.labelling.entries import normalize_prompts, object_mask, union_mask
+from segmodel.sam.labelling.folder import label_images
 from segmodel.testing import smooth_image as _image
 from segmodel.testing import tiny_sam as tiny_segmenter
 
@@ -159,7 +159,7 @@ def test_empty_masks_are_reported_and_left_out(setup, tmp_path):
 
 def test_unreadable_image_is_reported_and_the_rest_labelled(setup, tmp_path):
     _, photos, predictor = setup
-    from segmodel.sam.label_folder import PointBoxSource
+    from segmodel.sam.labelling.folder import PointBoxSource
 
     images = tmp_path / "imgs"
     images.mkdir()

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from segmodel.sam import SamPredictor, transforms
-from segmodel.sam.architectures import build_sam_segmenter
+from segmodel.sam import SamPredictor
+from segmodel.sam.models.architectures import build_sam_segmenter
+from segmodel.sam.prompting import geometry as transforms
 from segmodel.testing import smooth_image as _image
 
 # The folder is named like a built-in preset: loading it by its relative name must read the

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segmodel.sam.prompts import check_prompts, to_model_inputs
+from segmodel.sam.prompting.prompts import check_prompts, to_model_inputs
 
 SIZE = (90, 150)  # (H, W): x in 0..150, y in 0..90
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from segmodel.sam.shared_decoder import SharedEmbeddingDecoder, supports
+from segmodel.sam.prompting.shared_decoder import SharedEmbeddingDecoder, supports
 
 
 def _jitter(layer, seed):

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from segmodel.sam.text import TextSegmenter
-from segmodel.sam.text_geometry import ConverterGeometry
+from segmodel.sam.sam3.converter_geometry import ConverterGeometry
+from segmodel.sam.sam3.segmenter import TextSegmenter
 from segmodel.testing import save_tiny_sam3
 
 # Named like the built-in preset: loading it by this relative name must read the folder.

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdata.labelled import trimap_from_mask
-from segdata.sample_data import make_sample_data
-from segmodel.sam.text import TextSegmenter
-from segmodel.sam.text_labelling import class_text, pets_class, text_prompts
-from segmodel.sam.text_results import union_mask
+from segdata.formats.pets.labelled import trimap_from_mask
+from segdata.synthetic.pets import make_sample_data
+from segmodel.sam.sam3.segmenter import TextSegmenter
+from segmodel.sam.sam3.text_labelling import class_text, pets_class, text_prompts
+from segmodel.sam.sam3.text_results import union_mask
 from segmodel.testing import save_tiny_sam3
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmodel.sam.text import TextInstance, TextSegmenter
-from segmodel.sam.text_results import save_text_results
+from segmodel.sam.sam3.segmenter import TextInstance, TextSegmenter
+from segmodel.sam.sam3.text_results import save_text_results
 from segmodel.testing import save_tiny_sam3
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from segmodel.sam import transforms
+from segmodel.sam.prompting import geometry as transforms
 
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 

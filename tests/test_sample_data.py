@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdata import sample_data
-from segdata.layout import parse_list_file, scan_pets
-from segdata.sample_quirks import QUIRKS
+from segdata.formats.pets.layout import parse_list_file, scan_pets
+from segdata.synthetic import pets as sample_data
+from segdata.synthetic.pets_quirks import QUIRKS
 
 
 def _tree_bytes(root):

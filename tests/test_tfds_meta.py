@@ -9,10 +9,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from segdata import features as F
 from segdata import load_dataset
-from segdata.convert import build_records
-from segdata.tfds_meta import _flatten, pets_features, write_tfds_metadata
+from segdata.records import features as F
+from segdata.records.convert import build_records
+from segdata.records.tfds_meta import _flatten, pets_features, write_tfds_metadata
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from segmodel import training
 from segmodel.cli import train as tool
-from segmodel.train_config import TrainConfig, from_args, make_config
+from segmodel.training import loop as training
+from segmodel.training.config import TrainConfig, from_args, make_config
 
 
 def _config(*flags):

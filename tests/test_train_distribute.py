@@ -32,7 +32,7 @@ def test_two_cpu_replicas(records_dir, tmp_path, request):
 def test_cpu_replicas_need_a_mirrored_strategy():
     import pytest
 
-    from segmodel.distribute import make_strategy
+    from segmodel.distribute.strategy import make_strategy
 
     with pytest.raises(ValueError, match="mirrored"):
         make_strategy("default", cpu_replicas=2)

@@ -5,7 +5,7 @@ are slow, so the data is the conftest's 48 images at 32 px split 37 / 11 over 3 
 (uneven_records), global batch 12: 3 steps an epoch, and 2 validation steps (11 validation images
 split 8 / 3 between the workers: the shorter part is padded). The model
 is the U-Net: its BatchNormalization statistics are the part of the state that `fit`-style
-training leaves unsynchronised between workers (segmodel.multiworker averages them).
+training leaves unsynchronised between workers (segmodel.distribute.multiworker averages them).
 """
 
 import csv
@@ -89,7 +89,7 @@ def history_epochs(run_dir):
 @pytest.fixture(scope="module")
 def uneven_records(pets_dir, tmp_path_factory):
     """Validation shards of 4, 3 and 4 images: 8 for worker 0, 3 for worker 1."""
-    from segdata.convert import build_records
+    from segdata.records.convert import build_records
 
     out = tmp_path_factory.mktemp("uneven") / "records"
     build_records(pets_dir, out, split="holdout", val_size=11, seed=1337, num_shards=3,
@@ -141,8 +141,8 @@ def test_two_workers_train_in_sync(first_epoch, uneven_records):
     import tensorflow as tf
 
     import segdata
-    from segmodel.metrics import make_loss, make_metrics
-    from segmodel.worker_input import update_metrics
+    from segmodel.distribute.worker_input import update_metrics
+    from segmodel.training.metrics import make_loss, make_metrics
 
     group, loss_fn = [keras.metrics.Mean(name="loss")] + make_metrics(3), make_loss()
     for images, masks in segdata.load_dataset(uneven_records, "validation", image_size=32,
@@ -198,7 +198,7 @@ def test_a_failing_worker_stops_the_others(records_dir, tmp_path, request):
 def test_the_chief_is_worker_0_unless_the_cluster_names_one():
     import tensorflow as tf
 
-    from segmodel.cluster import cluster_role
+    from segmodel.distribute.cluster import cluster_role
 
     def role(spec, task_type, task_id):
         resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
@@ -243,7 +243,7 @@ def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
     the cluster, on CPU nodes too (no nvidia-smi there); an explicit TF_CONFIG wins over Slurm."""
     import os
 
-    from segmodel import cluster
+    from segmodel.distribute import cluster
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after; the resolver may set it
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
@@ -268,7 +268,7 @@ def test_slurm_job_maps_to_a_cluster(monkeypatch, request):
 def test_every_worker_must_get_examples():
     """Every worker needs training examples (its repeated dataset would end at once): by shard
     file when there are enough files, else by example (segdata.load_dataset's rule)."""
-    from segmodel.worker_input import check_pipelines_get_data
+    from segmodel.distribute.worker_input import check_pipelines_get_data
 
     def manifest(*counts):
         return {"splits": {"train": {"shards": [{"num_examples": n} for n in counts]}}}

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from segmodel import training
+from segmodel.training import loop as training
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_divergence_names_epoch_and_policy(records_dir, tmp_path, restore_policy
 
 
 def test_first_nonfinite_weight_names_the_culprit():
-    from segmodel.callbacks import first_nonfinite_weight
+    from segmodel.training.callbacks import first_nonfinite_weight
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
                               keras.layers.BatchNormalization(name="bn")])

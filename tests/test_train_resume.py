@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 # Trains 3 epochs and dies after the 2nd, like a pre-empted machine (the process exits non-zero).
 INTERRUPTED = textwrap.dedent("""
     import sys, keras
-    from segmodel.training import train
+    from segmodel.training.loop import train
 
     class Preempted(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -57,7 +57,7 @@ def test_resume_continues_at_the_next_epoch(records_dir, tmp_path, request):
     assert (run_dir / "model.keras").exists()
 
     # Resuming with another architecture cannot load the backup: a clear error, nothing touched.
-    from segmodel.training import train
+    from segmodel.training.loop import train
 
     with pytest.raises(ValueError, match="model='chapter'"):
         train(records_dir, run_dir, model="unet", image_size=32, epochs=4, resume=True,
@@ -66,7 +66,7 @@ def test_resume_continues_at_the_next_epoch(records_dir, tmp_path, request):
 
 
 def test_a_finished_run_without_resume_is_refused(records_dir, tmp_path):
-    from segmodel.training import prepare_run_dir
+    from segmodel.training.loop import prepare_run_dir
 
     (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n")
     (tmp_path / "notes.txt").write_text("mine")
@@ -82,7 +82,7 @@ def test_a_finished_run_without_resume_is_refused(records_dir, tmp_path):
 
 
 def test_resuming_a_multiworker_run_without_multiworker_is_refused(records_dir, tmp_path):
-    from segmodel import training
+    from segmodel.training import loop as training
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)  # the state a --strategy multiworker run keeps

@@ -40,8 +40,8 @@ def run_tool(args, cwd):
 @pytest.fixture(scope="module")
 def learn_records(tmp_path_factory):
     """120 small generated photos -> holdout records (96 train, 24 validation)."""
-    from segdata.convert import build_records
-    from segdata.sample_data import make_sample_data
+    from segdata.records.convert import build_records
+    from segdata.synthetic.pets import make_sample_data
 
     root = tmp_path_factory.mktemp("learn")
     pets = make_sample_data(root / "pets", 120, seed=0, min_side=64, max_side=96)
@@ -110,7 +110,7 @@ def test_run_folder_contents(chapter_run):
 
 
 def test_existing_run_is_not_overwritten(chapter_run):
-    from segmodel.training import prepare_run_dir
+    from segmodel.training.loop import prepare_run_dir
 
     run_dir, _ = chapter_run
     with pytest.raises(FileExistsError, match="--resume"):

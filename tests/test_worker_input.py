@@ -1,4 +1,4 @@
-"""Exact multi-worker validation (segmodel.worker_input), with simulated input pipelines.
+"""Exact multi-worker validation (segmodel.distribute.worker_input), with simulated input pipelines.
 
 No cluster: each pipeline's dataset is built with its own tf.distribute.InputContext, as
 `distribute_datasets_from_function` would on each worker. The records have 11 validation images
@@ -19,7 +19,7 @@ IMAGE_SIZE = 32
 
 @pytest.fixture(scope="module")
 def uneven_records(pets_dir, tmp_path_factory):
-    from segdata.convert import build_records
+    from segdata.records.convert import build_records
 
     out = tmp_path_factory.mktemp("uneven") / "records"
     build_records(pets_dir, out, split="holdout", val_size=11, seed=1337, num_shards=3,
@@ -38,7 +38,7 @@ def contexts(pipelines):
 def streams(records, pipelines, batch_size, resize="stretch"):
     """([[(images, masks)] per pipeline], steps) of the padded validation streams."""
     import segdata
-    from segmodel.worker_input import padded_dataset, validation_steps
+    from segmodel.distribute.worker_input import padded_dataset, validation_steps
 
     manifest = segdata.read_manifest(records)
     steps = validation_steps(manifest, "validation", pipelines, batch_size)
@@ -72,7 +72,7 @@ def local_batches(records, batch_size, resize="stretch"):
                                                   (12, [1] * 11 + [0])])  # one gets only padding
 def test_padded_streams_cover_every_example_once(uneven_records, pipelines, expected):
     import segdata
-    from segmodel.worker_input import pipeline_counts
+    from segmodel.distribute.worker_input import pipeline_counts
 
     manifest = segdata.read_manifest(uneven_records)
     assert [s["num_examples"] for s in manifest["splits"]["validation"]["shards"]] == [4, 3, 4]
@@ -101,8 +101,8 @@ def test_metrics_over_padded_streams_equal_the_local_ones(uneven_records, resize
     import keras
     import tensorflow as tf
 
-    from segmodel.metrics import make_loss, make_metrics
-    from segmodel.worker_input import update_metrics
+    from segmodel.distribute.worker_input import update_metrics
+    from segmodel.training.metrics import make_loss, make_metrics
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)),
@@ -134,7 +134,7 @@ def test_metrics_over_padded_streams_equal_the_local_ones(uneven_records, resize
 
 
 def test_steps_need_a_batch_divisible_by_the_workers():
-    from segmodel.worker_input import validation_steps
+    from segmodel.distribute.worker_input import validation_steps
 
     manifest = {"splits": {"validation": {"shards": [{"num_examples": n} for n in (4, 3, 4)]}}}
     assert validation_steps(manifest, "validation", 1, 4) == 3  # one worker: ceil(11 / 4)

@@ -68,7 +68,7 @@ def main(argv=None):
     if args.verify:
         if args.data_dir or args.output_dir:
             parser.error("--verify OUT takes no --data-dir/--output-dir")
-        from segdata.verify import verify_records
+        from segdata.records.verify import verify_records
 
         problems = verify_records(args.verify, decode=args.decode)
         for problem in problems:
@@ -82,8 +82,8 @@ def main(argv=None):
                      "the parallelism (e.g. --beam-options \"--direct_num_workers=2\")")
     if args.runner == "local" and args.beam_options is not None:
         parser.error("--beam-options needs --runner beam")
-    from segdata.convert import StrictError, build_records
-    from segdata.manifest import summarize
+    from segdata.records.convert import StrictError, build_records
+    from segdata.records.manifest import summarize
 
     common = dict(split=args.split, val_size=args.val_size, seed=args.seed,
                   num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
@@ -92,7 +92,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         if args.runner == "beam":
-            from segdata.beam_convert import PipelineError, build_records_beam
+            from segdata.records.beam_convert import PipelineError, build_records_beam
 
             try:
                 manifest = build_records_beam(args.data_dir, args.output_dir,

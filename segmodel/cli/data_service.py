@@ -40,7 +40,7 @@ def main(argv=None):
         print("error: --fault-tolerant needs --work-dir (where the journal is kept)",
               file=sys.stderr)
         return 2
-    from segdata import service  # after --help: TensorFlow is slow to import
+    from segdata.input import service  # after --help: TensorFlow is slow to import
 
     try:
         if args.role == "dispatcher":

@@ -12,7 +12,7 @@ import sys
 
 
 def main(argv=None):
-    from segdata.download import OFFICIAL_BASE_URL, DownloadError, download_pets
+    from segdata.io.download import OFFICIAL_BASE_URL, DownloadError, download_pets
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--output-dir", required=True, help="folder for images/ and annotations/")

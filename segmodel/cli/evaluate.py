@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from segmodel import evaluate
+from segmodel.evaluation import evaluate
 
 
 def _positive_int(text):

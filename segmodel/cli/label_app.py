@@ -55,7 +55,7 @@ def main(argv=None):
         print(f"error: photo folder {os.path.abspath(args.images)} does not exist; pass the "
               "folder holding the photos to label with --images.", file=sys.stderr)
         return 2
-    from segmodel.sam.label_app import serve
+    from segmodel.sam.label_app.app import serve
 
     try:
         serve(args.images, args.output_dir, args.preset, host=args.host, port=args.port,

@@ -22,7 +22,7 @@ def main(argv=None):
     p.add_argument("--max-side", type=int, default=500, help="largest image side in px")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     args = p.parse_args(argv)
-    from segdata.sample_data import make_sample_data
+    from segdata.synthetic.pets import make_sample_data
 
     try:
         out = make_sample_data(args.output_dir, args.num_images, seed=args.seed,

@@ -25,7 +25,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from segmodel.predict import PredictError, format_results, predict_images
+    from segmodel.serving.predict import PredictError, format_results, predict_images
 
     try:
         results = predict_images(args.saved_model, args.image, args.output_dir)

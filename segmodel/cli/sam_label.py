@@ -58,7 +58,7 @@ def build_parser():
 def point_box_source(args):
     """SAM with point and box prompts (the shared mask rule)."""
     from segmodel.sam import SamPredictor
-    from segmodel.sam.label_folder import PointBoxSource
+    from segmodel.sam.labelling.folder import PointBoxSource
 
     # Loaded at the first mask: bad prompts fail before the model costs anything.
     return PointBoxSource(lambda: SamPredictor.from_preset(args.preset, dtype=args.dtype))
@@ -66,8 +66,8 @@ def point_box_source(args):
 
 def text_source(args):
     """SAM 3 with text prompts: the union of the instances kept by the score threshold."""
-    from segmodel.sam.text import TextSegmenter
-    from segmodel.sam.text_labelling import TextSource
+    from segmodel.sam.sam3.segmenter import TextSegmenter
+    from segmodel.sam.sam3.text_labelling import TextSource
 
     return TextSource(lambda: TextSegmenter.from_preset(args.preset, dtype=args.dtype),
                       score_threshold=args.score_threshold,
@@ -76,7 +76,7 @@ def text_source(args):
 
 def text_prompt_entries(args):
     """Per-image text prompt entries: --text for all, or from Pets-style names."""
-    from segmodel.sam.text_labelling import text_prompts
+    from segmodel.sam.sam3.text_labelling import text_prompts
 
     if args.text_from_class:
         return text_prompts(args.images, from_class=args.class_text or "species")
@@ -95,8 +95,8 @@ def main(argv=None):
         print("sam_label: error: --outline-width must be >= 0", file=sys.stderr)
         return 2
     # Deferred: TensorFlow and keras-hub take seconds to import; --help should not.
-    from segmodel.sam.label_folder import label_images
-    from segmodel.sam.labelling import load_prompt_file
+    from segmodel.sam.labelling.entries import load_prompt_file
+    from segmodel.sam.labelling.folder import label_images
 
     try:
         if text_route:

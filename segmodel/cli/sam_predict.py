@@ -74,10 +74,10 @@ def build_parser():
 
 
 def main_text(args):
-    """The --text route: SAM 3 TextSegmenter, results via segmodel.sam.text_results."""
+    """The --text route: SAM 3 TextSegmenter, results via segmodel.sam.sam3.text_results."""
     from segmodel.sam import load_image
-    from segmodel.sam.text import TextSegmenter, check_boxes, check_texts, check_threshold
-    from segmodel.sam.text_results import save_text_results
+    from segmodel.sam.sam3.segmenter import TextSegmenter, check_boxes, check_texts, check_threshold
+    from segmodel.sam.sam3.text_results import save_text_results
 
     boxes = args.exemplar + args.negative_exemplar
     labels = [1] * len(args.exemplar) + [0] * len(args.negative_exemplar)
@@ -122,7 +122,7 @@ def main(argv=None):
         parser.error("--exemplar/--negative-exemplar need --text")
     # Deferred: TensorFlow and keras-hub take seconds to import, --help should not.
     from segmodel.sam import SamPredictor, check_prompts, load_image
-    from segmodel.sam.results import save_results
+    from segmodel.sam.prompting.results import save_results
 
     points = args.point or None
     labels = args.label or ([1] * len(args.point) if args.point else None)

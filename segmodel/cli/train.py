@@ -25,7 +25,10 @@ import sys
 
 import tensorflow as tf
 
-from segmodel import cluster, distribute, train_config, training
+from segmodel.distribute import cluster
+from segmodel.distribute import strategy as distribute
+from segmodel.training import config as train_config
+from segmodel.training import loop as training
 
 
 def build_parser():
@@ -52,7 +55,7 @@ def main(argv=None):
     try:
         config = train_config.from_args(args)
         if config.strategy == "multiworker":
-            from segmodel import multiworker
+            from segmodel.distribute import multiworker
 
             multiworker.train(args.records, args.output_dir, config,
                               cluster_resolver=_cluster_resolver())

@@ -13,18 +13,24 @@ Modules: `predictor` (SamPredictor: points, boxes, mask prompts, batched prompts
 (label a folder of images into a Pets-layout folder), `export` (a servable SavedModel),
 `transforms` (resize longest side, pad, coordinates, mask post-processing), `prompts`
 (validation), `visualize` (matplotlib helpers), `files` (image loading, atomic writes),
-`loading` (SAM presets, over `segmodel.presets`), `architectures` (SAM built from configs).
+`loading` (SAM presets, over `segmodel.models.presets`), `architectures` (SAM built from configs).
 Text prompts (SAM 3): `text` (TextSegmenter), `text_geometry` (image-converter geometry),
 `text_results` (output files), `text_labelling` (labelling a folder from text),
 `sam3_architectures` (SAM 3 built from configs).
 """
 
-from segmodel.sam.files import load_image
-from segmodel.sam.generator import SamAutomaticMaskGenerator
-from segmodel.sam.predictor import SamPredictor
-from segmodel.sam.prompts import Prompts, check_prompts
-from segmodel.sam.text import TextInstance, TextSegmenter
-from segmodel.sam.visualize import overlay_figure, save_overlay, show_box, show_mask, show_points
+from segmodel.sam.automatic.generator import SamAutomaticMaskGenerator
+from segmodel.sam.prompting.files import load_image
+from segmodel.sam.prompting.predictor import SamPredictor
+from segmodel.sam.prompting.prompts import Prompts, check_prompts
+from segmodel.sam.prompting.visualize import (
+    overlay_figure,
+    save_overlay,
+    show_box,
+    show_mask,
+    show_points,
+)
+from segmodel.sam.sam3.segmenter import TextInstance, TextSegmenter
 
 __all__ = [
     "Prompts",

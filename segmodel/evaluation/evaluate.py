@@ -1,0 +1,203 @@
+"""Score a trained model on a record split: IoU, pixel accuracy, boundary F-score, worst images.
+
+    evaluate("runs/pets/model.keras", "records", split="validation", output_dir="eval")
+    evaluate("export/pets/1", "records", at="original")       # a SavedModel, served bytes in
+
+A `.keras` file runs through Keras on the input pipeline's tensors (`segdata.load_dataset`'s
+decode and resize); a SavedModel version folder runs through its `serving_default` signature on
+the records' encoded image bytes, as a server would. Both see the same pixels, so they give the
+same numbers for the same model.
+
+Masks are scored at the model's input size (`at="input"`, the chapter's way: the true mask is
+resized with nearest like the training targets) or at each image's own size (`at="original"`:
+predictions resized back with the serving code's nearest resize, the mask a user sees).
+
+Streaming: batches go through the model one at a time; only the confusion matrix, one F-score
+per image and the K worst images are kept, so memory does not grow with the split.
+"""
+
+import heapq
+import math
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from segdata.input import lean_functions, pipeline, shard_reader, transforms
+from segdata.records.labels import IGNORE_LABEL, LABEL_NAMES, LABEL_OFFSET, trimap_to_class_ids
+from segdata.records.manifest import read_manifest
+from segmodel.evaluation.boundary import boundary_f1
+from segmodel.training import metrics
+
+AT_CHOICES = ("input", "original")
+BOUNDARY_TOLERANCE = 2  # pixels, as the DAVIS benchmark's F measure at its default
+
+
+def load_model(path, image_size=None):
+    """(predict function, (H, W), num_classes, kind) for a `.keras` file or a SavedModel folder.
+
+    predict(batch) -> uint8 [N, H, W] class ids at the model's input size, where batch is the
+    dict made by `_examples` (the Keras model reads "pixels", the SavedModel "encoded").
+    """
+    from segmodel.serving.export import load_keras_model, model_signature, read_metadata
+    from segmodel.serving.predict import find_version_dir
+
+    path = pathlib.Path(path)
+    if path.suffix in (".keras", ".h5") or path.is_file():
+        model = load_keras_model(path)
+        size, num_classes = model_signature(model, image_size)
+
+        def predict(batch):
+            probs = model.predict_on_batch(batch["pixels"])
+            return np.argmax(probs, axis=-1).astype(np.uint8)
+
+        return predict, size, num_classes, "keras"
+    version = find_version_dir(path)
+    served = tf.saved_model.load(str(version))
+    meta = read_metadata(version) or {}
+    if "serving_default" not in served.signatures:
+        raise ValueError(f"{version} has no serving_default signature; export it with "
+                         f"tools/export.py")
+    signature = served.signatures["serving_default"]
+    size = meta.get("input_size") or signature.structured_outputs["masks"].shape[1:3]
+    size = tuple(int(s) for s in size)
+    if image_size is not None and tuple(image_size) != size:
+        raise ValueError(f"--image-size {tuple(image_size)} but {version} takes {size} images")
+    num_classes = int(meta.get("num_classes") or signature.structured_outputs[
+        "probabilities"].shape[-1])
+
+    def predict(batch):
+        return signature(images=tf.constant(batch["encoded"]))["masks"].numpy()
+
+    return predict, size, num_classes, "saved_model"
+
+
+def _examples(records, split, image_size, batch_size):
+    """Batches of dicts: encoded bytes, model pixels and mask at input size, original mask.
+
+    "pixels" float32 [N, H, W, 3] and "mask" uint8 [N, H, W] are exactly what `load_dataset`
+    yields (stretch resize); "original" uint8 [N, h_max, w_max] is padded with IGNORE_LABEL and
+    "size" int64 [N, 2] gives each image's own (h, w).
+    """
+    manifest = read_manifest(records)
+    shards = pipeline.shard_list(records, manifest, split)  # names a missing/truncated shard
+    compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
+    offset = manifest.get("label_offset", LABEL_OFFSET)
+    files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),
+                                                tf.constant([n for _, n in shards], tf.int64),
+                                                tf.zeros([len(shards)], tf.int64)))
+    ds = shard_reader.read_shards(files, compression).unbatch()
+
+    def decode(example):
+        image, trimap = transforms.decode_pair(example["image"], example["mask"],
+                                               example["where"])
+        pixels, mask = transforms.resize_pair(image, trimap, image_size, "stretch", offset)
+        return {"encoded": example["image"], "where": example["where"],
+                "pixels": tf.cast(pixels, tf.float32), "mask": mask[..., 0],
+                "original": trimap_to_class_ids(trimap, offset)[..., 0],
+                "size": tf.shape(image, out_type=tf.int64)[:2]}
+
+    ds = lean_functions.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
+    pads = {"encoded": "", "where": "", "pixels": 0.0, "mask": np.uint8(IGNORE_LABEL),
+            "original": np.uint8(IGNORE_LABEL), "size": np.int64(0)}
+    ds = ds.padded_batch(batch_size, padding_values=pads).prefetch(tf.data.AUTOTUNE)
+    return ds, sum(n for _, n in shards)
+
+
+def _to_original(classes, sizes, shape):
+    """uint8 [N, H, W] -> [N, *shape] resized per image to `sizes` (nearest), padded 255."""
+    out = np.full((len(classes), *shape), IGNORE_LABEL, np.uint8)
+    for i, (mask, (h, w)) in enumerate(zip(classes, sizes)):
+        out[i, :h, :w] = transforms.resize_mask(mask[..., None], (int(h), int(w))).numpy()[..., 0]
+    return out
+
+
+def _foreground_iou(truth, pred):
+    keep = truth != IGNORE_LABEL
+    t, p = (truth == metrics.FOREGROUND_CLASS) & keep, (pred == metrics.FOREGROUND_CLASS) & keep
+    union = np.sum(t | p)
+    return float(np.sum(t & p) / union) if union else math.nan
+
+
+def evaluate(model, records, *, split="validation", image_size=None, batch_size=16, at="input",
+             worst=0, output_dir=None, progress=True):
+    """Scores `model` on `records`/`split`; writes metrics.json and figures when output_dir.
+
+    Args:
+      model: path of a `.keras` file (RUN/model.keras) or a SavedModel folder (EXPORT/N or
+        EXPORT, whose highest version is used).
+      records: folder written by tools/build_records.py.
+      image_size: (H, W) only for a `.keras` model that accepts any size.
+      at: "input" (masks at the model's input size) or "original" (each image's own size).
+      worst: also keep the `worst` images by foreground IoU (figure worst.png).
+      output_dir: folder for metrics.json, confusion_matrix.png, worst.png; None writes nothing.
+
+    Returns:
+      dict: the contents of metrics.json (see the README's evaluation section).
+    """
+    if at not in AT_CHOICES:
+        raise ValueError(f"at must be one of {AT_CHOICES}, got {at!r}")
+    if int(batch_size) < 1 or int(worst) < 0:
+        raise ValueError(f"batch_size must be >= 1 and worst >= 0, got {batch_size}, {worst}")
+    predict, size, num_classes, kind = load_model(model, image_size)
+    ds, total = _examples(records, split, size, int(batch_size))
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    f_scores, kept, count = [], [], 0
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
+        for batch in ds.as_numpy_iterator():
+            classes = predict(batch)
+            if at == "original":
+                truth, pred = batch["original"], _to_original(classes, batch["size"],
+                                                              batch["original"].shape[1:])
+            else:
+                truth, pred = batch["mask"], classes
+            confusion += metrics.confusion_matrix(truth, pred, num_classes)
+            for i in range(len(pred)):
+                h, w = batch["size"][i] if at == "original" else size
+                t, p = truth[i, :h, :w], pred[i, :h, :w]
+                f_scores.append(boundary_f1(t == 0, p == 0, BOUNDARY_TOLERANCE, valid=t != 255))
+                score = _foreground_iou(t, p)
+                if worst and not math.isnan(score):
+                    item = (-score, count, batch["where"][i].decode(), batch["encoded"][i], t, p)
+                    (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, item)
+                count += 1
+            bar.update(len(pred))
+    per_class = metrics.iou_from_confusion(confusion)
+    result = {
+        "model": str(pathlib.Path(model).resolve()), "model_kind": kind,
+        "records": str(pathlib.Path(records).resolve()), "split": split, "at": at,
+        "input_size": list(size), "num_images": count,
+        "label_names": list(LABEL_NAMES) if num_classes == len(LABEL_NAMES) else None,
+        "foreground_iou": _number(per_class[metrics.FOREGROUND_CLASS]),
+        "mean_iou": _number(np.nanmean(per_class) if np.isfinite(per_class).any() else math.nan),
+        "per_class_iou": [_number(v) for v in per_class],
+        "pixel_accuracy": _number(np.trace(confusion) / max(confusion.sum(), 1)),
+        "boundary_f1": _number(np.mean(f_scores) if f_scores else math.nan),
+        "boundary_tolerance_px": BOUNDARY_TOLERANCE,
+        "confusion_matrix": confusion.tolist(),
+        "worst": [{"record": where, "foreground_iou": -neg}
+                  for neg, _, where, *_ in sorted(kept, reverse=True)],
+    }
+    if output_dir is not None:
+        _write(result, sorted(kept, reverse=True), pathlib.Path(output_dir))
+    return result
+
+
+def _number(value):
+    value = float(value)
+    return None if math.isnan(value) else value  # JSON has no NaN
+
+
+def _write(result, kept, out):
+    from segdata.io.atomic import write_json_atomic
+    from segmodel.evaluation import figures as eval_figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    eval_figures.plot_confusion(np.array(result["confusion_matrix"]), result["label_names"],
+                                out / "confusion_matrix.png")
+    if kept:
+        eval_figures.plot_worst([(where, -neg, encoded, t, p)
+                                 for neg, _, where, encoded, t, p in kept], out / "worst.png")
+    write_json_atomic(out / "metrics.json", result)

@@ -1,0 +1,2 @@
+"""Automatic masks ("segment everything"): SamAutomaticMaskGenerator and its helpers.
+"""

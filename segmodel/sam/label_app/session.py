@@ -1,0 +1,299 @@
+"""The labelling page's state and actions, without HTTP: a folder of photos, a SAM, an output.
+
+The output folder is the state. An image is "labelled" when
+`segdata.formats.pets.labelled.LabelledFolder` says so (listed, image and trimap written),
+"skipped" when its name is in
+OUT/annotations/skipped.json (a file `build_records` never reads), "unreadable" when its file
+cannot be decoded, else "todo". Stopping the server loses at most the clicks on the current
+image, and starting it again on the same folders shows the same statuses.
+
+Names are the file names found in the photo folder when the session starts. Every request
+names an image by one of them; anything else (`..`, absolute paths, sub-folders, a symlink
+leading out of the folder, a file added later) is `NotFound`, so no request can read or write
+outside the two folders.
+"""
+
+import io
+import json
+import os
+import pathlib
+import threading
+import time
+
+import numpy as np
+from PIL import Image
+
+from segdata.formats.pets.labelled import IMAGE_SUFFIXES, LabelledFolder, sample_name
+from segdata.io.atomic import write_json_atomic
+from segmodel.sam.label_app.embedding_cache import EmbeddingCache
+from segmodel.sam.labelling import entries as labelling
+from segmodel.sam.prompting import files
+
+# Formats every browser draws; others (TIFF) are sent as PNG.
+_BROWSER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+                  ".gif": "image/gif", ".bmp": "image/bmp", ".webp": "image/webp"}
+SKIPPED_FILE = "skipped.json"
+
+
+class NotFound(LookupError):
+    """Not an image of this session (HTTP 404)."""
+
+
+class BadRequest(ValueError):
+    """Bad prompts or an action that cannot be done (HTTP 400); the text says why."""
+
+
+class LabelSession:
+    """Label the photos of `images_dir` into the Pets-layout folder `output_dir`.
+
+    Args:
+      images_dir: folder of photos (.jpg .jpeg .png .bmp .gif .webp .tif .tiff; not recursive).
+      output_dir: the LabelledFolder to write (created on the first accept).
+      predictor: a `SamPredictor`; its encoder runs in a background thread.
+      outline_width: the trimap outline band, px.
+      cache_size: embeddings kept in memory (4 MiB each at 1024 px).
+      encoder: optional `ProcessEncoder` for the same model (closed with the session);
+        default: the predictor's encoder in a background thread of this process.
+    """
+
+    def __init__(self, images_dir, output_dir, predictor, outline_width=2, cache_size=4,
+                 encoder=None):
+        self.images_dir = pathlib.Path(images_dir).expanduser().resolve()
+        if not self.images_dir.is_dir():
+            raise FileNotFoundError(f"Photo folder {self.images_dir} does not exist; pass the "
+                                    "folder holding the photos to label with --images.")
+        self.folder = LabelledFolder(output_dir, outline_width)
+        if self.folder.root == self.images_dir or self.folder.images_dir == self.images_dir:
+            raise ValueError(f"--output-dir {self.folder.root} would write into the photo "
+                             "folder; choose a separate output folder.")
+        self.names = self._scan()
+        self.predictor = predictor
+        self._sizes = {n: self._read_size(n) for n in self.names}
+        self._unreadable = {n for n, s in self._sizes.items() if s is None}
+        self._skipped_path = self.folder.annotations_dir / SKIPPED_FILE
+        self._skipped = self._read_skipped()
+        self._state_lock = threading.Lock()
+        self._predict_lock = threading.Lock()
+        self.encoder = encoder
+        self.cache = EmbeddingCache(predictor, self.load_pixels, capacity=cache_size,
+                                    encode=encoder)
+
+    # -- the photo folder -------------------------------------------------------------------
+
+    def _scan(self):
+        names, stems = [], {}
+        for name in sorted(os.listdir(self.images_dir)):
+            path = self.images_dir / name
+            if (name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES)
+                    or not path.is_file() or not self._inside(path)):
+                continue
+            stem = sample_name(name)
+            if stem in stems:
+                raise ValueError(f"{stems[stem]} and {name} in {self.images_dir} would both be "
+                                 f"sample {stem!r} in the output; rename one of them.")
+            stems[stem] = name
+            names.append(name)
+        if not names:
+            raise ValueError(f"No photos in {self.images_dir} (looked for "
+                             f"{', '.join(IMAGE_SUFFIXES)}).")
+        return names
+
+    def _inside(self, path):
+        return path.resolve().parent == self.images_dir
+
+    def path(self, name):
+        """The photo file of `name`, or NotFound. Re-checked on every use, so a symlink
+        swapped in after the start does not lead out of the folder."""
+        if not isinstance(name, str) or name not in self._sizes:
+            raise NotFound(f"No image {name!r} in {self.images_dir}.")
+        path = self.images_dir / name
+        if not path.is_file() or not self._inside(path):
+            raise NotFound(f"No image {name!r} in {self.images_dir}.")
+        return path
+
+    def _read_size(self, name):
+        try:
+            with Image.open(self.images_dir / name) as img:
+                return img.size  # (width, height) of the stored pixels, EXIF not applied
+        except (OSError, ValueError):
+            return None
+
+    def load_pixels(self, name):
+        """uint8 `[H, W, 3]` as SAM and build_records see it (no EXIF rotation)."""
+        try:
+            return files.load_image(self.path(name))
+        except ValueError:
+            self._unreadable.add(name)
+            raise
+
+    def image_bytes(self, name):
+        """(bytes, content type) for the page: the file itself when a browser shows its
+        pixels unchanged, else a PNG of the pixels (TIFF, or a JPEG with an EXIF rotation,
+        which browsers apply but SAM and the records do not)."""
+        path = self.path(name)
+        if name in self._unreadable:
+            raise BadRequest(f"{name} cannot be decoded as an image; skip it.")
+        suffix = path.suffix.lower()
+        with Image.open(path) as img:
+            rotated = img.getexif().get(0x0112, 1) != 1
+        if suffix in _BROWSER_TYPES and not rotated:
+            return path.read_bytes(), _BROWSER_TYPES[suffix]
+        return encode_png(self.load_pixels(name)), "image/png"
+
+    # -- statuses ---------------------------------------------------------------------------
+
+    def _read_skipped(self):
+        try:
+            return set(json_load(self._skipped_path).get("skipped", []))
+        except FileNotFoundError:
+            return set()
+
+    def status(self, name):
+        if self.folder.is_labelled(name):
+            return "labelled"
+        if name in self._skipped:
+            return "skipped"
+        if name in self._unreadable:
+            return "unreadable"
+        return "todo"
+
+    def images(self):
+        """[{"name", "status", "width", "height"}] in name order (sizes null if unreadable)."""
+        out = []
+        for name in self.names:
+            width, height = self._sizes[name] or (None, None)
+            out.append({"name": name, "status": self.status(name), "width": width,
+                        "height": height})
+        return out
+
+    def progress(self):
+        """{"labelled": k, "total": N}."""
+        return {"labelled": sum(self.folder.is_labelled(n) for n in self.names),
+                "total": len(self.names)}
+
+    def next_todo(self, after=None):
+        """The first "todo" image after `after` in name order (wrapping), or None."""
+        start = self.names.index(after) + 1 if after in self.names else 0
+        for name in self.names[start:] + self.names[:start]:
+            if name != after and self.status(name) == "todo":
+                return name
+        return None
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def open(self, name):
+        """The page shows `name`: encode it first, then the next image still to do; forget
+        images queued for where the user was before."""
+        self.path(name)
+        following = self.next_todo(after=name)
+        self.cache.schedule([k for k in (name, following)
+                             if k is not None and k not in self._unreadable])
+
+    def _objects(self, name, objects):
+        # No image_size: coordinates off the image get SamPredictor's own message.
+        try:
+            return labelling.normalize_prompts({"objects": objects}, name=name)
+        except ValueError as err:
+            raise BadRequest(str(err)) from None
+
+    def predict(self, name, objects):
+        """Union mask of `objects` (request format) -> (bool `[H, W]`, scores, objects)."""
+        self.path(name)
+        objects = self._objects(name, objects)
+        try:
+            embedding = self.cache.get(name)
+        except ValueError as err:  # the file cannot be decoded
+            raise BadRequest(f"{name} cannot be decoded as an image ({err}); skip it.") from None
+        with self._predict_lock:
+            self.predictor.set_embedding(embedding)
+            try:
+                mask, scores = labelling.union_mask(self.predictor, objects)
+            except ValueError as err:  # SamPredictor's prompt checks
+                raise BadRequest(str(err)) from None
+        return mask, scores, objects
+
+    def accept(self, name, objects):
+        """Write the trimap of the objects' union, the list entries and the prompts."""
+        mask, _, objects = self.predict(name, objects)
+        if not mask.any():
+            raise BadRequest(f"The mask of {name} is empty, so nothing was written; add a "
+                             "foreground point or a box, or skip the image.")
+        with self._state_lock:
+            trimap = self.folder.write(name, self.path(name), mask,
+                                       prompts=_short_floats(labelling.objects_to_json(objects)))
+            if name in self._skipped:
+                self._skipped.discard(name)
+                self._write_skipped()
+        return dict(trimap=trimap, **self.progress())
+
+    def skip(self, name):
+        self.path(name)
+        if self.folder.is_labelled(name):
+            raise BadRequest(f"{name} is labelled; accept new prompts to relabel it.")
+        with self._state_lock:
+            self._skipped.add(name)
+            self._write_skipped()
+        return dict(status="skipped", **self.progress())
+
+    def prompts(self, name):
+        """The objects recorded when `name` was accepted ([] if none), request format."""
+        self.path(name)
+        entry = self.folder.prompts(name) if self.folder.is_labelled(name) else None
+        if not entry:
+            return []
+        objects = labelling.normalize_prompts(entry, name=name)
+        return _short_floats(labelling.objects_to_json(objects))["objects"]
+
+    def _write_skipped(self):
+        self.folder.annotations_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._skipped_path, {"skipped": sorted(self._skipped)})
+
+    def warm_up(self):
+        """Encode the first image still to do and trace the prompt path once, so the first
+        click is as fast as the others. Returns that image's name (None: nothing to do)."""
+        name = self.next_todo() or self.names[0]
+        started = time.perf_counter()
+        try:
+            embedding = self.cache.get(name)
+        except ValueError:
+            return name
+        with self._predict_lock:
+            self.predictor.set_embedding(embedding)
+            height, width = embedding.original_size
+            self.predictor.predict([[width / 2, height / 2]], [1])
+        self.warm_up_s = time.perf_counter() - started
+        self.open(name)
+        return name
+
+    def close(self):
+        """Stop encoding; an in-process encoder run is not waited for longer than 5 s."""
+        self.cache.close(timeout=0)
+        if self.encoder is not None:
+            self.encoder.close()
+        self.cache.close(timeout=5)
+
+
+def json_load(path):
+    try:
+        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); fix or delete it.") from None
+
+
+def encode_png(pixels):
+    """uint8 `[H, W]` or `[H, W, 3]` -> PNG bytes (fast compression: sent once, not kept)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _short_floats(value):
+    """Floats (float32 values from the prompts) -> the shortest decimals that give the same
+    float32, so prompts.json says 61.4, not 61.400001525878906."""
+    if isinstance(value, float):
+        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+    if isinstance(value, dict):
+        return {k: _short_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short_floats(v) for v in value]
+    return value

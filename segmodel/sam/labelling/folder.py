@@ -1,0 +1,165 @@
+"""Label a folder of images into a Pets-layout folder from per-image prompts.
+
+The loop is independent of where masks come from: a *mask source* turns one image and its
+prompt entry into a foreground mask. `PointBoxSource` is SAM with point and box prompts
+(the shared mask rule of `segmodel.sam.labelling.entries`); other sources (e.g. text prompts) only
+need the same two methods:
+
+  check(name, image_size, entry) -> None      raise ValueError naming the image and field
+  mask(name, image_path, entry) -> (bool [H, W], prompts dict to record, or None)
+
+Every entry is checked before the first model call, so a typo in prompts.json fails in
+seconds with every bad entry listed, not after an hour of labelling.
+"""
+
+import dataclasses
+import pathlib
+import sys
+
+from PIL import Image
+
+from segdata.formats.pets.labelled import IMAGE_SUFFIXES, LabelledFolder, sample_name
+from segmodel.sam.labelling import entries as labelling
+
+
+class PointBoxSource:
+    """SAM masks from point and box prompts: the union of the objects' masks.
+
+    Args:
+      predictor: a `SamPredictor`, or a function returning one, called at the first mask
+        (so prompts are checked, and a finished folder resumed, without loading SAM).
+    """
+
+    def __init__(self, predictor):
+        self._predictor = predictor
+
+    @property
+    def predictor(self):
+        if callable(self._predictor):
+            self._predictor = self._predictor()
+        return self._predictor
+
+    def check(self, name, image_size, entry):
+        labelling.normalize_prompts(entry, name=name, image_size=image_size)
+
+    def mask(self, name, image_path, entry):
+        self.predictor.set_image(image_path)
+        objects = labelling.normalize_prompts(entry, name=name,
+                                              image_size=self.predictor.original_size)
+        mask, _ = labelling.union_mask(self.predictor, objects)
+        return mask, labelling.objects_to_json(objects)
+
+
+@dataclasses.dataclass
+class LabelReport:
+    """What `label_images` did, by image file name."""
+
+    labelled: list = dataclasses.field(default_factory=list)
+    kept: list = dataclasses.field(default_factory=list)  # labelled by an earlier run
+    no_prompts: list = dataclasses.field(default_factory=list)  # images without an entry
+    missing_images: list = dataclasses.field(default_factory=list)  # entries without image
+    empty: list = dataclasses.field(default_factory=list)  # masks with no foreground
+    failed: list = dataclasses.field(default_factory=list)  # "name: reason" (unreadable, ...)
+
+    def summary(self):
+        parts = [f"{len(self.labelled)} labelled", f"{len(self.kept)} kept from earlier runs"]
+        for what, names in (("without prompts", self.no_prompts),
+                            ("with prompts but no image", self.missing_images),
+                            ("with empty masks", self.empty),
+                            ("that failed", self.failed)):
+            if names:
+                shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+                parts.append(f"{len(names)} left out {what} ({shown})")
+        return "; ".join(parts)
+
+
+def image_files(images_dir):
+    return sorted(p.name for p in images_dir.iterdir()
+                  if p.is_file() and not p.name.startswith(".")
+                  and p.name.lower().endswith(IMAGE_SUFFIXES))
+
+
+def _ids(entry):
+    return {k: entry.get(k, 1) for k in ("class_id", "species", "breed_id")}
+
+
+def _check_entries(images_dir, prompts, source):
+    """Check every entry with an image -> names to label; raises listing every problem."""
+    errors, stems, names = [], {}, []
+    for name in sorted(prompts):
+        path = images_dir / name
+        if not path.is_file():
+            continue
+        stem = sample_name(name)
+        if stem in stems:
+            errors.append(f"{name}: same sample name {stem!r} as {stems[stem]}; rename one")
+            continue
+        stems[stem] = name
+        try:
+            entry = prompts[name]
+            if isinstance(entry, dict):
+                ids = _ids(entry)
+                if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                           for v in ids.values()):
+                    raise ValueError(f"{name}: class_id, species and breed_id must be ints "
+                                     f">= 1, got {ids}")
+            with Image.open(path) as img:
+                width, height = img.size
+            source.check(name, (height, width), entry)
+        except (OSError, ValueError) as err:
+            errors.append(str(err) if name in str(err) else f"{name}: {err}")
+            continue
+        names.append(name)
+    if errors:
+        raise ValueError(f"{len(errors)} bad prompt entr{'y' if len(errors) == 1 else 'ies'}, "
+                         "nothing was labelled:\n  " + "\n  ".join(errors))
+    return names
+
+
+def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
+                 progress=True):
+    """Label every image of `images_dir` that has a prompt entry into `output_dir`.
+
+    Args:
+      images_dir: folder of images; prompts are keyed by file name relative to it.
+      prompts: dict image file name -> prompt entry (see `segmodel.sam.labelling.entries`).
+      output_dir: the Pets-layout output (see `segdata.formats.pets.labelled`). Images it already holds
+        are kept, so an interrupted run resumes where it stopped.
+      source: a mask source (see the module docstring), e.g. `PointBoxSource(predictor)`.
+      outline_width: the trimap's outline band width in pixels.
+      progress: show a tqdm progress bar on stderr.
+
+    Returns:
+      A `LabelReport`. Images without prompts, entries without images, empty masks and
+      images that cannot be read are reported there and left out of the folder.
+
+    Raises:
+      ValueError: listing every bad entry (before anything is labelled).
+    """
+    from tqdm.auto import tqdm
+
+    images_dir = pathlib.Path(images_dir)
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"Image folder not found: {images_dir}")
+    folder = LabelledFolder(output_dir, outline_width=outline_width)
+    report = LabelReport()
+    report.no_prompts = [n for n in image_files(images_dir) if n not in prompts]
+    report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
+    names = _check_entries(images_dir, prompts, source)
+    todo = []
+    for name in names:
+        (report.kept if folder.is_labelled(name) else todo).append(name)
+    for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
+                     file=sys.stderr):
+        entry = prompts[name]
+        try:
+            mask, record = source.mask(name, images_dir / name, entry)
+        except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
+            report.failed.append(f"{name}: {err}")
+            continue
+        if not mask.any():
+            report.empty.append(name)
+            continue
+        folder.write(name, images_dir / name, mask, prompts=record, **_ids(entry))
+        report.labelled.append(name)
+    return report

@@ -1,0 +1,173 @@
+"""Client side of serving: run an exported SavedModel on image files, write masks and overlays.
+
+The model is loaded with `tf.saved_model.load` and called through its `segment_image`
+signature, exactly as a server would run it; nothing here needs Keras or the training code.
+
+Per input `<stem>.<ext>` the output folder gets:
+    <stem>_mask.png     indexed (palette) PNG at the image's own size. Pixel values ARE the
+                        class ids (0 foreground, 1 background, 2 outline for Pets), the palette
+                        only makes them visible: `np.array(PIL.Image.open(path))` gives the ids
+                        (the Pascal VOC convention). Decoders that expand palettes
+                        (tf.io.decode_png) return the colours instead.
+    <stem>_overlay.png  figure: the image, the coloured mask with a legend, and both blended.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from segdata.io.atomic import atomic_write
+from segmodel.serving.export import read_metadata
+
+
+class PredictError(ValueError):
+    """Some inputs could not be segmented; `failures` maps each file to the reason, `results`
+    holds the outputs written for the others."""
+
+    def __init__(self, failures, results=()):
+        self.failures = dict(failures)
+        self.results = list(results)
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in self.failures.items())
+        super().__init__(f"{len(self.failures)} image(s) could not be segmented:\n{lines}")
+
+
+def find_version_dir(path):
+    """Path of the SavedModel folder: `path` itself, or its highest version (as Serving picks).
+
+    Raises:
+      FileNotFoundError naming `path` when it holds no SavedModel.
+    """
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted((p for p in path.iterdir() if p.name.isdigit() and
+                       (p / "saved_model.pb").is_file()), key=lambda p: int(p.name)) if (
+        path.is_dir()) else []
+    if not versions:
+        raise FileNotFoundError(
+            f"{path} is not a SavedModel folder (no saved_model.pb) and holds no version "
+            "folders; pass EXPORT/N as written by tools/export.py."
+        )
+    return versions[-1]
+
+
+def palette(num_classes):
+    """uint8 [num_classes, 3] distinct colours (matplotlib's tab10), class id -> RGB."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"].colors
+    return (np.array([colours[i % len(colours)] for i in range(num_classes)]) * 255).astype(
+        np.uint8)
+
+
+def save_mask_png(mask, path, num_classes):
+    """Writes uint8 [h, w] class ids as an indexed PNG whose palette colours the classes."""
+    image = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
+    image.putpalette(palette(num_classes).ravel().tolist())
+    atomic_write(path, lambda temp: image.save(temp, format="PNG"))
+
+
+def save_overlay(image, mask, path, label_names, alpha=0.5):
+    """Writes a figure of uint8 [h, w, 3] `image`, uint8 [h, w] `mask` and their blend."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    colours = palette(len(label_names))
+    coloured = colours[np.minimum(mask, len(colours) - 1)]
+    blend = ((1 - alpha) * image + alpha * coloured).astype(np.uint8)
+    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    for axis, picture, title in zip(axes, (image, coloured, blend), ("image", "mask", "overlay")):
+        axis.imshow(picture)
+        axis.set_title(title)
+        axis.axis("off")
+    figure.legend(handles=[Patch(color=c / 255, label=f"{i} {n}") for i, (n, c) in
+                           enumerate(zip(label_names, colours))],
+                  loc="lower center", ncol=len(label_names), frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    try:
+        atomic_write(path, lambda temp: figure.savefig(temp, format="png"))
+    finally:
+        plt.close(figure)
+
+
+def short_tf_error(error):
+    """The human part of a TensorFlow op error: drops graph node and stack trace lines."""
+    noise = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[{{node")
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith(noise))
+    return text.replace("assertion failed: [", "").rstrip("]") or type(error).__name__
+
+
+def _check_inputs(image_paths):
+    paths = [pathlib.Path(p) for p in image_paths]
+    if not paths:
+        raise ValueError("No images given: pass at least one --image FILE.")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"Image file(s) not found: {', '.join(missing)}")
+    stems = [p.stem for p in paths]
+    clashes = sorted({s for s in stems if stems.count(s) > 1})
+    if clashes:
+        raise ValueError(f"Several inputs share the name(s) {clashes}; their outputs would "
+                         "overwrite each other. Rename them or run them separately.")
+    return paths
+
+
+def predict_images(saved_model, image_paths, output_dir):
+    """Segments image files with an exported model and writes masks and overlays.
+
+    Args:
+      saved_model: EXPORT/N (or EXPORT, meaning its highest version).
+      image_paths: image files (JPEG, PNG, GIF, BMP, WebP; any size, grayscale or RGBA too).
+      output_dir: created if missing.
+
+    Returns:
+      list of dicts, one per image: {"image", "mask", "overlay": str paths, "size": [h, w],
+      "class_fractions": {label: fraction of pixels}}.
+
+    Raises:
+      FileNotFoundError for missing images or model (before any work); PredictError listing
+      every file that could not be decoded, after the others were written.
+    """
+    paths = _check_inputs(image_paths)
+    version_dir = find_version_dir(saved_model)
+    segment = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
+    metadata = read_metadata(version_dir) or {}
+    label_names = metadata.get("label_names") or ["foreground", "background", "outline"]
+    output_dir = pathlib.Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results, failures = [], {}
+    for path in paths:
+        encoded = path.read_bytes()
+        try:
+            mask = segment(image=tf.constant(encoded))["mask"].numpy()
+        except tf.errors.InvalidArgumentError as error:
+            failures[str(path)] = short_tf_error(error)
+            continue
+        # The same decoder as the served graph, so image and mask line up pixel for pixel.
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
+        mask_path = output_dir / f"{path.stem}_mask.png"
+        overlay_path = output_dir / f"{path.stem}_overlay.png"
+        save_mask_png(mask, mask_path, len(label_names))
+        save_overlay(image, mask, overlay_path, label_names)
+        counts = np.bincount(mask.ravel(), minlength=len(label_names))
+        results.append({
+            "image": str(path), "mask": str(mask_path), "overlay": str(overlay_path),
+            "size": list(mask.shape),
+            "class_fractions": {n: round(float(c) / mask.size, 4)
+                                for n, c in zip(label_names, counts)},
+        })
+    if failures:
+        raise PredictError(failures, results)
+    return results
+
+
+def format_results(results):
+    """str: one JSON line per result, for tools to print."""
+    return "\n".join(json.dumps(r) for r in results)

@@ -1,0 +1,300 @@
+"""Training a segmentation model on segkit records: the pieces, and `train` that composes them.
+
+The pieces (`make_strategy`, `set_precision`, `build_model`, `make_optimizer`, `make_loss`,
+`make_metrics`, `compile_model`, `make_datasets`) are separate functions so that a custom
+`strategy.run` loop - the only way to train on several machines with Keras 3 (keras-team/keras
+#20585) - builds exactly the same model, loss, metrics and optimizer as `fit` does here.
+
+Call order matters: strategy first (logical CPU devices must exist before TensorFlow initialises),
+then the precision policy, then everything else inside `strategy.scope()`.
+"""
+
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+
+from segmodel.distribute.strategy import describe, make_strategy
+from segmodel.models import hub as hub_models
+from segmodel.models.builtin import MODELS, build_model, check_args
+from segmodel.training import callbacks as cb
+from segmodel.training import finetune, runinfo
+from segmodel.training.config import (  # noqa: F401 (segmodel.training.loop's public names)
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    DEFAULT_WARMUP_EPOCHS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    make_config,
+)
+from segmodel.training.metrics import make_loss, make_metrics
+from segmodel.training.precision import set_precision
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a weight became NaN/inf; the message names the epoch, the precision policy and,
+    when a weight was the evidence, the first non-finite weight."""
+
+
+def diverged_message(epoch, policy, weight=None):
+    """The TrainingDiverged text shared by every training loop."""
+    what = (f"the weights became non-finite (first: {weight})" if weight
+            else "the loss became NaN")
+    hint = ("a lower --learning-rate" if policy == "float32"
+            else "--precision float32 or a lower --learning-rate")
+    return (f"training stopped: {what} in epoch {epoch} under precision policy {policy}; try "
+            f"{hint} (--resume continues from the last epoch before it)")
+
+
+def make_optimizer(name=DEFAULT_OPTIMIZER, learning_rate=DEFAULT_LEARNING_RATE, *,
+                   schedule=DEFAULT_SCHEDULE, total_steps=None, warmup_steps=0):
+    """A Keras optimizer, optionally with linear warm-up and cosine decay of the learning rate.
+
+    Args:
+      name: "adam", "adamw", "rmsprop" or "sgd" (momentum 0.9).
+      learning_rate: peak learning rate; never rescaled by the replica count.
+      schedule: "constant" (the chapter's) or "cosine" (warm-up then cosine decay to 0).
+      total_steps, warmup_steps: optimizer steps of the whole run and of the warm-up ("cosine").
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning rate must be > 0, got {learning_rate!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)}")
+    lr = learning_rate
+    if schedule == "cosine":
+        if not total_steps:
+            raise ValueError("the cosine schedule needs total_steps (optimizer steps of the run)")
+        warmup_steps = min(int(warmup_steps), int(total_steps) - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate / 10 if warmup_steps else learning_rate,
+            decay_steps=max(int(total_steps) - warmup_steps, 1),
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+            "rmsprop": keras.optimizers.RMSprop}[name](lr)
+
+
+def check_model(model, image_size, model_options=None):
+    """Cheap checks of a model choice before TensorFlow starts.
+
+    Returns:
+      (True for a keras-hub model, (H, W)); ValueError naming the flag otherwise.
+    """
+    hub = hub_models.is_hub_model(model, **(model_options or {}))
+    if model not in MODELS and not hub:
+        raise ValueError(f"unknown model {model!r}; choose one of "
+                         f"{sorted(set(MODELS) | set(hub_models.FAMILIES))}")
+    image_size = (hub_models.check_args(model, image_size, **(model_options or {})) if hub
+                  else check_args(model, image_size, 2))
+    return hub, image_size
+
+
+def make_model(model, image_size, num_classes, model_options=None):
+    """segkit's own model or a keras-hub one (`model_options` preset / backbone_preset)."""
+    hub = hub_models.is_hub_model(model, **(model_options or {}))
+    builder = hub_models.build_hub_model if hub else build_model
+    return builder(model, image_size=image_size, num_classes=num_classes,
+                   **(model_options or {}))
+
+
+def compile_model(model, optimizer, num_classes=3):
+    """Compile with the standard loss and the IoU metrics (built-in classes: see metrics.py)."""
+    model.compile(optimizer=optimizer, loss=make_loss(), metrics=make_metrics(num_classes))
+    return model
+
+
+def pick_splits(manifest):
+    """(train split, validation split) from the manifest: validation, else test."""
+    splits = manifest["splits"]
+    if "train" not in splits:
+        raise ValueError(f"the records have no 'train' split (found {sorted(splits)}); "
+                         f"rebuild them with tools/build_records.py")
+    for name in ("validation", "test"):
+        if name in splits:
+            return "train", name
+    raise ValueError(f"the records have no 'validation' or 'test' split (found {sorted(splits)})")
+
+
+def make_datasets(records, image_size, batch_size, *, val_split="validation", seed=None,
+                  augment=False, cache=False, resize="stretch", replicas=1, data_service=None):
+    """(train, validation) tf.data pipelines of (float32 [B,H,W,3] 0..255, uint8 [B,H,W,1]).
+
+    With several replicas the last partial batch is dropped: a replica handed an empty batch
+    crashes oneDNN's convolution. `data_service` ("grpc://HOST:PORT") reads the training split
+    through the tf.data service (see segdata.input.service); validation stays local.
+    """
+    import segdata
+
+    drop = replicas > 1
+    splits = segdata.read_manifest(records)["splits"]
+    common = dict(image_size=image_size, batch_size=batch_size, cache=cache, resize=resize,
+                  drop_remainder=drop)
+    datasets = []
+    for split, train in (("train", True), (val_split, False)):
+        ds = segdata.load_dataset(records, split, shuffle=train, seed=seed,
+                                  augment=augment and train, **common,
+                                  service=data_service if train else None)
+        n = splits[split]["num_examples"]
+        batches = n // batch_size if drop else -(-n // batch_size)
+        if ds.cardinality() == tf.data.UNKNOWN_CARDINALITY:
+            # Lets fit show "k/N" from the first epoch; a wrong manifest count fails loudly.
+            ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+        datasets.append(ds)
+    return tuple(datasets)
+
+
+def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
+    """Create RUN, refusing to mix a new run into an old one.
+
+    Without resume, a RUN that already holds run files is an error (overwrite=True deletes
+    exactly those files first); other files in RUN are never touched.
+    """
+    if resume and overwrite:
+        raise ValueError("choose either resume or overwrite, not both")
+    os.makedirs(run_dir, exist_ok=True)
+    ours = [n for n in runinfo.RUN_FILES if os.path.exists(os.path.join(run_dir, n))]
+    if ours and not resume:
+        if not overwrite:
+            raise FileExistsError(
+                f"{run_dir} already holds a training run ({', '.join(ours)}); pass --resume to "
+                f"continue it, --overwrite to start again, or choose another --output-dir"
+            )
+        for name in ours:
+            path = os.path.join(run_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule=None,
+            warmup_epochs=None):
+    """The optimizer recipe of a run: keras-hub models fine-tune (finetune.OPTIMIZER, SCHEDULE,
+    WARMUP_EPOCHS), the others use this module's defaults; values given (not None) win.
+
+    Returns:
+      (model_options dict of the presets given, optimizer, schedule, warmup_epochs).
+    """
+    options = {k: v for k, v in (("preset", preset), ("backbone_preset", backbone_preset)) if v}
+    hub = hub_models.is_hub_model(model, **options)
+    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
+                (DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE, DEFAULT_WARMUP_EPOCHS))
+    given = (optimizer, schedule, warmup_epochs)
+    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
+
+
+def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **options):
+    """Train on RUN = output_dir; returns the run summary also written to RUN/run.json.
+
+    Args:
+      records: a record set folder (manifest.json + shards).
+      output_dir: the run folder RUN.
+      config: a `segmodel.training.config.TrainConfig` (None: its defaults).
+      extra_callbacks: appended to the run's Keras callbacks.
+      log: receives the human-readable progress lines.
+      **options: TrainConfig fields that override `config` (e.g. `epochs=5`), so
+        `train(records, out, model="unet", epochs=5)` works without building a config.
+        keras-hub models (segmodel.models.hub) take model_options preset / backbone_preset,
+        and the fine-tuning options freeze_backbone_epochs and backbone_lr_scale
+        (segmodel.training.finetune).
+
+    Raises:
+      TrainingDiverged: the loss or a weight became NaN/inf (run.json is still written, status
+        "diverged"; RUN/backup is rolled back to the last finite epoch).
+      ValueError / FileExistsError: bad arguments, records or run folder.
+      TypeError: an option TrainConfig does not have.
+    """
+    import segdata
+
+    c = make_config(config, **options)
+    if c.strategy == "multiworker":
+        raise ValueError('strategy "multiworker" trains with '
+                         "segmodel.distribute.multiworker.train (segkit train --strategy "
+                         "multiworker)")
+    # run.json's "options": the arguments of the run (the data service address is not one).
+    options = {"records": records, "output_dir": output_dir,
+               **{k: v for k, v in c.to_dict().items() if k != "data_service"}}
+    # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
+    hub, image_size = check_model(c.model, c.image_size, c.model_options)
+    if not hub and (c.freeze_backbone_epochs or c.backbone_lr_scale != 1):
+        raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale apply to keras-hub "
+                         "models only (--preset / --backbone-preset)")
+    options["image_size"] = list(image_size)  # 96 and (96, 96) are the same run
+    if int(c.epochs) < 1 or int(c.batch_size) < 1:
+        raise ValueError(f"epochs and batch size must be >= 1, got {c.epochs} and {c.batch_size}")
+    dist = make_strategy(c.strategy, cpu_replicas=c.cpu_replicas)
+    policy = set_precision(c.precision)
+    replicas = dist.num_replicas_in_sync
+    log(f"strategy: {describe(dist)}")
+    log(f"replicas: {replicas}")
+    log(f"precision policy: {policy}")
+
+    manifest = segdata.read_manifest(records)
+    train_split, val_split = pick_splits(manifest)
+    num_train = manifest["splits"][train_split]["num_examples"]
+    if c.batch_size < replicas or (replicas > 1 and num_train < c.batch_size):
+        raise ValueError(f"batch size {c.batch_size} with {replicas} replicas and {num_train} "
+                         f"training images leaves a replica without data; raise --batch-size")
+    prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
+    if c.resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
+            os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
+        # Its state is in checkpoints/, which fit's BackupAndRestore cannot read: resuming here
+        # would silently restart from epoch 1 and drop the run's history.
+        raise ValueError(f"{output_dir} was trained with --strategy multiworker; resume it with "
+                         f"--strategy multiworker (one worker is fine), or --overwrite")
+    runinfo.check_resume_options(output_dir, options)
+    done = cb.finished_epochs(output_dir) if c.resume else 0
+    history = cb.trim_history(output_dir, done) if c.resume else []
+    if c.resume:
+        log(f"resuming after {done} finished epoch(s)" if done else "nothing to resume: "
+            "starting from epoch 1")
+        if done >= c.epochs:
+            log(f"the run already finished {done} epoch(s); raise --epochs to train further")
+    if c.seed is not None:
+        keras.utils.set_random_seed(c.seed)
+
+    train_ds, val_ds = make_datasets(records, image_size, c.batch_size, val_split=val_split,
+                                     seed=c.seed, augment=c.augment, cache=c.cache, resize=c.resize,
+                                     replicas=replicas, data_service=c.data_service)
+    steps = num_train // c.batch_size if replicas > 1 else -(-num_train // c.batch_size)
+    with dist.scope():
+        net = make_model(c.model, image_size, manifest.get("num_classes", 3), c.model_options)
+        opt = make_optimizer(c.optimizer, c.learning_rate, schedule=c.schedule,
+                             total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs)
+        # A segmenter preset pretrained the whole backbone; an encoder preset only its encoder.
+        whole = hub and bool((c.model_options or {}).get("preset"))
+        if hub:
+            opt = finetune.scale_backbone_rate(opt, net, c.backbone_lr_scale, whole)
+        compile_model(net, opt, manifest.get("num_classes", 3))
+        if hub:
+            finetune.prepare_optimizer(net)
+            extra_callbacks = [*finetune.callbacks(net, c.freeze_backbone_epochs, whole),
+                               *extra_callbacks]
+    best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
+    callbacks, monitor = cb.make_callbacks(output_dir, resume=c.resume, best_val_loss=best,
+                                           tensorboard=c.tensorboard)
+    summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
+                            splits=(train_split, val_split))
+    if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
+        os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
+    net.fit(train_ds, validation_data=val_ds, epochs=c.epochs, shuffle=False,
+            callbacks=callbacks + list(extra_callbacks), verbose=c.verbose)
+
+    if monitor.diverged_epoch is not None:
+        kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
+        cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
+    history = cb.read_history(output_dir)
+    summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
+                             nonfinite_weight=monitor.nonfinite_weight)
+    runinfo.write_figures(output_dir, history, val_ds, log=log)
+    runinfo.write_summary(output_dir, summary)
+    if monitor.diverged_epoch is not None:
+        raise TrainingDiverged(diverged_message(monitor.diverged_epoch, policy,
+                                                monitor.nonfinite_weight))
+    runinfo.log_result(summary, log)
+    return summary
