@@ -81,12 +81,15 @@ class MaskDecoder:
     colours: tuple of (r, g, b, train id) for "colour".
     num_classes: K; classes are 0..K-1.
     instances: COCO with `--instances`: also write Model Garden's instance keys.
+    report_mask_repairs: masks are meant to be 8-bit PNGs of train ids already (the `masks`
+      layout), so one that had to be re-encoded is listed under "repaired".
     """
     kind: str
     num_classes: int
     table: tuple = ()
     colours: tuple = ()
     instances: bool = False
+    report_mask_repairs: bool = False
 
 
 @dataclasses.dataclass

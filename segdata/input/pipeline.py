@@ -26,7 +26,7 @@ from segdata.input import lean_functions as lean
 from segdata.input import service as service_lib
 from segdata.input import transforms
 from segdata.input.shard_reader import parse_records, read_shards
-from segdata.records.labels import LABEL_OFFSET, trimap_to_class_ids
+from segdata.records.labels import label_table, to_train_ids
 from segdata.records.manifest import read_manifest, shard_paths
 
 DEFAULT_SHUFFLE_BUFFER = 1000
@@ -89,7 +89,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
     manifest = read_manifest(records)
     shards = shard_list(records, manifest, split)
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
-    label_offset = manifest.get("label_offset", LABEL_OFFSET)
+    table = label_table(manifest)  # stored mask value -> train id, applied once, in decode
 
     pipelines, pipeline_id = 1, 0
     if input_context is not None:
@@ -131,7 +131,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
 
     def decode(example):
         image, trimap = transforms.decode_pair(example["image"], example["mask"], example["where"])
-        return transforms.resize_pair(image, trimap, image_size, resize, label_offset,
+        return transforms.resize_pair(image, trimap, image_size, resize, table,
                                       tf.float32 if to_float else tf.uint8)
 
     ds = lean.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
@@ -231,7 +231,7 @@ def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_i
     """On-disk cache file for this exact pipeline input: a changed shard, size or resize mode
     gets a new name, because tf.data reuses any existing cache file without checking it."""
     key = json.dumps([os.path.abspath(records), manifest["splits"][split]["shards"],
-                      manifest.get("label_offset", LABEL_OFFSET)], sort_keys=True)
+                      label_table(manifest)], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = (f"{os.fspath(prefix)}-{split}-{image_size[0]}x{image_size[1]}-{resize}-{digest}"
             f"-{pipeline_id}of{pipelines}")
@@ -243,7 +243,7 @@ def read_example(records, split, index=0):
     """One example at its original resolution, e.g. for figures.
 
     Returns:
-      (image uint8 [h, w, 3], mask uint8 [h, w, 1] class ids 0..2, source_id str).
+      (image uint8 [h, w, 3], mask uint8 [h, w, 1] train ids (255 ignore), source_id str).
 
     Raises:
       IndexError: `index` is outside the split (the message gives its size).
@@ -269,6 +269,6 @@ def read_example(records, split, index=0):
     except tf.errors.OpError as e:
         raise RecordReadError(f"shard {path}: record {index} cannot be read ({e.message.strip()})"
                               "; rebuild the records or run segdata.verify_records") from None
-    mask = trimap_to_class_ids(trimap, manifest.get("label_offset", LABEL_OFFSET))
+    mask = to_train_ids(trimap, label_table(manifest))
     source_id = example["id"].numpy().decode()
     return image.numpy(), mask.numpy(), source_id

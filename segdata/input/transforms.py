@@ -9,7 +9,7 @@ nearest-neighbour sampling, so a resized mask never holds a blended, non-existen
 
 import tensorflow as tf
 
-from segdata.records.labels import IGNORE_LABEL, LABEL_OFFSET, trimap_to_class_ids
+from segdata.records.labels import IGNORE_LABEL, LABEL_OFFSET, pets_label_map, to_train_ids
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RESIZE_MODES = ("stretch", "pad")
@@ -79,23 +79,23 @@ def resize_image(image, size, dtype=tf.uint8):
     return resized if dtype == tf.float32 else tf.cast(resized, dtype)
 
 
-def resize_pair(image, trimap, image_size, resize="stretch", label_offset=LABEL_OFFSET,
+def resize_pair(image, trimap, image_size, resize="stretch", label_table=LABEL_OFFSET,
                 image_dtype=tf.uint8):
-    """Decoded photo + trimap -> model-sized uint8 pair with class ids.
+    """Decoded photo + stored mask -> model-sized uint8 pair with train ids.
 
     Args:
-      image: uint8 [h, w, 3]. trimap: uint8 [h, w, 1], stored values (1..3).
+      image: uint8 [h, w, 3]. trimap: uint8 [h, w, 1], stored mask values (Pets: 1..3).
       image_size: (H, W) python ints.
       resize: "stretch" squeezes to H x W like the chapter's `load_img(target_size=...)`;
         "pad" keeps the aspect ratio, scales the longer side to fit and centres the result,
         padding images with 0 and masks with IGNORE_LABEL.
-      label_offset: the manifest's label_offset.
+      label_table: 256 ints, stored value -> train id (segdata.records.labels.label_table of
+        the manifest); an int is a Pets label_offset (records written before label_map).
       image_dtype: tf.uint8 (to cache or augment) or tf.float32 (the model's input: saves a
         uint8 round trip).
 
     Returns:
-      (image_dtype [H, W, 3] whole values 0..255, uint8 [H, W, 1] with values 0..2 or
-       IGNORE_LABEL).
+      (image_dtype [H, W, 3] whole values 0..255, uint8 [H, W, 1] train ids or IGNORE_LABEL).
     """
     height, width = image_size
     if resize == "stretch":
@@ -106,7 +106,12 @@ def resize_pair(image, trimap, image_size, resize="stretch", label_offset=LABEL_
         fitted = tf.clip_by_value(tf.cast(tf.round(shape * scale), tf.int32), 1, [height, width])
         target = (fitted[0], fitted[1])
     image = resize_image(image, target, image_dtype)
-    mask = trimap_to_class_ids(resize_mask(trimap, target), label_offset)
+    if isinstance(label_table, int):
+        table = [IGNORE_LABEL] * 256
+        for stored, train_id in pets_label_map(label_table).items():
+            table[int(stored)] = train_id
+        label_table = table
+    mask = to_train_ids(resize_mask(trimap, target), label_table)
     if resize == "pad":
         top, left = (height - target[0]) // 2, (width - target[1]) // 2
         pads = [[top, height - target[0] - top], [left, width - target[1] - left], [0, 0]]

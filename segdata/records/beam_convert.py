@@ -25,10 +25,10 @@ import shlex
 import time
 import uuid
 
-from segdata.formats.pets import samples as samples_mod
-from segdata.formats.pets.layout import Sample
+from segdata.formats.base import Sample
+from segdata.formats.pets.layout import Sample as PetsSample
 from segdata.io import fsio
-from segdata.records import build_plan, convert, sharding, tfds_meta
+from segdata.records import build_plan, convert, encode, sharding, tfds_meta
 from segdata.records import manifest as manifest_mod
 from segdata.records.build_plan import BuildError
 
@@ -61,14 +61,22 @@ def _read_lines(path):
         return fh.read().splitlines()
 
 
-def _encode(line):
-    """A candidates.jsonl line -> ((split, shard), (candidate index, SampleResult))."""
+def _encode(line, decoder=None):
+    """A candidates.jsonl line -> ((split, shard), (candidate index, SampleResult)).
+
+    decoder: the dataset's MaskDecoder (None for Pets), as the local runner uses it."""
     c = json.loads(line)
-    result = samples_mod.encode_sample(Sample(**c["sample"]))
+    if decoder is None:
+        sample = PetsSample(**c["sample"])
+    else:
+        fields = dict(c["sample"])
+        fields["annotations"] = tuple(fields.get("annotations") or ())
+        sample = Sample(**fields)
+    result = encode.encode_sample(sample, decoder)
     return (c["split"], c["shard"]), (c["index"], result)
 
 
-def _write_shard(element, tmp, prefix, compression):
+def _write_shard(element, tmp, prefix, compression, num_classes=3):
     """Write one planned shard from one worker, records in candidate order -> its summary dict.
 
     The part file and the summary (`.beam/{split}-{shard}.json`) are each staged under a unique
@@ -80,13 +88,16 @@ def _write_shard(element, tmp, prefix, compression):
     part = _join(tmp, sharding.part_name(prefix, split, shard))
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     stage = f"{part}.tmp-{uuid.uuid4().hex}"
-    writer, count, pixels, outcomes = None, 0, [0, 0, 0], []
+    writer, count, pixels, outcomes = None, 0, [0] * num_classes, []
     try:
         for index, result in sorted(items, key=lambda item: item[0]):
             if result.skipped:
                 outcomes.append([index, "skipped", result.name, result.skipped])
             elif result.repaired:
                 outcomes.append([index, "repaired", result.name, result.repaired])
+            if not result.skipped:
+                outcomes += [[index, "dropped", result.name, r]
+                             for r in getattr(result, "dropped", ())]
             if result.example is None:
                 continue
             if writer is None:  # as SplitPlan: no file for a shard whose samples were all skipped
@@ -156,10 +167,11 @@ def _run_pipeline(plan, tmp, candidates, options, runner):
                  | "CandidateFiles" >> beam.Create(candidates)
                  | "Candidates" >> beam.FlatMap(_read_lines)
                  | "Spread" >> beam.Reshuffle()  # few small files: give every worker samples
-                 | "Encode" >> beam.Map(_encode)
+                 | "Encode" >> beam.Map(_encode, decoder=plan.decoder)
                  | "ByShard" >> beam.GroupByKey()
                  | "WriteShard" >> beam.Map(_write_shard, tmp=tmp, prefix=prefix,
-                                            compression=compression))
+                                            compression=compression,
+                                            num_classes=len(plan.classes)))
     except Exception as e:  # noqa: BLE001 - runners wrap worker errors in many types
         cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise PipelineError(f"the Beam pipeline ({runner}) failed, nothing was installed: "
@@ -167,11 +179,12 @@ def _run_pipeline(plan, tmp, candidates, options, runner):
 
 
 def _collect(plan, tmp):
-    """Read the shard summaries -> ({split: manifest entry}, skipped, repaired), in local order."""
+    """Read the shard summaries -> ({split: manifest entry}, skipped, repaired, dropped), in
+    local order."""
     gfile = _gfile()
-    splits, skipped, repaired = {}, plan.missing_skips(), []
+    splits, skipped, repaired, dropped = {}, plan.missing_skips(), [], []
     for split, split_plan in plan.plans.items():
-        counts, pixels, outcomes = [0] * len(split_plan.bounds), [0, 0, 0], []
+        counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
         digests = {}
         for shard, end in enumerate(split_plan.bounds):
             if end == (split_plan.bounds[shard - 1] if shard else 0):
@@ -186,8 +199,9 @@ def _collect(plan, tmp):
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
             outcomes += summary["outcomes"]
             digests[shard] = (summary.get("sha256"), summary.get("bytes"))
-        for _, kind, name, reason in sorted(outcomes, key=lambda o: o[0]):
-            (skipped if kind == "skipped" else repaired).append({"name": name, "reason": reason})
+        lists = {"skipped": skipped, "repaired": repaired, "dropped": dropped}
+        for _, kind, name, reason in sorted(outcomes, key=lambda o: o[0]):  # stable: local order
+            lists[kind].append({"name": name, "reason": reason})
 
         def install(old_index, name, split=split, digests=digests):
             gfile.rename(_join(tmp, sharding.part_name(plan.options["prefix"], split, old_index)),
@@ -195,8 +209,8 @@ def _collect(plan, tmp):
             return digests[old_index]
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
-                                             install)
-    return splits, skipped, repaired
+                                             install, split_plan.first_value)
+    return splits, skipped, repaired, dropped
 
 
 def _old_manifest(out, plan, overwrite):
@@ -243,7 +257,8 @@ def _install(tmp, out, manifest):
 
 def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                        num_shards=None, shard_size_mb=None, compression="none", strict=False,
-                       overwrite=False, prefix="pets", beam_options=None):
+                       overwrite=False, prefix="pets", beam_options=None, format="auto",
+                       instances=False):
     """`segdata.records.convert.build_records` on Apache Beam; returns the manifest (dict).
 
     Arguments as build_records (no `workers`: the runner decides), plus
@@ -265,7 +280,8 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
                          f"{INSTALL_HINT}") from None
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
-                                 compression=compression, strict=strict, prefix=prefix)
+                                 compression=compression, strict=strict, prefix=prefix,
+                                 format=format, instances=instances)
     options, runner = _pipeline_options(beam_options)
     gfile = _gfile()
     out = output_dir if _is_remote(output_dir) else str(
@@ -284,13 +300,13 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
     try:
         candidates = _write_candidates(plan, tmp)
         _run_pipeline(plan, tmp, candidates, options, runner)
-        splits, skipped, repaired = _collect(plan, tmp)
+        splits, skipped, repaired, dropped = _collect(plan, tmp)
         gfile.rmtree(_join(tmp, _WORK))
         build_plan.check_strict(strict, skipped)
         manifest = build_plan.make_manifest(
             plan, splits, skipped, repaired,
             {"runner": "beam", "beam_runner": runner,
-             "seconds": round(time.perf_counter() - start, 3)})
+             "seconds": round(time.perf_counter() - start, 3)}, dropped)
         build_plan.check_same_shards(out, old_manifest, manifest)
         tfds_meta.write_tfds_metadata(tmp, manifest, display_name=out)
         _install(tmp, out, manifest)

@@ -9,9 +9,10 @@ for the manifest, so the two cannot disagree on which sample goes where or what 
 import dataclasses
 import os
 
+from segdata import formats
 from segdata.formats.pets import layout as layout_mod
+from segdata.records import labels, sharding
 from segdata.records import manifest as manifest_mod
-from segdata.records import sharding
 from segdata.records import splits as splits_mod
 
 COMPRESSIONS = ("none", "gzip")
@@ -29,26 +30,39 @@ class StrictError(BuildError):
 class BuildPlan:
     """Everything decided before any sample is read.
 
-    layout: segdata.formats.pets.layout.PetsLayout of the source folder.
+    layout: segdata.formats.pets.layout.PetsLayout (pets) or segdata.formats.base
+      .DatasetLayout (every other format) of the source folder.
     options: the manifest's "options" dict (also what a rebuild is compared against).
     plans: split -> segdata.records.sharding.SplitPlan, in write order; each holds its candidate
       samples and the shard boundaries over them.
-    missing: listed stem without an image -> list file; unlisted: image stems in no list.
+    missing: pets: listed stem without an image -> list file; other formats: the reader's
+      skip entries ({"name", "reason"}) for listed samples that cannot be built.
+    unlisted: image stems in no list.
+    format: the layout's name; decoder: its MaskDecoder (None for pets, whose per-sample step
+      is segdata.formats.pets.samples).
     """
     layout: object
     options: dict
     plans: dict
-    missing: dict
+    missing: object
     unlisted: list
+    format: str = "pets"
+    decoder: object = None
 
     @property
     def source(self):
         return str(self.layout.root)
 
     def missing_skips(self):
-        """Skip entries (dicts) for listed samples without an image, reported first."""
+        """Skip entries (dicts) for listed samples that cannot be built, reported first."""
+        if self.format != "pets":
+            return [dict(entry) for entry in self.missing]
         return [{"name": n, "reason": f"listed in annotations/{f} but images/{n}.jpg is missing"}
                 for n, f in self.missing.items()]
+
+    @property
+    def classes(self):
+        return list(labels.LABEL_NAMES) if self.format == "pets" else list(self.layout.classes)
 
 
 def _assign_splits(layout, split, val_size, seed):
@@ -61,12 +75,24 @@ def _assign_splits(layout, split, val_size, seed):
         raise layout_mod.LayoutError(f"{layout.root}: {e}") from None
 
 
+def _assign_dataset_splits(layout, split, val_size, seed):
+    """Generic layouts -> {split: [name]} (official lists, or the holdout split)."""
+    if split == "holdout":
+        return splits_mod.holdout_split(layout.image_names, val_size, seed)
+    if not layout.splits:
+        raise BuildError(f"{layout.root} ({layout.format}) has no official split lists; pass "
+                         "--split holdout to split its samples into train and validation")
+    return {s: [n for n in names if n in layout.samples] for s, names in layout.splits.items()}
+
+
 def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, compression,
-               strict, prefix):
+               strict, prefix, format="auto", instances=False):
     """Check the options, scan `data_dir`, assign splits and fix shard boundaries -> BuildPlan.
 
-    Raises segdata.formats.pets.layout.LayoutError / BuildError (ValueError subclasses) saying
-    what to do.
+    format: "auto" (recognise the layout from its files) or a name of segdata.formats.FORMATS;
+    instances: COCO only, also write Model Garden's instance keys.
+    Raises segdata.formats.pets.layout.LayoutError / segdata.formats.FormatError / BuildError
+    (ValueError subclasses) saying what to do.
     """
     if split not in splits_mod.SPLITS:
         raise BuildError(f"--split must be one of {', '.join(splits_mod.SPLITS)}, got {split!r}")
@@ -75,7 +101,12 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
                          f"{compression!r}")
     if not prefix or "/" in prefix or os.sep in prefix:
         raise BuildError(f"--prefix must be a plain file-name prefix, got {prefix!r}")
-    layout = layout_mod.scan_pets(data_dir)
+    fmt, layout = formats.scan(data_dir, format, instances=instances)
+    if fmt != "pets":
+        return _plan_dataset(fmt, layout, split=split, val_size=val_size, seed=seed,
+                             num_shards=num_shards, shard_size_mb=shard_size_mb,
+                             compression=compression, strict=strict, prefix=prefix,
+                             instances=instances)
     if not layout.image_names:
         raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
     names, missing, unlisted = _assign_splits(layout, split, val_size, seed)
@@ -87,6 +118,32 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
                                           num_shards=num_shards, shard_size_mb=shard_size_mb)
              for s, ns in names.items()}
     return BuildPlan(layout, options, plans, missing, unlisted)
+
+
+def _plan_dataset(fmt, layout, *, split, val_size, seed, num_shards, shard_size_mb, compression,
+                  strict, prefix, instances):
+    if not layout.samples:
+        raise formats.FormatError(f"{layout.root} ({fmt}) has no sample with a photo; nothing to "
+                                  "convert")
+    if layout.num_classes > 255:
+        raise BuildError(f"{layout.root} has {layout.num_classes} classes; records store 8-bit "
+                         "train ids (at most 255 classes, 255 is ignore)")
+    names = _assign_dataset_splits(layout, split, val_size, seed)
+    options = {"format": fmt, "split": split, "val_size": val_size if split == "holdout" else None,
+               "seed": seed if split == "holdout" else None, "num_shards": num_shards,
+               "shard_size_mb": shard_size_mb, "compression": compression, "strict": strict,
+               "prefix": prefix}
+    if instances:
+        options["instances"] = True
+    decoder = layout.decoder
+    if fmt == "masks":
+        decoder = dataclasses.replace(decoder, report_mask_repairs=True)
+    plans = {s: sharding.SplitPlan.create(s, [layout.samples[n] for n in ns], prefix,
+                                          num_shards=num_shards, shard_size_mb=shard_size_mb,
+                                          num_classes=layout.num_classes, first_value=0)
+             for s, ns in names.items()}
+    return BuildPlan(layout, options, plans, list(layout.missing), list(layout.unlisted),
+                     format=fmt, decoder=decoder)
 
 
 def check_old_manifest(out, old, options, source, overwrite):
@@ -125,21 +182,44 @@ def check_strict(strict, skipped):
                           f"was written:\n{lines}")
 
 
-def make_manifest(plan, splits, skipped, repaired, build):
+def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
     """The manifest dict. `splits`: split -> entry (SplitPlan.finish's shape); `build`: how it
-    ran (runner, workers, seconds): the only part that may differ between runners."""
+    ran (runner, workers, seconds): the only part that may differ between runners; `dropped`:
+    annotations left out of kept samples ({"name", "reason"})."""
     import segdata
 
+    classes = plan.classes
+    if plan.format == "pets":
+        label_map = labels.pets_label_map()
+        palette, foreground, offset = labels.PETS_PALETTE, 0, manifest_mod.LABEL_OFFSET
+        by_value = {str(v): c for v, c in label_map.items()}
+    else:
+        label_map, palette = dict(plan.layout.label_map), plan.layout.palette
+        foreground, offset = plan.layout.foreground_class, 0
+        by_value = {str(c): c for c in range(len(classes))}
+    pixels = [0] * len(classes)
+    for entry in splits.values():
+        for key, n in entry.get("class_pixel_counts", {}).items():
+            pixels[by_value[key]] += n
+    dropped = list(dropped) + list(getattr(plan.layout, "dropped", []))
     return {
         "format_version": manifest_mod.FORMAT_VERSION,
         "created_by": f"segkit {segdata.__version__}",
+        "format": plan.format,
         "source": plan.source, "prefix": plan.options["prefix"],
         "compression": plan.options["compression"],
-        "options": plan.options, "label_offset": manifest_mod.LABEL_OFFSET,
-        "num_classes": len(manifest_mod.LABEL_NAMES),
-        "label_names": list(manifest_mod.LABEL_NAMES),
+        "options": plan.options, "label_offset": offset,
+        "num_classes": len(classes),
+        "label_names": list(classes),
+        "classes": list(classes),
+        "ignore_label": labels.IGNORE_LABEL,
+        "label_map": label_map,
+        "palette": [list(map(int, rgb)) for rgb in palette],
+        "foreground_class": foreground,
+        "class_pixel_counts": dict(zip(classes, pixels)),
         "splits": splits,
         "skipped": skipped, "repaired": repaired,
+        "dropped": {"count": len(dropped), "annotations": dropped},
         "ignored": {"count": len(plan.layout.ignored), "files": plan.layout.ignored},
         "unlisted": {"count": len(plan.unlisted), "names": plan.unlisted},
         "build": build,

@@ -1,8 +1,8 @@
-"""`build_records`: a Pets folder -> sharded TFRecords + manifest.json, atomically.
+"""`build_records`: a dataset folder -> sharded TFRecords + manifest.json, atomically.
 
 Flow: scan the folder, assign splits, fix shard boundaries (segdata.records.build_plan, shared with the
 Apache Beam runner in segdata.records.beam_convert) -> run the pure
-per-sample function (segdata.formats.pets.samples.encode_sample) in order, in-process or in a pool of
+per-sample function (segdata.records.encode.encode_sample) in order, in-process or in a pool of
 worker processes -> the parent alone writes shards (segdata.records.sharding) -> manifest last ->
 rename the finished temporary folder into place.
 
@@ -19,15 +19,15 @@ Why this shape:
 """
 
 import contextlib
+import functools
 import os
 import pathlib
 import shutil
 import sys
 import time
 
-from segdata.formats.pets import samples as samples_mod
 from segdata.io import fsio
-from segdata.records import build_plan, tfds_meta
+from segdata.records import build_plan, encode, tfds_meta
 from segdata.records import manifest as manifest_mod
 from segdata.records.build_plan import COMPRESSIONS, BuildError, StrictError  # noqa: F401 (public here)
 
@@ -40,7 +40,7 @@ def default_workers():
         return os.cpu_count() or 1
 
 
-def _results(samples, workers, stack):
+def _results(samples, workers, stack, decoder=None):
     """Iterator of SampleResult for each sample, in input order.
 
     With workers > 1 the pool starts (and begins work) right away, so the workers' start-up
@@ -48,31 +48,31 @@ def _results(samples, workers, stack):
     """
     if workers <= 1 or len(samples) < 2:
         # In-process path (Model Garden's multiple_processes=0 idea): simple to test and debug.
-        return (samples_mod.encode_sample(sample) for sample in samples)
+        return (encode.encode_sample(sample, decoder) for sample in samples)
     # Small ordered chunks: enough to amortize IPC, small enough to keep all workers busy.
     chunksize = max(1, min(16, len(samples) // (workers * 8)))
     pool = stack.enter_context(_worker_context().Pool(workers))
-    return pool.imap(samples_mod.encode_sample, samples, chunksize)
+    return pool.imap(functools.partial(encode.encode_sample, decoder=decoder), samples, chunksize)
 
 
 def _worker_context():
     """A multiprocessing context whose workers never inherit the parent's TensorFlow.
 
-    "forkserver" (Linux, macOS): a fresh server process imports segdata.formats.pets.samples once
+    "forkserver" (Linux, macOS): a fresh server process imports segdata.records.encode once
     and forks each worker from itself, so N workers cost one import, not N. Elsewhere: "spawn".
     """
     import multiprocessing
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["segdata.formats.pets.samples"])
+        ctx.set_forkserver_preload(["segdata.records.encode"])
         return ctx
     return multiprocessing.get_context("spawn")
 
 
 def _write_all(plans, results, out_dir, compression, strict, bar):
-    """Feed each split's results, in order, to its SplitPlan -> (skipped, repaired) lists."""
-    skipped, repaired = [], []
+    """Feed each split's results, in order, to its SplitPlan -> (skipped, repaired, dropped)."""
+    skipped, repaired, dropped = [], [], []
     for plan in plans.values():
         plan.open(out_dir, compression)
         for _ in plan.samples:
@@ -82,10 +82,13 @@ def _write_all(plans, results, out_dir, compression, strict, bar):
                 skipped.append({"name": result.name, "reason": result.skipped})
             elif result.repaired:
                 repaired.append({"name": result.name, "reason": result.repaired})
+            if not result.skipped:
+                dropped += [{"name": result.name, "reason": r}
+                            for r in getattr(result, "dropped", ())]
             if not (strict and skipped):  # strict: stop writing, keep collecting reasons
                 plan.add(result)
         plan.close()
-    return skipped, repaired
+    return skipped, repaired, dropped
 
 
 def clean_stale(parent, name):
@@ -131,11 +134,13 @@ def install_output(tmp, out):
 
 def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                   num_shards=None, shard_size_mb=None, workers=None, compression="none",
-                  strict=False, overwrite=False, prefix="pets", progress=True):
-    """Convert a Pets folder into sharded TFRecords; returns the manifest (dict).
+                  strict=False, overwrite=False, prefix="pets", progress=True, format="auto",
+                  instances=False):
+    """Convert a dataset folder into sharded TFRecords; returns the manifest (dict).
 
     Args:
-      data_dir: folder with images/ and annotations/ (see segdata.formats.pets.layout).
+      data_dir: the dataset's folder, in any layout of segdata.formats (Pets: images/ and
+        annotations/, see segdata.formats.pets.layout).
       output_dir: folder to create (or replace, with overwrite=True) with the shards.
       split: "official" (train = trainval.txt, test = test.txt) or "holdout" (the chapter's
         shuffled split: train / validation, `val_size` images of the sorted list in validation).
@@ -143,13 +148,16 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
       workers: processes for the per-sample work; None = CPU count, 0 or 1 = in-process.
       compression: "none" or "gzip" (file names do not change; the manifest says which).
       strict: raise StrictError (writing nothing) if any sample is skipped.
+      format: "auto" (recognised from the files) or one of segdata.formats.FORMATS.
+      instances: COCO only: also write Model Garden's instance keys (image/object/...).
     Raises:
       segdata.formats.pets.layout.LayoutError / BuildError (ValueError subclasses) with what to do.
     """
     start = time.perf_counter()
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
-                                 compression=compression, strict=strict, prefix=prefix)
+                                 compression=compression, strict=strict, prefix=prefix,
+                                 format=format, instances=instances)
     workers = default_workers() if workers is None else max(0, int(workers))
     plans = plan.plans
     if fsio.is_remote(output_dir):  # pathlib would turn gs://b/x into a local folder "gs:"
@@ -166,7 +174,7 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         skipped = plan.missing_skips()
         all_samples = [smp for p in plans.values() for smp in p.samples]
         with contextlib.ExitStack() as stack:
-            results = _results(all_samples, workers, stack)
+            results = _results(all_samples, workers, stack, plan.decoder)
             # The writer needs TensorFlow; importing it now (workers are already busy) keeps
             # its few seconds out of the progress bar's rate and ETA.
             import tensorflow  # noqa: F401
@@ -174,13 +182,13 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
 
             bar = stack.enter_context(tqdm(total=len(all_samples), desc="build_records",
                                            unit="img", disable=not progress, file=sys.stderr))
-            found, repaired = _write_all(plans, results, tmp, compression, strict, bar)
+            found, repaired, dropped = _write_all(plans, results, tmp, compression, strict, bar)
         skipped += found
         build_plan.check_strict(strict, skipped)
         manifest = build_plan.make_manifest(
             plan, {s: p.finish() for s, p in plans.items()}, skipped, repaired,
             {"runner": "local", "workers": workers,
-             "seconds": round(time.perf_counter() - start, 3)})
+             "seconds": round(time.perf_counter() - start, 3)}, dropped)
         build_plan.check_same_shards(out, old_manifest, manifest)
         # TFDS reads the same shards through features.json/dataset_info.json; written before
         # the manifest, which marks the set complete.

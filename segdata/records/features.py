@@ -1,4 +1,4 @@
-"""Record keys and tf.train.Example serialization for one Pets sample.
+"""Record keys and tf.train.Example serialization for one sample.
 
 Keys follow the TF Model Garden / DeepLab segmentation convention, so Model Garden's
 `segmentation_input.Decoder` reads our records unchanged. Every key is always present.
@@ -76,25 +76,42 @@ _Example = _build_message_classes()
 
 
 def serialize_example(*, image_bytes, height, width, filename, source_id, mask_bytes,
-                      label=-1, species=-1):
+                      label=-1, species=-1, image_format="jpeg", extra=None):
     """Serialized tf.train.Example (bytes) for one sample.
 
     Args:
       image_bytes: JPEG bytes of an RGB image of `height` x `width` pixels (channels = 3).
       height, width: int image size in pixels.
       filename: str, e.g. "Abyssinian_1.jpg"; source_id: str stem, e.g. "Abyssinian_1".
-      mask_bytes: PNG bytes of a single-channel uint8 trimap, values 1..3, same size as the image.
+      mask_bytes: PNG bytes of a single-channel uint8 mask, same size as the image (Pets: the
+        trimap, values 1..3; every other format: train ids, 255 ignore).
       label: int breed CLASS-ID 1..37, -1 when unknown; species: int 1 cat / 2 dog, -1 unknown.
+      image_format: "jpeg" or "png": what `image_bytes` are (image/format always matches).
+      extra: optional {key: (kind, values)} with kind "bytes", "int64" or "float": more
+        features, e.g. Model Garden's instance keys (`image/object/...`).
     """
     ex = _Example()
     fmap = ex.features.feature
-    for key, value in ((IMAGE_ENCODED, image_bytes), (IMAGE_FORMAT, b"jpeg"),
+    for key, value in ((IMAGE_ENCODED, image_bytes), (IMAGE_FORMAT, image_format.encode()),
                        (IMAGE_FILENAME, filename.encode()), (IMAGE_SOURCE_ID, source_id.encode()),
                        (MASK_ENCODED, mask_bytes), (MASK_FORMAT, b"png")):
         fmap[key].bytes_list.value.append(value)
     for key, value in ((IMAGE_HEIGHT, height), (IMAGE_WIDTH, width), (IMAGE_CHANNELS, 3),
                        (CLASS_LABEL, label), (SPECIES, species)):
         fmap[key].int64_list.value.append(int(value))
+    for key, (kind, values) in (extra or {}).items():
+        if kind == "bytes":
+            fmap[key].bytes_list.value.extend(values)
+        elif kind == "int64":
+            fmap[key].int64_list.value.extend(int(v) for v in values)
+        elif kind == "float":
+            fmap[key].float_list.value.extend(float(v) for v in values)
+        else:
+            raise ValueError(f"feature {key}: kind must be bytes, int64 or float, got {kind!r}")
+        if not values:  # an empty list still has to say its type, so readers can parse it
+            fmap[key].SetInParent()
+            getattr(fmap[key], {"bytes": "bytes_list", "int64": "int64_list",
+                                "float": "float_list"}[kind]).SetInParent()
     return ex.SerializeToString(deterministic=True)
 
 

@@ -1,13 +1,19 @@
-"""Class ids: THE one place where stored trimap values become the labels models see.
+"""Class ids: THE one place where stored mask values become the train ids models see.
 
-Records keep the Oxford-IIIT Pet trimaps as stored: 1 foreground, 2 background, 3 outline.
-Models, losses and metrics see 0, 1, 2 (the chapter's `mask - 1`). Everything that needs class ids
-calls `trimap_to_class_ids`, so the shift happens exactly once.
+Every record set's manifest carries a `label_map` (stored value -> train id). Pets records keep
+the trimaps as stored (1 foreground, 2 background, 3 outline), so their map is the chapter's
+`mask - 1` ({1: 0, 2: 1, 3: 2}); every other format stores train ids and its map is the
+identity. Everything that needs train ids calls `to_train_ids` with the manifest's
+`label_table`, so the mapping happens exactly once; any value the map does not name becomes
+IGNORE_LABEL.
 """
 
 NUM_CLASSES = 3
 LABEL_NAMES = ("foreground", "background", "outline")
 LABEL_OFFSET = 1  # trimap value of class 0; the manifest records it as "label_offset"
+# Pets class colours (manifest "palette"): matplotlib's tab10 blue, orange, green, the colours
+# predicted masks and overlays have always used.
+PETS_PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44))
 
 # Pixels that carry no label: padding added by `resize="pad"` and by zoom-out augmentation, and any
 # stored value outside 1..3. Losses and metrics in `segmodel` skip them. 255 keeps masks uint8 and
@@ -34,6 +40,45 @@ def breed_info(breed):
     """(CLASS-ID 1..37, SPECIES 1 cat / 2 dog, BREED-ID within species) for a breed name."""
     species_list = CATS if breed in CATS else DOGS
     return BREEDS.index(breed) + 1, 1 if breed in CATS else 2, species_list.index(breed) + 1
+
+
+def label_table(manifest):
+    """The manifest's stored value -> train id map as a 256-entry list (int), 255 elsewhere.
+
+    Uses `label_map` ({str(stored value): train id}); manifests written before it existed
+    (Pets only) give `label_offset` and `num_classes` instead.
+    """
+    table = [IGNORE_LABEL] * 256
+    label_map = manifest.get("label_map")
+    if label_map is None:
+        offset = int(manifest.get("label_offset", LABEL_OFFSET))
+        label_map = {str(offset + c): c for c in range(int(manifest.get("num_classes",
+                                                                        NUM_CLASSES)))}
+    for stored, train_id in label_map.items():
+        if 0 <= int(stored) < 256:
+            table[int(stored)] = int(train_id)
+    return table
+
+
+def pets_label_map(label_offset=LABEL_OFFSET, num_classes=NUM_CLASSES):
+    """{str(trimap value): class id} of Pets records: {"1": 0, "2": 1, "3": 2}."""
+    return {str(label_offset + c): c for c in range(num_classes)}
+
+
+def to_train_ids(mask, table):
+    """Stored mask values -> train ids.
+
+    Args:
+      mask: uint8 tensor of any shape (e.g. [H, W, 1]), stored values 0..255.
+      table: 256 ints (see `label_table`): stored value -> train id or IGNORE_LABEL.
+
+    Returns:
+      uint8 tensor, same shape: table[value]. A value the table does not name is IGNORE_LABEL,
+      never a neighbouring class.
+    """
+    import tensorflow as tf
+
+    return tf.gather(tf.constant(table, tf.uint8), tf.cast(mask, tf.int32))
 
 
 def trimap_to_class_ids(trimap, label_offset=LABEL_OFFSET, num_classes=NUM_CLASSES):

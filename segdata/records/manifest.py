@@ -71,8 +71,11 @@ def summarize(manifest, records_dir=None, seconds=None):
                  f"skipped {len(manifest['skipped'])}, ignored files {manifest['ignored']['count']}"
                  + (f", unlisted images {manifest['unlisted']['count']}"
                     if manifest.get("unlisted", {}).get("count") else ""))
-    for title, key in (("skipped", "skipped"), ("repaired", "repaired")):
-        entries = manifest[key]
+    dropped = manifest.get("dropped", {}).get("annotations", [])
+    if dropped:
+        lines.append(f"  dropped annotations {len(dropped)} (their images kept)")
+    for title, key in (("skipped", "skipped"), ("repaired", "repaired"), ("dropped", None)):
+        entries = manifest[key] if key else dropped
         for entry in entries[:8]:
             lines.append(f"    {title}: {entry['name']}: {entry['reason']}")
         if len(entries) > 8:

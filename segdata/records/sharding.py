@@ -78,13 +78,14 @@ def shard_index(bounds, index):
     return bisect.bisect_right(bounds, index)
 
 
-def split_entry(prefix, split, counts, class_pixels, install):
+def split_entry(prefix, split, counts, class_pixels, install, first_value=1):
     """Name the non-empty shards of a split -> its manifest entry (dict).
 
     Args:
       counts: records written to each planned shard (candidate numbering); empty shards are
         dropped and the rest renumbered, so no shard file is ever empty.
-      class_pixels: (n1, n2, n3) pixel counts of trimap values 1..3 over the split.
+      class_pixels: pixel counts per class over the split, keyed in the manifest by stored
+        value: first_value + class (Pets: trimap values 1..3; other formats: train ids).
       install: callable(planned_index, final_name) -> (sha256 hex, bytes) that moves the
         written part of that planned shard to its final name.
     """
@@ -96,7 +97,13 @@ def split_entry(prefix, split, counts, class_pixels, install):
         shards.append({"file": name, "num_examples": counts[old_index], "sha256": digest,
                        "bytes": size})
     return {"num_examples": sum(counts), "shards": shards,
-            "class_pixel_counts": {str(c + 1): n for c, n in enumerate(class_pixels)}}
+            "class_pixel_counts": {str(c + first_value): n for c, n in enumerate(class_pixels)}}
+
+
+def sample_files(sample):
+    """The source files of a sample (photo, and its mask file where it has one)."""
+    mask = getattr(sample, "trimap_path", None) or getattr(sample, "mask_path", None)
+    return (sample.image_path, mask) if mask else (sample.image_path,)
 
 
 class SplitPlan:
@@ -108,23 +115,26 @@ class SplitPlan:
     rest renumbered in `finish`, so no shard file is ever empty.
     """
 
-    def __init__(self, split, samples, prefix, num_shards):
+    def __init__(self, split, samples, prefix, num_shards, num_classes=3, first_value=1):
         self.split, self.samples, self.prefix = split, samples, prefix
         self.bounds = shard_boundaries(len(samples), num_shards)
         self.counts = [0] * num_shards
-        self.class_pixels = [0, 0, 0]
+        self.class_pixels = [0] * num_classes
+        self.first_value = first_value
         self._seen = 0
         self._shard = -1
         self._writer = None
 
     @classmethod
-    def create(cls, split, samples, prefix, *, num_shards=None, shard_size_mb=None):
-        """Plan for `samples` (list of segdata.formats.pets.layout.Sample); the size is estimated
-        from the source files, which the records hold almost byte for byte."""
-        total = fsio.total_size(p for s in samples for p in (s.image_path, s.trimap_path))
+    def create(cls, split, samples, prefix, *, num_shards=None, shard_size_mb=None,
+               num_classes=3, first_value=1):
+        """Plan for `samples` (segdata.formats.pets.layout.Sample or segdata.formats.base.Sample);
+        the size is estimated from the source files, which the records hold almost byte for
+        byte."""
+        total = fsio.total_size(p for s in samples for p in sample_files(s))
         n = num_shards_for(total, max(1, len(samples)), num_shards=num_shards,
                            shard_size_mb=shard_size_mb)
-        return cls(split, samples, prefix, n)
+        return cls(split, samples, prefix, n, num_classes, first_value)
 
     def open(self, out_dir, compression):
         import tensorflow as tf  # the parent process only; workers never import TF
@@ -166,4 +176,5 @@ class SplitPlan:
             self._part(old_index).rename(path)
             return sha256_file(path), path.stat().st_size
 
-        return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install)
+        return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install,
+                           self.first_value)

@@ -1,6 +1,7 @@
-"""Convert an Oxford-IIIT Pet folder into sharded TFRecords, or verify a built set.
+"""Convert a segmentation dataset folder into sharded TFRecords, or verify a built set.
 
-  python tools/build_records.py --data-dir DATA --output-dir OUT [--split official|holdout]
+  python tools/build_records.py --data-dir DATA --output-dir OUT [--format auto|pets|voc|coco|
+      cityscapes|ade20k|masks] [--instances] [--split official|holdout]
       [--val-size 1000] [--seed 1337] [--num-shards N | --shard-size-mb M] [--workers K]
       [--compression none|gzip] [--strict] [--overwrite] [--prefix pets] [--no-progress]
       [--runner local|beam] [--beam-options "--runner=DirectRunner --direct_num_workers=2 ..."]
@@ -19,14 +20,22 @@ def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit status: 0 ok, 1 verify/strict failure, 2 usage.")
-    p.add_argument("--data-dir", help="folder holding images/ and annotations/")
+    p.add_argument("--data-dir", help="the dataset's folder (any layout --format names)")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "pets", "voc", "coco", "cityscapes", "ade20k", "masks"),
+                   help="the folder's layout; auto recognises it from its files; voc also reads "
+                        "CVAT's 'Segmentation mask 1.1' export (default: %(default)s)")
+    p.add_argument("--instances", action="store_true",
+                   help="with --format coco: also write Model Garden's instance keys "
+                        "(image/object/bbox/*, class/label, is_crowd, area, mask) for Mask R-CNN")
     p.add_argument("--output-dir", help="folder to write shards and manifest.json into")
     p.add_argument("--verify", metavar="OUT", help="re-read and check a built record folder")
     p.add_argument("--decode", action="store_true",
                    help="with --verify: also decode every image and mask with TensorFlow")
     p.add_argument("--split", choices=("official", "holdout"), default="official",
-                   help="official: train=trainval.txt, test=test.txt; holdout: the chapter's "
-                        "shuffled train/validation split (default: %(default)s)")
+                   help="official: the dataset's own split lists as train/validation/test (Pets: "
+                        "train=trainval.txt, test=test.txt); holdout: the chapter's shuffled "
+                        "train/validation split (default: %(default)s)")
     p.add_argument("--val-size", type=int, default=1000,
                    help="holdout validation images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1337, help="holdout shuffle seed (default: %(default)s)")
@@ -88,7 +97,7 @@ def main(argv=None):
     common = dict(split=args.split, val_size=args.val_size, seed=args.seed,
                   num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
                   compression=args.compression, strict=args.strict, overwrite=args.overwrite,
-                  prefix=args.prefix)
+                  prefix=args.prefix, format=args.format, instances=args.instances)
     start = time.perf_counter()
     try:
         if args.runner == "beam":

@@ -123,3 +123,16 @@ def scan_pets(data_dir):
             for name, label, species in rows:
                 meta.setdefault(name, (label, species))
     return PetsLayout(root=root, image_names=image_names, meta=meta, lists=lists, ignored=ignored)
+
+
+def detect(root):
+    """Does `root` look like a Pets folder? -> segdata.formats.base.Detection."""
+    from segdata.formats.base import Detection
+
+    root = str(root)
+    has_images = fsio.isdir(fsio.join(root, "images"))
+    has_trimaps = fsio.isdir(fsio.join(root, "annotations", "trimaps"))
+    missing = [what for what, ok in (("images/", has_images),
+                                     ("annotations/trimaps/", has_trimaps)) if not ok]
+    return Detection(matched=not missing, score=has_images + 2 * has_trimaps,
+                     missing=", ".join(missing), root=root)

@@ -71,7 +71,7 @@ def _describe(fmt, mode):
     return f"{fmt or 'unknown'} {mode}"
 
 
-def _to_rgb(img):
+def to_rgb(img):
     """Any decoded PIL image -> mode RGB. 16/32-bit gray is scaled to 8 bits, not clipped."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         arr = np.asarray(img, dtype=np.float64)
@@ -96,7 +96,7 @@ def prepare_image(data):
         img.load()
         return data, size, None
     img.load()
-    rgb = _to_rgb(img)
+    rgb = to_rgb(img)
     out = io.BytesIO()
     # Fixed settings keep re-encoding deterministic: same input -> same bytes in every process.
     rgb.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)

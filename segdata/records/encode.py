@@ -1,0 +1,245 @@
+"""The pure per-sample step for every dataset layout: a Sample -> Example bytes, or a skip.
+
+`encode_sample(sample, decoder)` is what the local converter's worker processes and the Beam
+`Map` run; like `segdata.formats.pets.samples` (which it calls for Pets, unchanged) it reads
+files, writes nothing, and imports PIL and numpy only.
+
+Decisions are made on the bytes' content (PIL's sniffed format), never on file names:
+- a 3-channel JPEG named .jpg/.jpeg, or an 8-bit RGB PNG named .png, keeps its bytes exactly
+  and `image/format` says which it is;
+- any other decodable photo (grayscale, CMYK, RGBA, palette, 16-bit, a PNG named .jpg, ...)
+  is re-encoded (PNG for a .png name, else JPEG) and reported as repaired;
+- the mask becomes train ids through the dataset's MaskDecoder (segdata.formats.base) and is
+  stored as an 8-bit single-channel PNG, so Model Garden's decoder reads train ids with no
+  table; a mask that already is exactly that keeps its bytes;
+- an undecodable photo or mask, a missing mask, a size mismatch, a value that is neither a
+  class nor ignore (named), a colour the label map does not name (named) skip the sample.
+"""
+
+import dataclasses
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+from segdata.formats.base import IGNORE_LABEL, INVALID
+from segdata.formats.pets import samples as pets_samples
+from segdata.io import fsio
+from segdata.records import features
+
+JPEG_QUALITY = pets_samples.JPEG_QUALITY
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedSample:
+    """Outcome for one sample (the fields of pets' SampleResult, plus `dropped`).
+
+    example: serialized tf.train.Example bytes, or None when skipped.
+    skipped / repaired: human-readable reason, or None.
+    class_pixel_counts: tuple of num_classes ints, pixels per train id (zeros when skipped).
+    dropped: reasons (str) for annotations left out while the sample was kept.
+    """
+    name: str
+    example: bytes = None
+    skipped: str = None
+    repaired: str = None
+    class_pixel_counts: tuple = ()
+    dropped: tuple = ()
+
+
+class MaskValueError(ValueError):
+    """A decodable mask whose values cannot be trusted as train ids."""
+
+
+def encode_sample(sample, decoder=None):
+    """Validate, repair and serialize one sample. Pure: reads files, writes nothing.
+
+    Args:
+      sample: segdata.formats.base.Sample (or, with decoder None, segdata.formats.pets.layout
+        .Sample: the Pets path, byte for byte what it always was).
+      decoder: segdata.formats.base.MaskDecoder of the dataset.
+    Returns:
+      EncodedSample (SampleResult for Pets) with `example` or `skipped` set.
+    """
+    if decoder is None:
+        return pets_samples.encode_sample(sample)
+    zeros = (0,) * decoder.num_classes
+    name, filename = sample.name, sample.filename or os.path.basename(sample.image_path)
+    skip = lambda why: EncodedSample(name, skipped=why, class_pixel_counts=zeros)  # noqa: E731
+    try:
+        data = fsio.read_bytes(sample.image_path)
+    except OSError as e:
+        return skip(f"image {sample.image_path} cannot be read: {_why(e)}")
+    try:
+        image_bytes, image_format, (w, h), image_fix = prepare_image(data, filename)
+    except Exception as e:  # noqa: BLE001 - PIL raises many types on malformed files
+        return skip(f"undecodable image {filename}: {_why(e)}")
+    if sample.height > 0 and (sample.width, sample.height) != (w, h):
+        return skip(f"image {filename} is {w}x{h} but the annotations say "
+                    f"{sample.width}x{sample.height} (width x height)")
+    dropped = ()
+    if decoder.kind == "coco":
+        from segdata.formats import coco
+
+        ids, notes = coco.rasterize(dataclasses.replace(sample, height=h, width=w), decoder)
+        dropped, mask_bytes, mask_fix, (mw, mh) = tuple(notes), None, None, (w, h)
+    else:
+        mask_name = os.path.basename(sample.mask_path)
+        if not fsio.exists(sample.mask_path):
+            return skip(f"missing mask {sample.mask_path} for image {filename}")
+        try:
+            mask_data = fsio.read_bytes(sample.mask_path)
+            ids, mask_bytes, mask_fix = decode_mask(mask_data, decoder)
+        except MaskValueError as e:
+            return skip(f"bad mask {mask_name}: {e}")
+        except Exception as e:  # noqa: BLE001
+            return skip(f"undecodable mask {mask_name}: {_why(e)}")
+        mh, mw = ids.shape
+    if (mw, mh) != (w, h):
+        return skip(f"mask size {mw}x{mh} differs from image size {w}x{h} (width x height) "
+                    f"for {filename}")
+    if mask_bytes is None:
+        mask_bytes = png_bytes(ids)
+    counts = np.bincount(ids.ravel(), minlength=256)
+    extra = None
+    if decoder.instances:
+        from segdata.formats import coco
+
+        extra = coco.instance_features(dataclasses.replace(sample, height=h, width=w), decoder)
+    example = features.serialize_example(
+        image_bytes=image_bytes, height=h, width=w, filename=filename, source_id=name,
+        mask_bytes=mask_bytes, label=sample.label, species=sample.species,
+        image_format=image_format, extra=extra)
+    repaired = "; ".join(r for r in (image_fix, mask_fix) if r) or None
+    return EncodedSample(name, example=example, repaired=repaired, dropped=dropped,
+                         class_pixel_counts=tuple(int(c) for c in counts[:decoder.num_classes]))
+
+
+def _why(error):
+    return str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
+
+
+def prepare_image(data, filename):
+    """Photo bytes for the record -> (bytes, "jpeg" | "png", (width, height), repair or None).
+
+    Raises OSError/ValueError (from PIL) when the bytes cannot be decoded.
+    """
+    img = Image.open(io.BytesIO(data))
+    fmt, size = img.format, img.size
+    ext = os.path.splitext(filename)[1].lower()
+    if fmt in ("JPEG", "MPO") and img.mode == "RGB" and ext in (".jpg", ".jpeg"):
+        jpeg, size, _ = pets_samples.prepare_image(data)  # validated at 1/8 scale, kept as is
+        return jpeg, "jpeg", size, None
+    img.load()  # a truncated file fails here
+    if fmt == "PNG" and img.mode == "RGB" and ext == ".png":
+        return data, "png", size, None
+    rgb = pets_samples.to_rgb(img) if img.mode != "RGB" else img
+    out = io.BytesIO()
+    target = "png" if ext == ".png" else "jpeg"
+    if target == "png":
+        rgb.save(out, format="PNG")
+    else:  # fixed settings: same input -> same bytes in every process
+        rgb.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)
+    named = f" named {ext}" if ext else ""
+    return out.getvalue(), target, size, (
+        f"image is {fmt or 'unknown'} {img.mode}{named}, not a 3-channel "
+        f"{'PNG' if target == 'png' else 'JPEG'}; re-encoded as RGB {target.upper()}")
+
+
+def _is_plain_gray8_png(data):
+    return (data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR"
+            and data[24] == 8 and data[25] == 0)
+
+
+def _stored_values(img, data):
+    """Decoded single-channel mask -> int array [H, W] of the stored values (palette indices
+    for palette PNGs; 1/2/4-bit gray samples unscaled)."""
+    if img.mode in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
+        arr = np.asarray(img)
+    elif img.mode in ("LA", "PA"):
+        arr = np.asarray(img)[..., 0]
+    elif img.mode in ("RGB", "RGBA"):
+        rgb = np.asarray(img)[..., :3]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise MaskValueError(f"colour mask ({img.mode}) where class ids are expected; save "
+                                 "it as a single-channel PNG of class ids")
+        arr = rgb[..., 0]
+    else:
+        raise MaskValueError(f"unsupported mask mode {img.mode}")
+    arr = arr.astype(np.int64)
+    if img.format == "PNG" and data[25:26] == b"\x00" and data[24] in (1, 2, 4):
+        arr = arr // (255 // (2 ** data[24] - 1))  # PIL scales low-bit gray to 0..255
+    return arr
+
+
+def _map_values(values, table):
+    """Stored values [H, W] -> uint8 train ids through `table`; raises naming bad values."""
+    top = int(values.max(initial=0))
+    lut = np.full(max(top + 1, len(table)), INVALID, np.int64)
+    lut[:len(table)] = table
+    if values.min(initial=0) < 0:
+        raise MaskValueError(f"negative mask values {sorted(set(values[values < 0].tolist()))[:10]}")
+    ids = lut[values]
+    if (ids == INVALID).any():
+        bad = np.unique(values[ids == INVALID])
+        classes = [v for v, t in enumerate(table) if 0 <= t != IGNORE_LABEL]
+        raise MaskValueError(
+            f"values {', '.join(str(int(v)) for v in bad[:10])}{' ...' if len(bad) > 10 else ''}"
+            f" are neither a class ({_ranges(classes)}) nor the ignore value")
+    return ids.astype(np.uint8)
+
+
+def _ranges(values):
+    if not values:
+        return "none"
+    if values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}" if len(values) > 1 else str(values[0])
+    return ", ".join(str(v) for v in values)
+
+
+def _map_colours(img, colours):
+    """Colour mask -> uint8 train ids via (r, g, b, id) tuples; raises naming unknown colours."""
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    keys, inverse = np.unique(packed, return_inverse=True)
+    table = {(r << 16) | (g << 8) | b: t for r, g, b, t in colours}
+    mapped = np.array([table.get(int(k), INVALID) for k in keys], np.int64)
+    if (mapped == INVALID).any():
+        bad = [(int(k) >> 16, (int(k) >> 8) & 255, int(k) & 255) for k in keys[mapped == INVALID]]
+        raise MaskValueError(f"colours {', '.join(map(str, bad[:10]))} are not in the label map "
+                             "(labelmap.txt); add them there or repaint those pixels")
+    return mapped[inverse.reshape(packed.shape)].astype(np.uint8)
+
+
+def decode_mask(data, decoder):
+    """Stored mask bytes -> (uint8 [H, W] train ids, PNG bytes to store or None, repair or None).
+
+    The original bytes are kept (returned) only when they already are an 8-bit single-channel
+    PNG holding exactly the train ids. A re-encoding is reported as a repair only for layouts
+    whose masks are meant to hold train ids already (`decoder.report_mask_repairs`).
+    """
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    if decoder.kind == "colour":
+        return _map_colours(img, decoder.colours), None, None
+    values = _stored_values(img, data)
+    ids = _map_values(values, decoder.table)
+    plain = img.format == "PNG" and img.mode == "L" and _is_plain_gray8_png(data)
+    if plain and np.array_equal(ids, values):
+        return ids, data, None
+    fix = None
+    if decoder.report_mask_repairs and not plain:
+        depth = "16-bit " if img.mode.startswith("I") else ""
+        fix = (f"mask is {depth}{img.format or 'unknown'} {img.mode}, not an 8-bit "
+               "single-channel PNG; re-encoded as one")
+    return ids, None, fix
+
+
+def png_bytes(ids):
+    """uint8 [H, W] -> PNG bytes (mode L), deterministic."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(ids, np.uint8)).save(out, format="PNG")
+    return out.getvalue()
