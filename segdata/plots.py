@@ -16,18 +16,28 @@ from segdata.records.labels import IGNORE_LABEL, LABEL_NAMES
 _IGNORE_RGB = (0.85, 0.2, 0.6)
 
 
-def mask_to_rgb(mask, num_classes=len(LABEL_NAMES)):
-    """Class ids [H, W] or [H, W, 1] (int) -> float32 RGB [H, W, 3] in 0..1 for display."""
+def mask_to_rgb(mask, num_classes=len(LABEL_NAMES), palette=None):
+    """Class ids [H, W] or [H, W, 1] (int) -> float32 RGB [H, W, 3] in 0..1 for display.
+
+    palette: [[r, g, b], ...] 0..255 per class (the manifest's "palette"); None draws Pets'
+    gray levels (0, 0.5, 1), as the chapter's figures do.
+    """
     mask = np.asarray(mask)
     if mask.ndim == 3:
         mask = mask[..., 0]
+    if palette is not None:
+        lut = np.zeros((256, 3), np.float32)
+        lut[:len(palette)] = np.asarray(palette, np.float32) / 255.0
+        lut[IGNORE_LABEL] = _IGNORE_RGB
+        return lut[np.clip(mask, 0, 255).astype(np.int64)]
     gray = np.clip(mask.astype(np.float32) / max(num_classes - 1, 1), 0.0, 1.0)
     rgb = np.repeat(gray[..., None], 3, axis=-1)
     rgb[mask == IGNORE_LABEL] = _IGNORE_RGB
     return rgb
 
 
-def plot_image_and_mask(image, mask, output, *, title=None, titles=("Image", "Mask")):
+def plot_image_and_mask(image, mask, output, *, title=None, titles=("Image", "Mask"),
+                        classes=None, palette=None):
     """Draw an image beside one or more masks into a PNG.
 
     Args:
@@ -36,6 +46,8 @@ def plot_image_and_mask(image, mask, output, *, title=None, titles=("Image", "Ma
         (e.g. [truth, prediction]), drawn left to right after the image.
       output: PNG path; parent folders are created.
       title: optional figure title. titles: one panel title per panel.
+      classes, palette: the dataset's class names and colours (manifest "classes" and
+        "palette"); the legend then names the classes drawn. None: Pets' three gray levels.
 
     Returns:
       pathlib.Path of the written PNG.
@@ -53,15 +65,23 @@ def plot_image_and_mask(image, mask, output, *, title=None, titles=("Image", "Ma
     # A Figure without pyplot keeps no global state: safe in threads and callbacks.
     fig = Figure(figsize=(4.2 * (1 + len(masks)), 4.4))
     axes = fig.subplots(1, 1 + len(masks), squeeze=False)[0]
-    for ax, data, name in zip(axes, [image] + [mask_to_rgb(m) for m in masks], titles):
+    for ax, data, name in zip(axes, [image] + [mask_to_rgb(m, palette=palette) for m in masks],
+                              titles):
         ax.imshow(data, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")
-    legend = [Patch(facecolor=str(v), edgecolor="k", label=n)
-              for n, v in zip(LABEL_NAMES, (0.0, 0.5, 1.0))]
+    if palette is not None:
+        shown = sorted(set(np.unique(np.concatenate([np.ravel(m) for m in masks])).tolist())
+                       - {IGNORE_LABEL})
+        names = classes or [f"class {i}" for i in range(len(palette))]
+        legend = [Patch(facecolor=np.asarray(palette[i], np.float32) / 255.0, edgecolor="k",
+                        label=names[i]) for i in shown if i < len(palette)]
+    else:
+        legend = [Patch(facecolor=str(v), edgecolor="k", label=n)
+                  for n, v in zip(LABEL_NAMES, (0.0, 0.5, 1.0))]
     if any(np.any(np.asarray(m) == IGNORE_LABEL) for m in masks):
         legend.append(Patch(facecolor=_IGNORE_RGB, edgecolor="k", label="ignored (padding)"))
-    fig.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False)
+    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 6) or 1, frameon=False)
     if title:
         fig.suptitle(title)
     fig.subplots_adjust(bottom=0.1)

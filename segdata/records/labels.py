@@ -100,3 +100,14 @@ def trimap_to_class_ids(trimap, label_offset=LABEL_OFFSET, num_classes=NUM_CLASS
     valid = (ids >= 0) & (ids < num_classes)
     return tf.cast(tf.where(valid, ids, IGNORE_LABEL), tf.uint8)
 
+
+
+def dataset_classes(manifest):
+    """(class names in train-id order, foreground train id or None) of a record set.
+
+    Manifests written before "classes" existed are Pets sets: LABEL_NAMES, foreground 0.
+    """
+    names = manifest.get("classes") or manifest.get("label_names") or list(LABEL_NAMES)
+    if "foreground_class" in manifest:
+        return list(names), manifest["foreground_class"]
+    return list(names), (0 if list(names) == list(LABEL_NAMES) else None)

@@ -54,7 +54,8 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",
-                                     "pixel_accuracy", "boundary_f1", "num_images", "at")}
+                                     "iou_by_class", "pixel_accuracy", "boundary_f1",
+                                     "num_images", "at")}
     print(json.dumps(shown, indent=2))
     if args.output_dir:
         print(f"wrote {args.output_dir}/metrics.json")

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from segdata.io.atomic import atomic_write
+from segdata.records.labels import dataset_classes
 from segmodel.distribute.cluster import (
     ClusterError,
     cluster_role,
@@ -149,7 +150,7 @@ def train(records, output_dir, config=None, *, cluster_resolver=None, log=print,
         run_config = c.replace(image_size=image_size,
                                verbose=2 if c.verbose == "auto" else int(c.verbose))
         summary = runinfo.start(options, policy=policy, strategy=described, replicas=replicas,
-                                splits=(train_split, val_split))
+                                splits=(train_split, val_split), manifest=manifest)
         summary["workers"] = workers
         return _run(dist, records, output_dir, out_dir, chief, run_config, manifest, summary,
                     steps, val_steps, log)
@@ -187,11 +188,12 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         compile_model(net, make_optimizer(
             a.optimizer, a.learning_rate, schedule=a.schedule,
             total_steps=steps * a.epochs, warmup_steps=steps * a.warmup_epochs),
-            num_classes)
+            num_classes, dataset_classes(manifest)[1])
         opt = net.optimizer  # a LossScaleOptimizer under mixed_float16, as `fit` would use
         opt.build(net.trainable_variables)
         loss_fn = make_loss()
-        metrics = {prefix: [keras.metrics.Mean(name="loss")] + make_metrics(num_classes)
+        metrics = {prefix: [keras.metrics.Mean(name="loss")] + make_metrics(
+                       num_classes, foreground_class=dataset_classes(manifest)[1])
                    for prefix in ("", "val_")}
 
     # Outside the scope: plain variables, saved in every checkpoint beside model and optimizer.
@@ -313,7 +315,7 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         summary["workers_in_sync"] = in_sync
         local_val = segdata.load_dataset(records, splits[1], image_size=a.image_size,
                                          batch_size=1, resize=a.resize)
-        runinfo.write_figures(run_dir, history, local_val, log=log)
+        runinfo.write_figures(run_dir, history, local_val, log=log, manifest=manifest)
         runinfo.write_summary(run_dir, summary)
     if diverged:
         raise TrainingDiverged(diverged_message(diverged[0], policy, diverged[1]))

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from segdata.input import lean_functions, pipeline, shard_reader, transforms
-from segdata.records.labels import IGNORE_LABEL, LABEL_NAMES, LABEL_OFFSET, trimap_to_class_ids
+from segdata.records.labels import IGNORE_LABEL, dataset_classes, label_table, to_train_ids
 from segdata.records.manifest import read_manifest
 from segmodel.evaluation.boundary import boundary_f1
 from segmodel.training import metrics
@@ -82,7 +82,7 @@ def _examples(records, split, image_size, batch_size):
     manifest = read_manifest(records)
     shards = pipeline.shard_list(records, manifest, split)  # names a missing/truncated shard
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
-    offset = manifest.get("label_offset", LABEL_OFFSET)
+    table = label_table(manifest)
     files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),
                                                 tf.constant([n for _, n in shards], tf.int64),
                                                 tf.zeros([len(shards)], tf.int64)))
@@ -91,17 +91,17 @@ def _examples(records, split, image_size, batch_size):
     def decode(example):
         image, trimap = transforms.decode_pair(example["image"], example["mask"],
                                                example["where"])
-        pixels, mask = transforms.resize_pair(image, trimap, image_size, "stretch", offset)
+        pixels, mask = transforms.resize_pair(image, trimap, image_size, "stretch", table)
         return {"encoded": example["image"], "where": example["where"],
                 "pixels": tf.cast(pixels, tf.float32), "mask": mask[..., 0],
-                "original": trimap_to_class_ids(trimap, offset)[..., 0],
+                "original": to_train_ids(trimap, table)[..., 0],
                 "size": tf.shape(image, out_type=tf.int64)[:2]}
 
     ds = lean_functions.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
     pads = {"encoded": "", "where": "", "pixels": 0.0, "mask": np.uint8(IGNORE_LABEL),
             "original": np.uint8(IGNORE_LABEL), "size": np.int64(0)}
     ds = ds.padded_batch(batch_size, padding_values=pads).prefetch(tf.data.AUTOTUNE)
-    return ds, sum(n for _, n in shards)
+    return ds, sum(n for _, n in shards), manifest
 
 
 def _to_original(classes, sizes, shape):
@@ -112,11 +112,19 @@ def _to_original(classes, sizes, shape):
     return out
 
 
-def _foreground_iou(truth, pred):
+def _foreground_iou(truth, pred, foreground=metrics.FOREGROUND_CLASS):
     keep = truth != IGNORE_LABEL
-    t, p = (truth == metrics.FOREGROUND_CLASS) & keep, (pred == metrics.FOREGROUND_CLASS) & keep
+    t, p = (truth == foreground) & keep, (pred == foreground) & keep
     union = np.sum(t | p)
     return float(np.sum(t & p) / union) if union else math.nan
+
+
+def _image_mean_iou(truth, pred, num_classes):
+    """Mean IoU over the classes present in this image's truth or prediction (NaN if none)."""
+    confusion = metrics.confusion_matrix(truth, pred, num_classes)
+    present = (confusion.sum(0) + confusion.sum(1)) > 0
+    per_class = metrics.iou_from_confusion(confusion)
+    return float(np.nanmean(per_class[present])) if present.any() else math.nan
 
 
 def evaluate(model, records, *, split="validation", image_size=None, batch_size=16, at="input",
@@ -129,7 +137,8 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
       records: folder written by tools/build_records.py.
       image_size: (H, W) only for a `.keras` model that accepts any size.
       at: "input" (masks at the model's input size) or "original" (each image's own size).
-      worst: also keep the `worst` images by foreground IoU (figure worst.png).
+      worst: also keep the `worst` images by foreground IoU (figure worst.png); by the
+        image's mean IoU for datasets without a foreground class.
       output_dir: folder for metrics.json, confusion_matrix.png, worst.png; None writes nothing.
 
     Returns:
@@ -140,7 +149,12 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
     if int(batch_size) < 1 or int(worst) < 0:
         raise ValueError(f"batch_size must be >= 1 and worst >= 0, got {batch_size}, {worst}")
     predict, size, num_classes, kind = load_model(model, image_size)
-    ds, total = _examples(records, split, size, int(batch_size))
+    ds, total, manifest = _examples(records, split, size, int(batch_size))
+    names, foreground = dataset_classes(manifest)
+    if len(names) != num_classes:
+        raise ValueError(f"{model} predicts {num_classes} classes but {records} has "
+                         f"{len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''});"
+                         " evaluate a model trained on these records")
     confusion = np.zeros((num_classes, num_classes), np.int64)
     f_scores, kept, count = [], [], 0
     from tqdm.auto import tqdm
@@ -157,8 +171,12 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
             for i in range(len(pred)):
                 h, w = batch["size"][i] if at == "original" else size
                 t, p = truth[i, :h, :w], pred[i, :h, :w]
-                f_scores.append(boundary_f1(t == 0, p == 0, BOUNDARY_TOLERANCE, valid=t != 255))
-                score = _foreground_iou(t, p)
+                if foreground is not None:
+                    f_scores.append(boundary_f1(t == foreground, p == foreground,
+                                                BOUNDARY_TOLERANCE, valid=t != IGNORE_LABEL))
+                    score = _foreground_iou(t, p, foreground)
+                else:
+                    score = _image_mean_iou(t, p, num_classes) if worst else math.nan
                 if worst and not math.isnan(score):
                     item = (-score, count, batch["where"][i].decode(), batch["encoded"][i], t, p)
                     (heapq.heappush if len(kept) < worst else heapq.heappushpop)(kept, item)
@@ -169,19 +187,23 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
         "model": str(pathlib.Path(model).resolve()), "model_kind": kind,
         "records": str(pathlib.Path(records).resolve()), "split": split, "at": at,
         "input_size": list(size), "num_images": count,
-        "label_names": list(LABEL_NAMES) if num_classes == len(LABEL_NAMES) else None,
-        "foreground_iou": _number(per_class[metrics.FOREGROUND_CLASS]),
+        "label_names": list(names),
+        "foreground_class": foreground,
+        "foreground_iou": None if foreground is None else _number(per_class[foreground]),
         "mean_iou": _number(np.nanmean(per_class) if np.isfinite(per_class).any() else math.nan),
         "per_class_iou": [_number(v) for v in per_class],
+        "iou_by_class": {n: _number(v) for n, v in zip(names, per_class)},
         "pixel_accuracy": _number(np.trace(confusion) / max(confusion.sum(), 1)),
         "boundary_f1": _number(np.mean(f_scores) if f_scores else math.nan),
         "boundary_tolerance_px": BOUNDARY_TOLERANCE,
         "confusion_matrix": confusion.tolist(),
-        "worst": [{"record": where, "foreground_iou": -neg}
+        "worst": [{"record": where, ("foreground_iou" if foreground is not None
+                                     else "mean_iou"): -neg}
                   for neg, _, where, *_ in sorted(kept, reverse=True)],
     }
     if output_dir is not None:
-        _write(result, sorted(kept, reverse=True), pathlib.Path(output_dir))
+        palette = manifest.get("palette") if manifest.get("format", "pets") != "pets" else None
+        _write(result, sorted(kept, reverse=True), pathlib.Path(output_dir), palette)
     return result
 
 
@@ -190,7 +212,7 @@ def _number(value):
     return None if math.isnan(value) else value  # JSON has no NaN
 
 
-def _write(result, kept, out):
+def _write(result, kept, out, palette=None):
     from segdata.io.atomic import write_json_atomic
     from segmodel.evaluation import figures as eval_figures
 
@@ -199,5 +221,8 @@ def _write(result, kept, out):
                                 out / "confusion_matrix.png")
     if kept:
         eval_figures.plot_worst([(where, -neg, encoded, t, p)
-                                 for neg, _, where, encoded, t, p in kept], out / "worst.png")
+                                 for neg, _, where, encoded, t, p in kept], out / "worst.png",
+                                classes=result["label_names"], palette=palette,
+                                score_name="fg IoU" if result["foreground_class"] is not None
+                                else "mean IoU")
     write_json_atomic(out / "metrics.json", result)

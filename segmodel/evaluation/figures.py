@@ -33,14 +33,15 @@ def plot_confusion(matrix, label_names, path):
     names = label_names or [f"class {i}" for i in range(len(matrix))]
     rows = matrix.sum(1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    fig = _figure(figsize=(1.6 * len(names) + 2.5, 1.4 * len(names) + 1.5))
+    side = min(len(names), 24)  # past ~24 classes the cells shrink instead of the figure growing
+    fig = _figure(figsize=(1.6 * side + 2.5, 1.4 * side + 1.5))
     ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="share of the true class's pixels")
-    for (i, j), value in np.ndenumerate(share):
+    for (i, j), value in np.ndenumerate(share if len(names) <= 12 else np.zeros((0, 0))):
         ax.text(j, i, f"{value:.1%}\n{matrix[i, j]:,}", ha="center", va="center",
                 color="white" if value > 0.5 else "black", fontsize=9)
-    ax.set_xticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 6 else 0)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -55,21 +56,31 @@ def _decode(encoded):
         return np.asarray(img.convert("RGB"))
 
 
-def plot_worst(items, path):
+def plot_worst(items, path, classes=None, palette=None, score_name="fg IoU"):
     """One row per image: the photo, the true mask and the prediction.
 
     Args:
       items: [(record name, foreground IoU, encoded image bytes, truth uint8 [h, w],
         prediction uint8 [h, w])], worst first; masks at the scored size.
+      classes, palette: the dataset's names and colours (None: Pets' gray levels).
     """
+    from matplotlib.patches import Patch
+
     fig = _figure(figsize=(10, 3.2 * len(items)))
     axes = fig.subplots(len(items), 3, squeeze=False)
     for row, (where, score, encoded, truth, pred) in zip(axes, items):
         image = _decode(encoded)
-        for ax, data, title in zip(row, (image, mask_to_rgb(truth), mask_to_rgb(pred)),
+        for ax, data, title in zip(row, (image, mask_to_rgb(truth, palette=palette),
+                                         mask_to_rgb(pred, palette=palette)),
                                    (where.rsplit(": ", 1)[-1], "true mask",
-                                    f"prediction (fg IoU {score:.3f})")):
+                                    f"prediction ({score_name} {score:.3f})")):
             ax.imshow(data, interpolation="nearest")
             ax.set_title(title, fontsize=9)
             ax.axis("off")
+    if palette is not None and classes:
+        shown = sorted({int(v) for _, _, _, t, p in items for v in np.unique(np.concatenate(
+            [t.ravel(), p.ravel()])) if v < len(palette)})
+        fig.legend(handles=[Patch(facecolor=np.asarray(palette[i]) / 255.0, edgecolor="k",
+                                  label=classes[i]) for i in shown],
+                   loc="lower center", ncol=min(len(shown), 6) or 1, frameon=False)
     return _save(fig, path)

@@ -149,8 +149,25 @@ def describe_endpoints(endpoints):
     return result
 
 
-def _metadata(model, image_size, num_classes, label_names, source, version, endpoints):
+def _run_dataset(source):
+    """run.json's "dataset" entry beside a trained model file, or {} (no run folder)."""
+    if source is None:
+        return {}
+    path = pathlib.Path(source).resolve().parent / "run.json"
+    try:
+        return json.loads(path.read_text()).get("dataset") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _metadata(model, image_size, num_classes, label_names, source, version, endpoints,
+              palette=None):
     import segmodel
+
+    dataset = _run_dataset(source)
+    if label_names is None and len(dataset.get("classes") or []) == num_classes:
+        label_names = dataset["classes"]
+        palette = palette if palette is not None else dataset.get("palette")
 
     if label_names is None:
         from segdata.records import labels  # the one place that defines what class ids mean
@@ -177,6 +194,9 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
         "num_classes": num_classes,
         "label_names": list(label_names),
         "class_ids": {name: i for i, name in enumerate(label_names)},
+        "palette": [list(map(int, c)) for c in (palette or _default_palette(num_classes))],
+        "foreground_class": dataset.get("foreground_class",
+                                        0 if list(label_names)[:1] == ["foreground"] else None),
         "precision": describe_precision(model),
         "preprocessing": {
             "decode": "tf.io.decode_image(channels=3, expand_animations=False)",
@@ -205,8 +225,14 @@ def claim_target(output_dir, version, overwrite):
     return version, target
 
 
+def _default_palette(num_classes):
+    from segmodel.serving.predict import palette
+
+    return palette(num_classes).tolist()
+
+
 def export_saved_model(model, output_dir, *, version=None, overwrite=False, image_size=None,
-                       label_names=None, source=None):
+                       label_names=None, source=None, palette=None):
     """Exports `model` to `output_dir/<version>/` for TensorFlow Serving.
 
     Args:
@@ -216,7 +242,9 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
       version: positive int; default one more than the highest existing version.
       overwrite: replace an existing `output_dir/<version>/`.
       image_size: (H, W), only needed when the model's input size is not fixed.
-      label_names: class names in id order; default segdata.records.labels.LABEL_NAMES for 3 classes.
+      label_names: class names in id order; default: the training run's (RUN/run.json
+        "dataset", beside a model file), else segdata.records.labels.LABEL_NAMES for 3 classes.
+      palette: [[r, g, b], ...] per class for coloured masks; default: the run's, else tab10.
       source: path of the model file, recorded in segkit.json (set automatically when `model`
         is a path).
 
@@ -236,7 +264,7 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
         archive, endpoints = build_archive(model, image_size)
         archive.write_out(str(temp), verbose=False)
         metadata = _metadata(model, image_size, num_classes, label_names, source, version,
-                             endpoints)
+                             endpoints, palette)
         (temp / "assets.extra").mkdir(exist_ok=True)
         (temp / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         publish_version(temp, target, overwrite)

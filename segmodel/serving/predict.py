@@ -63,22 +63,27 @@ def palette(num_classes):
         np.uint8)
 
 
-def save_mask_png(mask, path, num_classes):
-    """Writes uint8 [h, w] class ids as an indexed PNG whose palette colours the classes."""
+def save_mask_png(mask, path, num_classes, colours=None):
+    """Writes uint8 [h, w] class ids as an indexed PNG whose palette colours the classes.
+
+    colours: [[r, g, b], ...] per class (the model's metadata "palette"); default tab10.
+    """
     image = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
-    image.putpalette(palette(num_classes).ravel().tolist())
+    table = palette(num_classes) if colours is None else np.asarray(colours, np.uint8)
+    image.putpalette(table.ravel().tolist())
     atomic_write(path, lambda temp: image.save(temp, format="PNG"))
 
 
-def save_overlay(image, mask, path, label_names, alpha=0.5):
-    """Writes a figure of uint8 [h, w, 3] `image`, uint8 [h, w] `mask` and their blend."""
+def save_overlay(image, mask, path, label_names, alpha=0.5, colours=None):
+    """Writes a figure of uint8 [h, w, 3] `image`, uint8 [h, w] `mask` and their blend, with a
+    legend naming the classes (only those in the mask, past 10 classes)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    colours = palette(len(label_names))
+    colours = palette(len(label_names)) if colours is None else np.asarray(colours, np.uint8)
     coloured = colours[np.minimum(mask, len(colours) - 1)]
     blend = ((1 - alpha) * image + alpha * coloured).astype(np.uint8)
     figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
@@ -86,9 +91,11 @@ def save_overlay(image, mask, path, label_names, alpha=0.5):
         axis.imshow(picture)
         axis.set_title(title)
         axis.axis("off")
-    figure.legend(handles=[Patch(color=c / 255, label=f"{i} {n}") for i, (n, c) in
-                           enumerate(zip(label_names, colours))],
-                  loc="lower center", ncol=len(label_names), frameon=False)
+    shown = [i for i in range(len(label_names))
+             if len(label_names) <= 10 or np.any(mask == i)]
+    figure.legend(handles=[Patch(color=colours[i] / 255, label=f"{i} {label_names[i]}")
+                           for i in shown],
+                  loc="lower center", ncol=min(len(shown), 6) or 1, frameon=False)
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     try:
         atomic_write(path, lambda temp: figure.savefig(temp, format="png"))
@@ -140,6 +147,9 @@ def predict_images(saved_model, image_paths, output_dir):
     segment = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
     metadata = read_metadata(version_dir) or {}
     label_names = metadata.get("label_names") or ["foreground", "background", "outline"]
+    colours = metadata.get("palette")
+    if colours is not None and len(colours) != len(label_names):
+        colours = None
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results, failures = [], {}
@@ -154,8 +164,8 @@ def predict_images(saved_model, image_paths, output_dir):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
         mask_path = output_dir / f"{path.stem}_mask.png"
         overlay_path = output_dir / f"{path.stem}_overlay.png"
-        save_mask_png(mask, mask_path, len(label_names))
-        save_overlay(image, mask, overlay_path, label_names)
+        save_mask_png(mask, mask_path, len(label_names), colours)
+        save_overlay(image, mask, overlay_path, label_names, colours=colours)
         counts = np.bincount(mask.ravel(), minlength=len(label_names))
         results.append({
             "image": str(path), "mask": str(mask_path), "overlay": str(overlay_path),

@@ -55,7 +55,8 @@ def plot_loss(history, path):
     return _save(fig, path)
 
 
-def plot_prediction(image, true_mask, probabilities, path, title=None):
+def plot_prediction(image, true_mask, probabilities, path, title=None, classes=None,
+                    palette=None):
     """A validation image, its true mask and the model's predicted mask side by side.
 
     Drawn by segdata's image-and-mask figure, so training figures and data figures share one
@@ -66,10 +67,12 @@ def plot_prediction(image, true_mask, probabilities, path, title=None):
       true_mask: int [H, W] or [H, W, 1], class ids 0..C-1 or the ignore label.
       probabilities: float [H, W, C] model output (argmax gives the predicted mask).
       path: output PNG path.
+      classes, palette: the dataset's class names and colours (None: Pets' gray levels).
     """
     from segdata.plots import plot_image_and_mask
 
     predicted = np.asarray(probabilities).argmax(axis=-1)
     true_mask = np.asarray(true_mask).reshape(predicted.shape)
     return plot_image_and_mask(image, [true_mask, predicted], path, title=title,
-                               titles=("Image", "True mask", "Predicted mask"))
+                               titles=("Image", "True mask", "Predicted mask"),
+                               classes=classes, palette=palette)

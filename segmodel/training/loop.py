@@ -15,6 +15,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from segdata.records import labels as segdata_labels
 from segmodel.distribute.strategy import describe, make_strategy
 from segmodel.models import hub as hub_models
 from segmodel.models.builtin import MODELS, build_model, check_args
@@ -105,9 +106,10 @@ def make_model(model, image_size, num_classes, model_options=None):
                    **(model_options or {}))
 
 
-def compile_model(model, optimizer, num_classes=3):
+def compile_model(model, optimizer, num_classes=3, foreground_class=0):
     """Compile with the standard loss and the IoU metrics (built-in classes: see metrics.py)."""
-    model.compile(optimizer=optimizer, loss=make_loss(), metrics=make_metrics(num_classes))
+    model.compile(optimizer=optimizer, loss=make_loss(),
+                  metrics=make_metrics(num_classes, foreground_class=foreground_class))
     return model
 
 
@@ -270,7 +272,8 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
         whole = hub and bool((c.model_options or {}).get("preset"))
         if hub:
             opt = finetune.scale_backbone_rate(opt, net, c.backbone_lr_scale, whole)
-        compile_model(net, opt, manifest.get("num_classes", 3))
+        compile_model(net, opt, manifest.get("num_classes", 3),
+                      segdata_labels.dataset_classes(manifest)[1])
         if hub:
             finetune.prepare_optimizer(net)
             extra_callbacks = [*finetune.callbacks(net, c.freeze_backbone_epochs, whole),
@@ -279,7 +282,7 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     callbacks, monitor = cb.make_callbacks(output_dir, resume=c.resume, best_val_loss=best,
                                            tensorboard=c.tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
-                            splits=(train_split, val_split))
+                            splits=(train_split, val_split), manifest=manifest)
     if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
     net.fit(train_ds, validation_data=val_ds, epochs=c.epochs, shuffle=False,
@@ -291,7 +294,7 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
                              nonfinite_weight=monitor.nonfinite_weight)
-    runinfo.write_figures(output_dir, history, val_ds, log=log)
+    runinfo.write_figures(output_dir, history, val_ds, log=log, manifest=manifest)
     runinfo.write_summary(output_dir, summary)
     if monitor.diverged_epoch is not None:
         raise TrainingDiverged(diverged_message(monitor.diverged_epoch, policy,

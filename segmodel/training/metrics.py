@@ -19,15 +19,17 @@ from segdata.records.labels import IGNORE_LABEL, NUM_CLASSES
 FOREGROUND_CLASS = 0
 
 
-def foreground_iou(num_classes=NUM_CLASSES, ignore_class=IGNORE_LABEL, name="foreground_iou"):
-    """The chapter's metric: IoU of class 0 (the pet), sparse targets, dense predictions.
+def foreground_iou(num_classes=NUM_CLASSES, ignore_class=IGNORE_LABEL, name="foreground_iou",
+                   foreground_class=FOREGROUND_CLASS):
+    """The chapter's metric: IoU of the foreground class (0, the pet, for Pets), sparse targets,
+    dense predictions.
 
     Returns:
       keras.metrics.IoU taking y_true int [B, H, W, 1] and y_pred float [B, H, W, C]; a scalar.
     """
     return keras.metrics.IoU(
         num_classes=num_classes,
-        target_class_ids=(FOREGROUND_CLASS,),
+        target_class_ids=(foreground_class,),
         name=name,
         ignore_class=ignore_class,
         sparse_y_true=True,
@@ -50,9 +52,14 @@ def mean_iou(num_classes=NUM_CLASSES, ignore_class=IGNORE_LABEL, name="mean_iou"
     )
 
 
-def make_metrics(num_classes=NUM_CLASSES, ignore_class=IGNORE_LABEL):
-    """[foreground IoU, mean IoU], fresh instances (metrics hold state: never share between models)."""
-    return [foreground_iou(num_classes, ignore_class), mean_iou(num_classes, ignore_class)]
+def make_metrics(num_classes=NUM_CLASSES, ignore_class=IGNORE_LABEL,
+                 foreground_class=FOREGROUND_CLASS):
+    """[foreground IoU, mean IoU], fresh instances (metrics hold state: never share between
+    models). foreground_class None (a dataset without one, e.g. VOC): [mean IoU] only."""
+    if foreground_class is None:
+        return [mean_iou(num_classes, ignore_class)]
+    return [foreground_iou(num_classes, ignore_class, foreground_class=foreground_class),
+            mean_iou(num_classes, ignore_class)]
 
 
 def make_loss(ignore_class=IGNORE_LABEL):

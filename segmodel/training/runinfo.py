@@ -44,7 +44,19 @@ def _jsonable(value):
     return str(value)
 
 
-def start(options, *, policy, strategy, replicas, splits):
+def dataset_info(manifest):
+    """The record set's classes as run.json's "dataset" entry: what export and predict name
+    and colour the classes by (Pets sets written before "classes" existed get Pets' own)."""
+    from segdata.records import labels
+
+    classes, foreground = labels.dataset_classes(manifest)
+    palette = manifest.get("palette") or [list(c) for c in labels.PETS_PALETTE]
+    return {"format": manifest.get("format", "pets"), "classes": classes,
+            "palette": palette, "foreground_class": foreground,
+            "ignore_label": manifest.get("ignore_label", labels.IGNORE_LABEL)}
+
+
+def start(options, *, policy, strategy, replicas, splits, manifest=None):
     """The part of the summary known before training."""
     import keras
     import tensorflow as tf
@@ -61,6 +73,7 @@ def start(options, *, policy, strategy, replicas, splits):
         "precision_policy": policy,
         "splits": {"train": splits[0], "validation": splits[1]},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **({"dataset": dataset_info(manifest)} if manifest is not None else {}),
     }
 
 
@@ -109,7 +122,7 @@ def write_summary(run_dir, summary, name=SUMMARY_FILE):
     return path
 
 
-def write_figures(run_dir, history, val_ds, *, log=print):
+def write_figures(run_dir, history, val_ds, *, log=print, manifest=None):
     """loss.png from the history; prediction.png from the saved best model on a validation image.
 
     val_ds yields (float32 [B,H,W,3], uint8 [B,H,W,1]); its first image is shown.
@@ -127,16 +140,20 @@ def write_figures(run_dir, history, val_ds, *, log=print):
     best = keras.models.load_model(model_path, compile=False)
     images, masks = next(iter(val_ds.take(1)))
     probabilities = best.predict(images[:1], verbose=0)
+    colours = {}
+    if manifest and manifest.get("format", "pets") != "pets":
+        colours = {"classes": manifest.get("classes"), "palette": manifest.get("palette")}
     figures.plot_prediction(images[0].numpy(), masks[0].numpy(), probabilities[0],
-                            os.path.join(run_dir, PREDICTION_FIGURE))
+                            os.path.join(run_dir, PREDICTION_FIGURE), **colours)
 
 
 def log_result(summary, log=print):
     """The end-of-run lines: best validation foreground IoU and mean IoU."""
     best = summary.get("best") or {}
-    log(f"best val foreground IoU: {summary.get('max_val_foreground_iou')}  "
-        f"best val mean IoU: {summary.get('max_val_mean_iou')}")
+    fg = "val_foreground_iou" in (best or summary.get("final") or {"val_foreground_iou": 0})
+    log((f"best val foreground IoU: {summary.get('max_val_foreground_iou')}  " if fg else "")
+        + f"best val mean IoU: {summary.get('max_val_mean_iou')}")
     if best:
         log(f"saved model (epoch {best['epoch']}, lowest val_loss {best.get('val_loss'):.4f}): "
-            f"val foreground IoU {best.get('val_foreground_iou'):.4f}, "
-            f"val mean IoU {best.get('val_mean_iou'):.4f}")
+            + (f"val foreground IoU {best.get('val_foreground_iou'):.4f}, " if fg else "")
+            + f"val mean IoU {best.get('val_mean_iou'):.4f}")
