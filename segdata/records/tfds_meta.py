@@ -31,9 +31,10 @@ CITATION = """@InProceedings{parkhi12a,
 }"""
 
 
-def pets_features():
+def pets_features(mask_doc="trimap: 1 foreground, 2 background, 3 outline"):
     """The tfds.features.FeaturesDict of one record; its flattened keys are
-    `segdata.records.features`'."""
+    `segdata.records.features`' (every format writes them; extra instance keys are not
+    listed, and TFDS leaves them out)."""
     import tensorflow_datasets as tfds
 
     tf_ = tfds.features
@@ -41,8 +42,8 @@ def pets_features():
     nested = {
         "image": {
             "encoded": tf_.Image(shape=(None, None, 3), encoding_format="jpeg",
-                                 doc="RGB photo, JPEG bytes"),
-            "format": tf_.Text(doc='"jpeg"'),
+                                 doc="RGB photo, JPEG bytes (PNG where image/format says png)"),
+            "format": tf_.Text(doc='"jpeg" or "png"'),
             "height": scalar("image height in pixels"),
             "width": scalar("image width in pixels"),
             "channels": scalar("3"),
@@ -51,7 +52,7 @@ def pets_features():
             "segmentation": {"class": {
                 "encoded": tf_.Image(shape=(None, None, 1), encoding_format="png",
                                      use_colormap=True,
-                                     doc="trimap: 1 foreground, 2 background, 3 outline"),
+                                     doc=mask_doc),
                 "format": tf_.Text(doc='"png"'),
             }},
             "class": {"label": scalar("breed CLASS-ID 1..37, -1 if unknown")},
@@ -108,6 +109,17 @@ def write_tfds_metadata(records_dir, manifest, *, display_name=None):
                       "valid TFDS dataset name (use letters, digits and underscores)",
                       stacklevel=2)
         return []
+    fmt = manifest.get("format", "pets")
+    if fmt == "pets":
+        mask_doc = ()
+        description = ("Oxford-IIIT Pet images with trimaps, written by segkit "
+                       "(records readable by segkit, TF Model Garden and TFDS).")
+    else:
+        classes = manifest.get("classes") or []
+        mask_doc = (f"train ids 0..{len(classes) - 1} ({', '.join(classes[:8])}"
+                    f"{', ...' if len(classes) > 8 else ''}), 255 ignore",)
+        description = (f"A {fmt} dataset converted by segkit: {len(classes)} classes, masks of "
+                       "train ids (records readable by segkit, TF Model Garden and TFDS).")
     template = naming.ShardedFileTemplate(
         data_dir=epath.Path(records_dir), template=naming.DEFAULT_FILENAME_TEMPLATE,
         dataset_name=prefix, filetype_suffix="tfrecord")
@@ -117,9 +129,8 @@ def write_tfds_metadata(records_dir, manifest, *, display_name=None):
                             filename_template=template.replace(split=split))
         for split, info in sorted(manifest["splits"].items()) if info["shards"]]
     tfds.folder_dataset.write_metadata(
-        data_dir=epath.Path(records_dir), features=pets_features(), split_infos=split_infos,
+        data_dir=epath.Path(records_dir), features=pets_features(*mask_doc), split_infos=split_infos,
         filename_template=template, version="1.0.0", check_data=False,
-        description="Oxford-IIIT Pet images with trimaps, written by segkit "
-                    "(records readable by segkit, TF Model Garden and TFDS).",
+        description=description,
         homepage=HOMEPAGE, citation=CITATION)
     return [os.path.join(records_dir, name) for name in TFDS_FILES]

@@ -59,7 +59,7 @@ def _record_problems(path, shard, compression):
     return []
 
 
-def _decode_problems(path, compression):
+def _decode_problems(path, compression, manifest=None):
     """Decode every record with TensorFlow's own decoders, as training will (decode=True).
 
     PIL, which validates samples during conversion, tolerates some corrupt JPEG data that
@@ -69,16 +69,26 @@ def _decode_problems(path, compression):
 
     from segdata.records import features as F
 
+    manifest = manifest or {}
+    pets = manifest.get("format", "pets") == "pets"
+    num_classes = int(manifest.get("num_classes", 3))
+
     ds = tf.data.TFRecordDataset(str(path), compression_type="GZIP" if compression == "gzip"
                                  else "").map(lambda r: tf.io.parse_single_example(r, F.FEATURE_SPEC))
 
     def check(ex):
-        image = tf.io.decode_jpeg(ex[F.IMAGE_ENCODED], channels=3)
+        if pets:
+            image = tf.io.decode_jpeg(ex[F.IMAGE_ENCODED], channels=3)
+        else:  # other formats keep PNG photos as PNG (image/format says which)
+            image = tf.io.decode_image(ex[F.IMAGE_ENCODED], channels=3, expand_animations=False)
         mask = tf.io.decode_png(ex[F.MASK_ENCODED], channels=1)
         size = tf.stack([ex[F.IMAGE_HEIGHT], ex[F.IMAGE_WIDTH]])
+        if pets:
+            values_ok = (tf.reduce_min(mask) >= 1) & (tf.reduce_max(mask) <= 3)
+        else:  # train ids or ignore, nothing else
+            values_ok = tf.reduce_all((mask < num_classes) | (mask == 255))
         ok = (tf.reduce_all(tf.shape(image, tf.int64)[:2] == size)
-              & tf.reduce_all(tf.shape(mask, tf.int64)[:2] == size)
-              & (tf.reduce_min(mask) >= 1) & (tf.reduce_max(mask) <= 3))
+              & tf.reduce_all(tf.shape(mask, tf.int64)[:2] == size) & values_ok)
         return ex[F.IMAGE_SOURCE_ID], ok
 
     names = [n.decode() for n in ds.map(lambda ex: ex[F.IMAGE_SOURCE_ID]).as_numpy_iterator()]
@@ -116,5 +126,5 @@ def verify_records(records_dir, *, decode=False):
                 readable = _record_problems(path, shard, manifest["compression"])
                 problems += readable
                 if decode and not readable:
-                    problems += _decode_problems(path, manifest["compression"])
+                    problems += _decode_problems(path, manifest["compression"], manifest)
     return problems
