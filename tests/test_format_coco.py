@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from segdata.formats import coco, coco_masks
-from segdata.formats.base import IGNORE_LABEL, Sample
+from segdata.formats.base import IGNORE_LABEL, FormatError, Sample
 
 H, W = 64, 80
 CATS = [{"id": 7, "name": "dog"}, {"id": 2, "name": "cat"}, {"id": 11, "name": "bird"}]
@@ -226,8 +226,8 @@ def test_compressed_rle_counts_match_pycocotools():
         runs = coco_masks.rle_string_counts(rle["counts"])
         assert runs.sum() == H * W and runs[1::2].sum() == mask_utils.area(rle) == m.sum()
     segm = {"size": [H, W], "counts": rle["counts"].decode()[:-2]}  # truncated: runs fall short
-    assert coco.check_segmentation(segm, H, W)[0] is None
-    assert coco.check_segmentation({"size": [H, W], "counts": "\x7f"}, H, W)[0] is None
+    assert coco_masks.check_segmentation(segm, H, W)[0] is None
+    assert coco_masks.check_segmentation({"size": [H, W], "counts": "\x7f"}, H, W)[0] is None
 
 
 def _parse_like_model_garden(features):
@@ -292,3 +292,105 @@ def test_instance_features_empty_image(coco_dir):
     assert all(values == [] for _, values in feats.values())
     got = _parse_like_model_garden(feats)
     assert got["masks"].shape == (0, H, W) and got["image/object/class/label"].shape == (0,)
+
+
+def _one_split(root, json_rel, images, anns=(), cats=CATS):
+    _write(root / json_rel, {"images": _images(*images), "annotations": list(anns),
+                             "categories": cats})
+
+
+def test_cvat_and_label_studio_exports(tmp_path):
+    cvat = tmp_path / "cvat"
+    _one_split(cvat, "annotations/instances_default.json", [(1, "p.jpg")],
+               [_ann(1, 1, 7, [_box(2, 2, 20, 20)], 324.0)])
+    _image(cvat / "images" / "p.jpg", 0)
+    layout = coco.scan(cvat)
+    assert layout.splits == {"train": ["p"]}
+    assert layout.samples["p"].image_path == str(cvat / "images" / "p.jpg")
+
+    ls = tmp_path / "ls"
+    _one_split(ls, "result.json", [(0, "images/q.jpg"), (1, "images/r.jpg")],
+               [_ann(3, 1, 2, [_box(2, 2, 20, 20)], 324.0)])
+    _image(ls / "images" / "q.jpg", 1)
+    _image(ls / "images" / "r.jpg", 2)
+    assert coco.detect(ls).matched
+    layout = coco.scan(ls)
+    assert layout.splits == {"train": ["q", "r"]} and layout.missing == []
+    mask, _ = coco.rasterize(layout.samples["r"], layout.decoder)
+    assert mask[5, 5] == 1 and mask[30, 30] == 0
+    assert not coco.detect(tmp_path / "nothing_here").matched
+
+
+def test_repeated_stems_use_relative_paths(tmp_path):
+    root = tmp_path / "coco"
+    _one_split(root, "annotations/instances_train.json", [(1, "x.jpg"), (2, "y.jpg")])
+    _one_split(root, "annotations/instances_val.json", [(1, "x.jpg")])
+    for name in ("train/x.jpg", "train/y.jpg", "val/x.jpg"):
+        _image(root / name, 0)
+    layout = coco.scan(root)
+    assert layout.splits == {"train": ["train/x", "y"], "validation": ["val/x"]}
+    assert layout.samples["val/x"].filename == "x.jpg"
+
+
+@pytest.mark.parametrize("case,words", [
+    ("bad_json", ["instances_train.json", "not valid JSON", "line 1"]),
+    ("no_categories", ["instances_train.json", "'categories'"]),
+    ("image_no_height", ["instances_train.json", "image #0", "'height'"]),
+    ("annotation_no_image_id", ["instances_train.json", "annotation #0", "'image_id'"]),
+    ("same_split", ["instances_train.json", "instances_train2017.json", "'train'"]),
+    ("categories_differ", ["instances_train.json", "instances_val.json", "id 11"]),
+    ("nothing", ["no annotations/instances_*.json"]),
+])
+def test_format_errors(tmp_path, case, words):
+    root = tmp_path / "coco"
+    root.mkdir()
+    rel = "annotations/instances_train.json"
+    if case == "bad_json":
+        (root / "annotations").mkdir()
+        (root / rel).write_text('{"images": [')
+    elif case == "no_categories":
+        _write(root / rel, {"images": [], "annotations": []})
+    elif case == "image_no_height":
+        _write(root / rel, {"images": [{"id": 1, "file_name": "a.jpg", "width": W}],
+                            "annotations": [], "categories": CATS})
+    elif case == "annotation_no_image_id":
+        _one_split(root, rel, [(1, "a.jpg")], [{"id": 3, "category_id": 2, "segmentation": []}])
+    elif case == "same_split":
+        _one_split(root, rel, [])
+        _one_split(root, "annotations/instances_train2017.json", [])
+    elif case == "categories_differ":
+        _one_split(root, rel, [])
+        _one_split(root, "annotations/instances_val.json", [], cats=CATS[:2])
+    with pytest.raises(FormatError) as err:
+        coco.scan(root)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_rasterize_large_image_both_paint_paths():
+    """480 x 640: outlines (few runs, painted per run) and a noisy mask (many runs, painted
+    through one boolean mask) both match pycocotools.mask.decode painted in the doc's order."""
+    h, w = 480, 640
+    rng = np.random.default_rng(3)
+    anns = []
+    for i in range(6):
+        cx, cy, r = rng.uniform(100, 540), rng.uniform(100, 380), rng.uniform(20, 150)
+        t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        poly = np.stack([cx + r * np.cos(t), cy + 0.7 * r * np.sin(t)], 1).ravel().tolist()
+        anns.append({"id": i, "category_id": 2, "train_id": 1 + i % 3, "iscrowd": 0,
+                     "area": float(r * r), "bbox": None, "segmentation": [poly]})
+    noisy = (rng.random((h, w)) < 0.02).astype(np.uint8)
+    noisy_rle = mask_utils.encode(np.asfortranarray(noisy))
+    anns.append({"id": 9, "category_id": 2, "train_id": 3, "iscrowd": 0, "area": 1.0,
+                 "bbox": None, "segmentation": {"size": [h, w],
+                                                "counts": noisy_rle["counts"].decode()}})
+    sample = Sample(name="big", image_path="big.jpg", height=h, width=w, annotations=tuple(anns))
+    mask, notes = coco.rasterize(sample, None)
+    ref = np.zeros((h, w), np.uint8)
+    for a in sorted(anns, key=lambda a: (-a["area"], a["id"])):
+        segm = a["segmentation"]
+        rle = (mask_utils.merge(mask_utils.frPyObjects(segm, h, w)) if isinstance(segm, list)
+               else segm)
+        ref[mask_utils.decode(rle) == 1] = a["train_id"]
+    assert notes == [] and len(np.unique(ref)) == 4
+    np.testing.assert_array_equal(mask, ref)

@@ -42,8 +42,8 @@ def _polygon_problem(part):
     if not np.isfinite(xy).all():
         return "has a coordinate that is not a finite number"
     x, y = xy[0::2], xy[1::2]
-    # Shoelace formula: a polygon whose points are all on a line covers no area.
-    if np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) == 0:
+    # Shoelace formula (closing edge added by hand): points all on a line cover no area.
+    if np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1] == 0:
         return "has zero area"
     return None
 
@@ -115,6 +115,8 @@ def check_segmentation(segm, height, width):
             return None, ["RLE dict without 'counts' and 'size'"]
         problem = _rle_problem(segm, height, width)
         return (None, [problem]) if problem else (segm, [])
+    if segm is None:
+        return None, ["no segmentation (a box-only annotation)"]
     if not isinstance(segm, list):
         return None, [f"segmentation of type {type(segm).__name__} is neither a list of "
                       "polygons nor an RLE dict"]
@@ -134,41 +136,65 @@ def check_segmentation(segm, height, width):
 
 
 def _to_rle(segm, height, width):
-    """A checked segmentation -> one compressed RLE dict (polygon parts are united)."""
+    """A checked segmentation -> (compressed RLE dict, int64 [m] column-major run lengths).
+
+    Polygon parts are united (as COCO.annToRLE does). The runs alternate background and
+    foreground, starting with background, and sum to height * width.
+    """
     if isinstance(segm, list):
-        return mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
-    if isinstance(segm["counts"], list):
-        return mask_utils.frPyObjects(segm, height, width)
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
+        return rle, rle_string_counts(rle["counts"])
     counts = segm["counts"]
-    return {"size": [height, width], "counts": counts.encode() if isinstance(counts, str) else counts}
+    if isinstance(counts, list):
+        return mask_utils.frPyObjects(segm, height, width), np.asarray(counts, dtype=np.int64)
+    rle = {"size": [height, width], "counts": counts.encode() if isinstance(counts, str) else counts}
+    return rle, rle_string_counts(rle["counts"])
 
 
 def decode_instances(sample):
-    """Decode every usable annotation of `sample` once.
+    """Check and run-length decode every annotation of `sample` once.
 
-    Returns (anns, rles, masks, notes): the annotation dicts kept, their compressed RLE dicts,
-    masks uint8 [height, width, n] of 0/1 (Fortran order, pycocotools' layout) in annotation
-    order, and notes (list of str) naming annotations dropped here (e.g. an RLE whose size
-    disagrees with the image).
+    Returns (anns, rles, runs, notes): the annotation dicts kept (JSON order), their compressed
+    RLE dicts, their run lengths (int64 [m], column-major, background first) and notes (list
+    of str) naming annotations dropped here (e.g. an RLE whose size disagrees with the image).
     """
     h, w = sample.height, sample.width
-    anns, rles, notes = [], [], []
+    anns, rles, runs, notes = [], [], [], []
     for ann in sample.annotations:
         segm, problems = check_segmentation(ann.get("segmentation"), h, w)
         if segm is None:
             notes.append(f"annotation {ann.get('id')}: {'; '.join(problems)}; annotation dropped")
             continue
+        rle, run = _to_rle(segm, h, w)
         anns.append(ann)
-        rles.append(_to_rle(segm, h, w))
-    masks = mask_utils.decode(rles) if rles else np.zeros((h, w, 0), np.uint8, order="F")
-    return anns, rles, masks, notes
+        rles.append(rle)
+        runs.append(run)
+    return anns, rles, runs, notes
 
 
-def _area(ann, rle):
+def _area(ann, run):
     area = ann.get("area")
     if isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area):
         return float(area)
-    return float(mask_utils.area(rle))
+    return float(run[1::2].sum())
+
+
+def _paint(flat, run, value):
+    """Set the foreground pixels of one instance's runs to `value` in `flat` (uint8 [h * w],
+    column-major). Slices per run when runs are few (an object's outline), one full-size
+    boolean mask when there are many (noisy masks), so neither case is slow."""
+    if len(run) * 300 > flat.size:  # ~0.15 us per run vs ~0.5 ns per pixel
+        np.copyto(flat, np.uint8(value), where=np.repeat(np.arange(len(run)) % 2 == 1, run))
+        return
+    ends = np.cumsum(run)
+    for begin, end in zip((ends - run)[1::2].tolist(), ends[1::2].tolist()):
+        flat[begin:end] = value
+
+
+def _binary(run, height, width):
+    """Run lengths -> uint8 [height, width] of 0/1 (what pycocotools.mask.decode gives)."""
+    flat = np.repeat((np.arange(len(run)) % 2).astype(np.uint8), run)
+    return np.ascontiguousarray(flat.reshape(width, height).T)
 
 
 def rasterize(sample, decoder, decoded=None):
@@ -176,25 +202,27 @@ def rasterize(sample, decoder, decoded=None):
 
     Background 0 everywhere; crowd regions (iscrowd=1) IGNORE_LABEL first; then the other
     instances by decreasing `area` (the JSON's; ties by annotation id), each overwriting, so
-    smaller objects stay on top. `decoded`: decode_instances(sample), to share one decode
+    smaller objects stay on top. Pixels come from pycocotools' RLEs (frPyObjects / merge for
+    polygons), painted run by run. `decoded`: decode_instances(sample), to share one decode
     with instance_features.
     """
-    anns, rles, masks, notes = decoded or decode_instances(sample)
+    anns, _, runs, notes = decoded or decode_instances(sample)
     crowd = [i for i, a in enumerate(anns) if a.get("iscrowd")]
     others = sorted((i for i, a in enumerate(anns) if not a.get("iscrowd")),
-                    key=lambda i: (-_area(anns[i], rles[i]), anns[i].get("id", 0)))
-    # Work on the transpose: a slice of pycocotools' Fortran-order stack is then C-contiguous.
+                    key=lambda i: (-_area(anns[i], runs[i]), anns[i].get("id", 0)))
+    # COCO runs are column-major: paint the transpose's flat buffer, transpose once at the end.
     out_t = np.zeros((sample.width, sample.height), np.uint8)
+    flat = out_t.reshape(-1)
     for i in crowd + others:
-        value = IGNORE_LABEL if anns[i].get("iscrowd") else anns[i]["train_id"]
-        np.copyto(out_t, np.uint8(value), where=masks[:, :, i].T.view(bool))
+        _paint(flat, runs[i], IGNORE_LABEL if anns[i].get("iscrowd") else anns[i]["train_id"])
     return np.ascontiguousarray(out_t.T), notes
 
 
 def _png(mask01):
-    """uint8 [h, w] of 0/1 -> PNG bytes (8-bit gray), as Model Garden's encode_mask_as_png."""
+    """uint8 [h, w] of 0/1 -> PNG bytes (8-bit gray), as Model Garden's encode_mask_as_png; zlib
+    level 1: the same pixels, ~2x faster to write than PIL's default, a few hundred bytes more."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(mask01)).save(buf, format="PNG")
+    Image.fromarray(mask01).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -218,18 +246,18 @@ def instance_features(sample, decoder, decoded=None):
     per instance, image-sized, holding 0/1 (what Model Garden writes and its decoder casts to
     float32). `decoded`: decode_instances(sample), to share one decode with rasterize.
     """
-    anns, rles, masks, _ = decoded or decode_instances(sample)
+    anns, rles, runs, _ = decoded or decode_instances(sample)
     h, w = float(sample.height), float(sample.width)
     out = {key: [] for key in INSTANCE_KEYS}
-    for i, (ann, rle) in enumerate(zip(anns, rles)):
+    for ann, rle, run in zip(anns, rles, runs):
         x, y, bw, bh = _bbox(ann, rle)
         for key, v in (("xmin", x / w), ("ymin", y / h), ("xmax", (x + bw) / w),
                        ("ymax", (y + bh) / h)):
             out[f"image/object/bbox/{key}"].append(min(max(v, 0.0), 1.0))
         out["image/object/class/label"].append(int(ann["train_id"]))
         out["image/object/is_crowd"].append(1 if ann.get("iscrowd") else 0)
-        out["image/object/area"].append(_area(ann, rle))
-        out["image/object/mask"].append(_png(masks[:, :, i]))
+        out["image/object/area"].append(_area(ann, run))
+        out["image/object/mask"].append(_png(_binary(run, sample.height, sample.width)))
     kinds = {"image/object/class/label": "int64", "image/object/is_crowd": "int64",
              "image/object/mask": "bytes"}
     return {key: (kinds.get(key, "float"), values) for key, values in out.items()}
