@@ -138,6 +138,7 @@ def test_scan_classes_splits_missing(coco_dir):
     assert [m["name"] for m in layout.missing] == ["gone"]
     assert "gone.jpg" in layout.missing[0]["reason"]
     assert "instances_train2017.json" in layout.missing[0]["reason"]
+    assert "train2017/" in layout.missing[0]["reason"]
     a = layout.samples["a"]
     assert a.image_path == str(coco_dir / "train2017" / "a.jpg") and a.filename == "a.jpg"
     assert (a.height, a.width) == (H, W)
@@ -324,11 +325,12 @@ def test_cvat_and_label_studio_exports(tmp_path):
 def test_repeated_stems_use_relative_paths(tmp_path):
     root = tmp_path / "coco"
     _one_split(root, "annotations/instances_train.json", [(1, "x.jpg"), (2, "y.jpg")])
-    _one_split(root, "annotations/instances_val.json", [(1, "x.jpg")])
-    for name in ("train/x.jpg", "train/y.jpg", "val/x.jpg"):
+    _one_split(root, "annotations/instances_val.json", [(1, "x.jpg"), (2, "z.jpg"), (3, "z.png")])
+    for name in ("train/x.jpg", "train/y.jpg", "val/x.jpg", "val/z.jpg", "val/z.png"):
         _image(root / name, 0)
     layout = coco.scan(root)
-    assert layout.splits == {"train": ["train/x", "y"], "validation": ["val/x"]}
+    assert layout.splits == {"train": ["train/x", "y"],
+                             "validation": ["val/x", "val/z.jpg", "val/z.png"]}
     assert layout.samples["val/x"].filename == "x.jpg"
 
 
@@ -340,6 +342,7 @@ def test_repeated_stems_use_relative_paths(tmp_path):
     ("same_split", ["instances_train.json", "instances_train2017.json", "'train'"]),
     ("categories_differ", ["instances_train.json", "instances_val.json", "id 11"]),
     ("nothing", ["no annotations/instances_*.json"]),
+    ("listed_twice", ["images/x.jpg is listed twice", "instances_val.json image id 4"]),
 ])
 def test_format_errors(tmp_path, case, words):
     root = tmp_path / "coco"
@@ -361,6 +364,10 @@ def test_format_errors(tmp_path, case, words):
     elif case == "categories_differ":
         _one_split(root, rel, [])
         _one_split(root, "annotations/instances_val.json", [], cats=CATS[:2])
+    elif case == "listed_twice":
+        _one_split(root, rel, [(1, "x.jpg")])
+        _one_split(root, "annotations/instances_val.json", [(4, "x.jpg")])
+        _image(root / "images" / "x.jpg", 0)
     with pytest.raises(FormatError) as err:
         coco.scan(root)
     for word in words:

@@ -182,20 +182,23 @@ def scan(root, *, instances=False):
                                   f"{img_id!r}); list each image once")
             where.setdefault(path, f"{rel} image id {img_id!r}")
     stems = collections.Counter(posixpath.splitext(posixpath.basename(p))[0] for p in where)
-    repeated = {s for s, n in stems.items() if n > 1}
+    bare = collections.Counter(posixpath.splitext(p)[0] for p in where)
 
     def name_of(path):
-        stem = posixpath.splitext(posixpath.basename(path))[0]
-        return posixpath.splitext(path)[0] if stem in repeated else stem
+        stem, no_ext = posixpath.splitext(posixpath.basename(path))[0], posixpath.splitext(path)[0]
+        if stems[stem] == 1:
+            return stem
+        return no_ext if bare[no_ext] == 1 else path  # a.jpg beside a.png: keep the extension
 
     train_ids = {cat_id: i + 1 for i, (cat_id, _) in enumerate(cats)}
     samples, splits, missing, dropped = {}, {}, [], []
-    for split, rel, data, images, found in entries:
+    for (split, rel, data, images, found), (stem, _) in zip(entries, by_split.values()):
         names = {i: name_of(p) for i, p in found.items() if p}
         for img_id, img in images.items():
             if not found[img_id]:
                 missing.append({"name": name_of(img["file_name"]), "reason":
-                                f"image {img['file_name']} listed in {rel} is not on disk"})
+                                f"image {img['file_name']} listed in {rel} is not on disk "
+                                f"(looked in {stem}/, images/{stem}/, images/ and {root})"})
         kept = coco_json.keep_annotations(rel, data, images, train_ids, names, dropped)
         splits[split] = [names[i] for i in images if i in names]
         for img_id, name in names.items():
