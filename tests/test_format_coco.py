@@ -217,6 +217,13 @@ def test_rasterize_empty_image_and_notes(coco_dir):
     mask, notes = coco.rasterize(bad, layout.decoder)
     assert len(notes) == 1 and "annotation 1" in notes[0] and "disagrees" in notes[0]
     assert mask[2:8, 2:8].all() and mask.sum() > 0
+    feats = coco.instance_features(bad, layout.decoder)  # no bbox/area in the JSON: the mask's
+    rle = mask_utils.merge(mask_utils.frPyObjects([_box(0, 0, 10, 10)], H, W))
+    x, y, bw, bh = mask_utils.toBbox(rle)
+    assert feats["image/object/class/label"] == ("int64", [1])
+    assert feats["image/object/area"] == ("float", [float(mask_utils.area(rle))])
+    np.testing.assert_allclose(feats["image/object/bbox/xmax"][1], [(x + bw) / W])
+    np.testing.assert_allclose(feats["image/object/bbox/ymax"][1], [(y + bh) / H])
 
 
 def test_compressed_rle_counts_match_pycocotools():

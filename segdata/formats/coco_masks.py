@@ -8,7 +8,9 @@ A COCO `segmentation` is one of
     SAM and label tools write).
 `check_segmentation` keeps what pycocotools can rasterise safely (its C decoder does not
 bounds-check run lengths, so a run total that is not h * w is refused here, before it reaches
-pycocotools); `rasterize` paints the image's class mask; `instance_features` writes the keys
+pycocotools); `rasterize` paints the image's class mask from the run lengths of pycocotools'
+RLEs (polygons go through frPyObjects/merge; no full-size decode per instance, which would
+cost more than the photo's own decode); `instance_features` writes the keys
 Model Garden's `TfExampleDecoder(include_mask=True)` reads (masks as 8-bit PNGs holding 0/1,
 exactly as Model Garden's `create_coco_tf_record.py` writes them).
 """
