@@ -79,11 +79,13 @@ def encode_sample(sample, decoder=None):
     if sample.height > 0 and (sample.width, sample.height) != (w, h):
         return skip(f"image {filename} is {w}x{h} but the annotations say "
                     f"{sample.width}x{sample.height} (width x height)")
-    dropped = ()
+    dropped, decoded = (), None
     if decoder.kind == "coco":
         from segdata.formats import coco
 
-        ids, notes = coco.rasterize(dataclasses.replace(sample, height=h, width=w), decoder)
+        sample = dataclasses.replace(sample, height=h, width=w)
+        decoded = coco.decode_instances(sample)  # once, for the mask and the instance keys
+        ids, notes = coco.rasterize(sample, decoder, decoded)
         dropped, mask_bytes, mask_fix, (mw, mh) = tuple(notes), None, None, (w, h)
     else:
         mask_name = os.path.basename(sample.mask_path)
@@ -107,7 +109,7 @@ def encode_sample(sample, decoder=None):
     if decoder.instances:
         from segdata.formats import coco
 
-        extra = coco.instance_features(dataclasses.replace(sample, height=h, width=w), decoder)
+        extra = coco.instance_features(sample, decoder, decoded)
     example = features.serialize_example(
         image_bytes=image_bytes, height=h, width=w, filename=filename, source_id=name,
         mask_bytes=mask_bytes, label=sample.label, species=sample.species,
