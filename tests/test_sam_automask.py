@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 
 from segmodel import cli
 from segmodel.cli import sam_automask
-from segmodel.sam import SamAutomaticMaskGenerator
+from segmodel.sam import SamAutomaticMaskGenerator, SamPredictor
 from segmodel.sam.automatic.folder import HEADER, automask_folder
 from segmodel.testing import smooth_image
 
@@ -38,6 +38,21 @@ def reference(sam_predictor):
     generator = SamAutomaticMaskGenerator(sam_predictor, **SETTINGS)
     return {stem: generator.generate(smooth_image(*size, seed=i))
             for i, (stem, size) in enumerate(SIZES.items())}
+
+
+@pytest.fixture
+def loads(monkeypatch, sam_predictor, preset):
+    """SamPredictor.from_preset returning the module's predictor (the same preset, loaded
+    once: loading costs seconds); the list of presets asked for."""
+    asked = []
+
+    def from_preset(name, dtype=None):
+        asked.append(name)
+        assert name == preset and dtype == "float32"
+        return sam_predictor
+
+    monkeypatch.setattr(SamPredictor, "from_preset", from_preset)
+    return asked
 
 
 @pytest.fixture
@@ -76,6 +91,7 @@ def _check_folder(folder, records, size):
 
 
 def test_mask_folders_match_the_generator(images, tmp_path, preset, reference, capsys):
+    # The one test that loads the preset folder given as --preset.
     out = tmp_path / "out"
     assert _automask(images, out, preset) == 0
     assert "2 image(s) written" in capsys.readouterr().out
@@ -85,7 +101,7 @@ def test_mask_folders_match_the_generator(images, tmp_path, preset, reference, c
         _check_folder(out / stem, reference[stem], size)
 
 
-def test_rle_json_decodes_to_the_generator_masks(images, tmp_path, preset, reference):
+def test_rle_json_decodes_to_the_generator_masks(images, tmp_path, preset, reference, loads):
     out = tmp_path / "rle"
     assert _automask(images, out, preset, "--convert-to-rle") == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.json", "b.json"]
@@ -102,7 +118,7 @@ def test_rle_json_decodes_to_the_generator_masks(images, tmp_path, preset, refer
 
 
 def test_resume_skips_finished_images_and_redoes_half_written_ones(
-        images, tmp_path, preset, reference, sam_predictor, capsys):
+        images, tmp_path, preset, reference, sam_predictor, loads, capsys):
     out = tmp_path / "out"
     assert _automask(images, out, preset) == 0
     kept = (out / "a" / "0.png").stat().st_mtime_ns
@@ -117,9 +133,10 @@ def test_resume_skips_finished_images_and_redoes_half_written_ones(
     assert (out / "a" / "0.png").stat().st_mtime_ns == kept
     _check_folder(out / "b", reference["b"], SIZES["b"])
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
-    # Everything done: nothing needs SAM, so a preset that does not exist is never loaded.
-    assert _automask(images, out, str(tmp_path / "no-such-preset")) == 0
-    assert "0 image(s) written" in capsys.readouterr().out
+    # Everything done: nothing needs SAM, so it is not loaded.
+    assert loads == [preset, preset]
+    assert _automask(images, out, preset) == 0
+    assert "0 image(s) written" in capsys.readouterr().out and loads == [preset, preset]
     # A truncated RLE file is redone; a finished one is kept (library call).
     generator = SamAutomaticMaskGenerator(sam_predictor, **SETTINGS)
     rle = tmp_path / "rle"
@@ -131,7 +148,7 @@ def test_resume_skips_finished_images_and_redoes_half_written_ones(
     assert len(json.loads((rle / "b.json").read_text())) == len(reference["b"])
 
 
-def test_unreadable_image_is_reported_and_skipped(images, tmp_path, preset, capsys):
+def test_unreadable_image_is_reported_and_skipped(images, tmp_path, preset, loads, capsys):
     (images / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     out = tmp_path / "out"
     assert _automask(images, out, preset) == 1
@@ -141,7 +158,8 @@ def test_unreadable_image_is_reported_and_skipped(images, tmp_path, preset, caps
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
 
 
-def test_single_image_file_and_input_errors(images, tmp_path, preset, reference, capsys):
+def test_single_image_file_and_input_errors(images, tmp_path, preset, reference, loads,
+                                             capsys):
     out = tmp_path / "one"
     assert _automask(images / "b.png", out, preset) == 0
     assert [p.name for p in out.iterdir()] == ["b"]

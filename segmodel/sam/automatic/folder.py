@@ -128,12 +128,12 @@ def list_images(images):
     if images.is_file():
         return [images], []
     if not images.is_dir():
-        raise FileNotFoundError(f"--images: no such file or folder: {images}")
+        raise FileNotFoundError(f"Image folder or file not found: {images}")
     files = sorted(p for p in images.iterdir() if p.is_file() and not p.name.startswith("."))
     paths = [p for p in files if p.name.lower().endswith(IMAGE_SUFFIXES)]
     ignored = [p for p in files if p not in paths]
     if not paths:
-        raise ValueError(f"--images: no image files in {images} (looked for "
+        raise ValueError(f"No image files in {images} (looked for "
                          f"{', '.join(IMAGE_SUFFIXES)})")
     stems, clashes = {}, []
     for p in paths:
