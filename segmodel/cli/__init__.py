@@ -28,6 +28,7 @@ COMMANDS = {
     "predict": ("predict", "segment image files with an exported SavedModel"),
     "sam-predict": ("sam_predict", "segment an image with Segment Anything from points, boxes or text"),
     "sam-label": ("sam_label", "label a folder of images with SAM from a prompt file or text"),
+    "sam-automask": ("sam_automask", "segment everything in a folder of images with SAM, as amg.py"),
     "label-app": ("label_app", "label a folder of photos with SAM in the browser"),
     "export-sam": ("export_sam", "export Segment Anything as a SavedModel plain TensorFlow serves"),
     "demo": ("demo", "the main job end to end: sample data, records, training, export, serving, SAM"),
