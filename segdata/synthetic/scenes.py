@@ -94,8 +94,9 @@ def _clip(points, h, w):
     return [round(float(v), 1) for v in pts.reshape(-1)]
 
 
-def ellipse(rng, cx, cy, a, b, h, w, n=20):
-    theta = rng.uniform(0, np.pi)
+def ellipse(rng, cx, cy, a, b, h, w, n=20, theta=None):
+    """Flat polygon of an ellipse (axes a, b; turned by theta, random when None)."""
+    theta = rng.uniform(0, np.pi) if theta is None else theta
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     x, y = a * np.cos(t), b * np.sin(t)
     return _clip(np.stack([cx + x * np.cos(theta) - y * np.sin(theta),
@@ -125,7 +126,8 @@ def random_polygons(rng, h, w, kind=None, parts=1):
     for k in range(parts):
         px = cx + (k - (parts - 1) / 2) * 2.4 * r
         if kind == "ellipse":
-            polys.append(ellipse(rng, px, cy, r * rng.uniform(1.0, 1.5), r * rng.uniform(0.6, 1.0), h, w))
+            a, b = r * rng.uniform(1.0, 1.5), r * rng.uniform(0.6, 1.0)
+            polys.append(ellipse(rng, px, cy, a, b, h, w))
         elif kind == "star":
             polys.append(star(rng, px, cy, r * 1.2, h, w))
         else:
