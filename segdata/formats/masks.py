@@ -1,0 +1,254 @@
+"""The plain layout: `images/` and `masks/` paired by file stem, `classes.json`, optional `splits/`.
+
+    DATA/images/NAME.jpg|.jpeg|.png      photos
+    DATA/masks/NAME.png                  single-channel PNGs of class ids (8 or 16 bit)
+    DATA/classes.json                    {"classes": ["background", ...], "ignore_label": 255,
+                                          "palette": [[r, g, b], ...]}  (palette optional)
+    DATA/splits/train.txt, val.txt, test.txt   optional, one stem a line
+
+Without splits/ the layout has no official split (splits = {}; only `--split holdout`).
+
+This module also holds the listing helpers the other readers (voc, cityscapes, ade20k) share:
+`is_junk`, `clean_root`, `list_folder`, `split_name`.
+"""
+
+import json
+import os
+import re
+
+from segdata.formats.base import (
+    IGNORE_LABEL,
+    DatasetLayout,
+    Detection,
+    FormatError,
+    MaskDecoder,
+    Sample,
+    default_palette,
+    identity_table,
+    read_split_list,
+)
+from segdata.io import fsio
+
+JUNK_NAMES = ("thumbs.db", "desktop.ini")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
+MAX_CLASSES = 255  # records store 8-bit train ids and 255 is ignore
+CLASSES_KEYS = ("classes", "ignore_label", "palette")
+_SPLIT_NAMES = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
+
+
+def is_junk(name):
+    """Names that are never data: dot files (.DS_Store, macOS `._x` forks), Thumbs.db, desktop.ini."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+def clean_root(root):
+    """A data folder argument -> str: absolute for local paths, no trailing "/" for URLs."""
+    if fsio.is_remote(root):
+        return str(root).rstrip("/")
+    return os.path.abspath(os.path.expanduser(str(root)))
+
+
+def list_folder(root, rel):
+    """One listing of folder root/rel -> (file names, sub-folder names, junk paths relative to
+    root), each sorted. A folder that does not exist lists as empty."""
+    folder = fsio.join(root, *rel.split("/"))
+    if not fsio.isdir(folder):
+        return [], [], []
+    files, dirs, junk = [], [], []
+    for name, is_file in fsio.scandir(folder):
+        if is_junk(name):
+            junk.append(f"{rel}/{name}")
+        elif is_file:
+            files.append(name)
+        else:
+            dirs.append(name)
+    return files, dirs, junk
+
+
+def split_name(list_path):
+    """A split list's path (relative to the data folder) -> TFDS split name: train.txt ->
+    "train", val.txt -> "validation", test.txt -> "test"; another plain name is kept (lower
+    case). Raises FormatError naming `list_path` for a name that cannot be a split name."""
+    stem = list_path.rsplit("/", 1)[-1]
+    stem = (stem[:-len(".txt")] if stem.endswith(".txt") else stem).lower()
+    if stem in _SPLIT_NAMES:
+        return _SPLIT_NAMES[stem]
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", stem):
+        raise FormatError(f"{list_path}: a split list's name must be letters, digits and '_' "
+                          "(it becomes the split's name); rename it, e.g. train.txt or val.txt")
+    return stem
+
+
+def read_names(root, rel):
+    """The names a split list root/rel holds, in order (segdata.formats.base.read_split_list:
+    CRLF, trailing spaces, blank lines and a UTF-8 byte-order mark are fine)."""
+    try:
+        return read_split_list(fsio.read_bytes(fsio.join(root, *rel.split("/")))
+                               .decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{root}/{rel} is not UTF-8 text ({e}); a split list holds one "
+                          "sample name a line") from None
+
+
+def unique(names):
+    """`names` without repeats, first occurrence kept (list)."""
+    return list(dict.fromkeys(names))
+
+
+def ordered_splits(splits):
+    """{split: names} with train, validation, test first (then the others by name)."""
+    rank = {"train": 0, "validation": 1, "test": 2}
+    return {s: splits[s] for s in sorted(splits, key=lambda s: (rank.get(s, 3), s))}
+
+
+def parse_classes_json(path):
+    """Read and validate classes.json -> (classes, ignore_label, palette).
+
+    classes: list of K unique non-empty str, 1 <= K <= 255; ignore_label: int 0..65535 that is
+    not a class id (default 255); palette: [[r, g, b]] * K ints 0..255 (default_palette(K)).
+    Raises FormatError naming the file and the key.
+    """
+    try:
+        spec = json.loads(fsio.read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise FormatError(f"{path} is not valid JSON ({e}); write it as "
+                          '{"classes": ["background", ...], "ignore_label": 255}') from None
+    if not isinstance(spec, dict):
+        raise FormatError(f'{path} must hold a JSON object {{"classes": [...], ...}}, '
+                          f"got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(CLASSES_KEYS))
+    if unknown:
+        raise FormatError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are "
+                          f"{', '.join(CLASSES_KEYS)}")
+    classes = spec.get("classes")
+    if (not isinstance(classes, list) or not classes
+            or not all(isinstance(c, str) and c.strip() for c in classes)):
+        raise FormatError(f'{path}: "classes" must be a non-empty list of non-empty strings '
+                          f"(class names in class-id order), got {classes!r:.200}")
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise FormatError(f'{path}: "classes" names {", ".join(map(repr, repeated))} more than '
+                          "once; class names must be unique")
+    if len(classes) > MAX_CLASSES:
+        raise FormatError(f'{path}: "classes" has {len(classes)} entries; records store 8-bit '
+                          f"train ids, so at most {MAX_CLASSES} classes (255 is ignore)")
+    ignore = spec.get("ignore_label", IGNORE_LABEL)
+    if isinstance(ignore, bool) or not isinstance(ignore, int) or not 0 <= ignore <= 65535:
+        raise FormatError(f'{path}: "ignore_label" must be an integer 0..65535 (the mask value '
+                          f"of ignored pixels, 8- or 16-bit PNG), got {ignore!r}")
+    if ignore < len(classes):
+        raise FormatError(f'{path}: "ignore_label" {ignore} is the id of class '
+                          f"{classes[ignore]!r}; pick a value >= {len(classes)} (usually 255)")
+    palette = spec.get("palette")
+    if palette is None:
+        palette = default_palette(len(classes))
+    elif (not isinstance(palette, list) or len(palette) != len(classes)
+          or not all(_is_rgb(c) for c in palette)):
+        raise FormatError(f'{path}: "palette" must list one [r, g, b] (integers 0..255) per '
+                          f"class ({len(classes)}), got {palette!r:.200}")
+    return list(classes), ignore, [list(c) for c in palette]
+
+
+def _is_rgb(colour):
+    return (isinstance(colour, list) and len(colour) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                    for v in colour))
+
+
+def detect(root):
+    """Does `root` hold images/, masks/ and classes.json? -> Detection."""
+    root = clean_root(root)
+    marks = (("images/", fsio.isdir(fsio.join(root, "images"))),
+             ("masks/", fsio.isdir(fsio.join(root, "masks"))),
+             ("classes.json", fsio.isfile(fsio.join(root, "classes.json"))))
+    missing = [what for what, ok in marks if not ok]
+    return Detection(matched=not missing, score=sum(ok for _, ok in marks),
+                     missing=", ".join(missing), root=root)
+
+
+def _photos(root, ignored):
+    """images/ -> {stem: file name}; raises FormatError for two photos with one stem."""
+    files, _, junk = list_folder(root, "images")
+    ignored.extend(junk)
+    photos = {}
+    for name in files:
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in PHOTO_EXTENSIONS:
+            ignored.append(f"images/{name}")
+        elif stem in photos:
+            raise FormatError(f"{root}: images/{photos[stem]} and images/{name} have the same "
+                              "stem, so both would pair with masks/" f"{stem}.png; rename or "
+                              "remove one")
+        else:
+            photos[stem] = name
+    return photos
+
+
+def scan(root):
+    """Scan a plain images/ + masks/ folder -> DatasetLayout (format "masks").
+
+    Masks without a photo and photos without a mask are `missing`; photos no split list names
+    are `unlisted` but still samples (candidates for `--split holdout`).
+    """
+    root = clean_root(root)
+    found = detect(root)
+    if not found.matched:
+        raise FormatError(f"{root} is not a masks folder: it lacks {found.missing}. Expected "
+                          "images/ (photos .jpg/.jpeg/.png), masks/ (PNG class ids, same stems) "
+                          'and classes.json {"classes": [...], "ignore_label": 255}')
+    classes, ignore, palette = parse_classes_json(fsio.join(root, "classes.json"))
+    ignored = []
+    photos = _photos(root, ignored)
+    files, _, junk = list_folder(root, "masks")
+    ignored.extend(junk)
+    masks = set()
+    for name in files:
+        if name.lower().endswith(".png"):
+            masks.add(name[:-4])
+        else:
+            ignored.append(f"masks/{name}")
+    missing, samples = [], {}
+    for stem, photo in photos.items():
+        if stem in masks:
+            samples[stem] = Sample(name=stem, image_path=fsio.join(root, "images", photo),
+                                   mask_path=fsio.join(root, "masks", f"{stem}.png"),
+                                   filename=photo)
+        else:
+            missing.append({"name": stem, "reason": f"images/{photo} has no mask masks/{stem}.png"})
+    missing += [{"name": stem, "reason": f"masks/{stem}.png has no photo in images/"}
+                for stem in sorted(masks - set(photos))]
+    splits, listed = _read_splits(root, ignored)
+    for split, names in splits.items():
+        for name in names:
+            if name not in samples and name not in photos and name not in masks:
+                missing.append({"name": name, "reason": f"listed in {listed[name]} but neither "
+                                f"images/{name}.jpg (.jpeg, .png) nor masks/{name}.png exists"})
+        splits[split] = [n for n in names if n in samples]
+    size = max(256, ignore + 1)
+    k = len(classes)
+    return DatasetLayout(
+        root=root, format="masks", classes=classes, palette=palette,
+        label_map={str(i): i for i in range(k)},
+        decoder=MaskDecoder(kind="values", num_classes=k,
+                            table=identity_table(k, ignore_values=(ignore,), size=size)),
+        samples=dict(sorted(samples.items())), splits=splits, missing=missing,
+        ignored=sorted(ignored), unlisted=sorted(set(samples) - set(listed)) if splits else [],
+        foreground_class=classes.index("foreground") if "foreground" in classes else None)
+
+
+def _read_splits(root, ignored):
+    """splits/*.txt -> ({split: [stem] in file order, no repeats}, {stem: first list path})."""
+    files, _, junk = list_folder(root, "splits")
+    ignored.extend(junk)
+    splits, listed = {}, {}
+    for fname in files:
+        if not fname.endswith(".txt"):
+            ignored.append(f"splits/{fname}")
+            continue
+        rel = f"splits/{fname}"
+        names = read_names(root, rel)
+        for name in names:
+            listed.setdefault(name, rel)
+        split = split_name(rel)
+        splits[split] = unique(splits.get(split, []) + names)
+    return ordered_splits(splits), listed
