@@ -51,6 +51,8 @@ def _instances_jsons(root):
         for name, is_file in fsio.scandir(ann_dir):
             if is_file and name.startswith("instances_") and name.endswith(".json"):
                 found.append((name[len("instances_"):-len(".json")], f"annotations/{name}"))
+            elif is_file and name == "instances.json":  # one unsplit set (segkit's labelling)
+                found.append(("default", f"annotations/{name}"))
     return found
 
 

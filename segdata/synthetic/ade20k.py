@@ -9,7 +9,17 @@ import numpy as np
 from segdata.synthetic import common, scenes
 from segdata.synthetic.ade20k_names import NAMES
 
-CLASSES = tuple(n.split(";")[0] for n in NAMES)
+def _unique_first_names(names):
+    """First name before ';' of each row; a repeated one ("screen", rows 59 and 131) gets its
+    1-based row number, so class names stay unique."""
+    out = []
+    for idx, name in enumerate(names, 1):
+        first = name.split(";")[0]
+        out.append(first if first not in out else f"{first}_{idx}")
+    return tuple(out)
+
+
+CLASSES = _unique_first_names(NAMES)
 TOP = (1, 2, 3)          # wall, building, sky: the upper part of a scene
 BOTTOM = (4, 7, 10)      # floor, road, grass: the lower part
 THINGS = (5, 8, 13, 20, 21)  # tree, bed, person, chair, car

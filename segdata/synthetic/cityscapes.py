@@ -39,7 +39,8 @@ TRAIN_CLASSES = tuple(lab[0] for lab in sorted((x for x in LABELS if x[2] != 255
 CITIES = {"train": ("aachen", "bochum"), "val": ("frankfurt",), "test": ("berlin",)}
 TFDS_SPLIT = {"train": "train", "val": "validation", "test": "test"}
 DRAWN = (1, 4, 7, 8, 11, 21, 23, 24, 26)  # label ids the scenes use
-QUIRKS = ("missing", "size", "value", "grayscale")
+# No "value" quirk: every labelId outside the official table is ignore, not an error.
+QUIRKS = ("missing", "size", "grayscale")
 
 
 def train_id_table():
