@@ -120,7 +120,7 @@ class ClassList:
         try:
             return cls(tuple(_check_names(names, where)), palette)
         except (TypeError, ValueError) as err:
-            message = str(err)
+            message = str(err).removeprefix("classes: ")
             raise ValueError(message if message.startswith(where)
                              else f"{where}: {message}") from None
 
