@@ -258,13 +258,14 @@ def test_accept_cost_does_not_grow_with_the_folder(tmp_path, monkeypatch):
         before_json, before = instances.stat().st_mtime_ns, dict(folder.accept_stats)
         rebuilds = []
         monkeypatch.setattr(folder, "_rebuild", lambda: rebuilds.append(1))
-        folder.write("new.png", photo, obj, prompts={"objects": []})
+        folder.write("new.png", photo, obj, prompts={"box": np.arange(4)})  # numpy is fine
         costs[label] = {k: folder.accept_stats[k] - before[k] for k in before}
         assert not rebuilds and instances.stat().st_mtime_ns == before_json
         monkeypatch.undo()
         folder.close()  # the deferred O(folder) rebuild
         coco = json.loads(instances.read_text())
         assert len(coco["images"]) == count + 1
+        assert json.loads((folder.root / "prompts.json").read_text())["new.jpg"] == {"box": [0, 1, 2, 3]}
     assert costs["small"] == costs["large"] and costs["small"]["files"] == 4
 
 

@@ -68,6 +68,13 @@ def paint_mask(objects, size, ignore_width=0):
     return label
 
 
+def _plain(value):
+    """json.dumps `default`: numpy arrays and scalars (prompts straight from the page)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
 def _png(array):
     out = io.BytesIO()
     Image.fromarray(array, mode="L").save(out, format="PNG")
@@ -316,11 +323,11 @@ class MasksFolder:
         label = paint_mask([(o["mask"], o["category_id"]) for o in objects], (height, width),
                            self.ignore_width)
         part = coco_output.image_part(f"{stem}.jpg", (height, width), objects)
-        part["prompts"] = None if prompts is None else json.loads(json.dumps(prompts))
+        part["prompts"] = prompts
         part["token"] = uuid.uuid4().hex
         image_out, mask_out = self._paths(stem)
         payloads = [(image_out, jpeg), (mask_out, _png(label)),
-                    (self._part_path(stem), (json.dumps(part) + "\n").encode("utf-8"))]
+                    (self._part_path(stem), (json.dumps(part, default=_plain) + "\n").encode("utf-8"))]
         with self._locked():
             self._commit(stem, part["token"], payloads)
             self._schedule()
