@@ -1,7 +1,11 @@
-"""Label images with Segment Anything into a Pets-layout folder for build_records.
+"""Label images with Segment Anything into a Pets-layout or masks-layout folder for build_records.
 
     python tools/sam_label.py --images photos/ --prompts prompts.json \
         --preset sam_base_sa1b --output-dir labelled/ [--outline-width 2]
+    python tools/sam_label.py --images photos/ --prompts prompts.json --classes cat dog \
+        --preset sam_base_sa1b --output-dir labelled/ [--ignore-width 2]
+    python tools/sam_label.py --images photos/ --text cat --text dog \
+        --preset sam3_pcs --output-dir labelled/
     python tools/sam_label.py --images pets/images/ --text-from-class [--class-text breed] \
         --preset sam3_pcs --score-threshold 0.5 --output-dir labelled/
     python tools/build_records.py --data-dir labelled/ --output-dir records/
@@ -16,6 +20,13 @@ prompts.json. Without clicks: --text "a pet" (one phrase for every image) or
 species and breed ids) label with SAM 3: the foreground is the union of the instances
 scoring at least --score-threshold. Rerunning keeps what is already labelled. Images
 without prompts and empty masks are reported and left out. Exit status: 0 done, 2 bad input.
+
+Classes: --classes cat dog (or a classes.json) names the classes after background; an object
+picks one with "class": "dog" (default the first). Several --text phrases are one class
+each. --layout masks (the default for more than one class) writes OUT/images/, OUT/masks/
+(train ids, 255 on an --ignore-width band around each object), OUT/classes.json,
+OUT/prompts.json and OUT/annotations/instances.json (COCO, compressed RLE), for
+build_records --format masks (or coco); --layout pets holds one class.
 """
 
 import argparse
@@ -45,7 +56,16 @@ def build_parser():
                         help="keras-hub SAM preset name (sam_base_sa1b, ...; with --text or "
                              "--text-from-class a SAM 3 preset: sam3_pcs) or a local "
                              "preset folder")
-    parser.add_argument("--output-dir", required=True, help="Pets-layout output folder")
+    parser.add_argument("--classes", nargs="+", metavar="NAME",
+                        help="class names after background (cat dog ...), or a classes.json")
+    parser.add_argument("--layout", choices=("masks", "pets"),
+                        help="output layout: masks (class-id PNGs + COCO; the default for "
+                             "more than one class) or pets (trimaps; one class)")
+    parser.add_argument("--ignore-width", type=int, default=0,
+                        help="--layout masks: width in pixels of the ignore (255) band "
+                             "around each object's edge; 0 for none (default 0)")
+    parser.add_argument("--output-dir", required=True, help="output folder (Pets or masks "
+                        "layout)")
     parser.add_argument("--outline-width", type=int, default=2,
                         help="width in pixels of the trimap's outline band (class 3), "
                              "straddling the mask's edge; 0 for none (default 2)")
@@ -55,23 +75,47 @@ def build_parser():
     return parser
 
 
-def point_box_source(args):
+def point_box_source(args, classes=None):
     """SAM with point and box prompts (the shared mask rule)."""
     from segmodel.sam import SamPredictor
     from segmodel.sam.labelling.folder import PointBoxSource
 
     # Loaded at the first mask: bad prompts fail before the model costs anything.
-    return PointBoxSource(lambda: SamPredictor.from_preset(args.preset, dtype=args.dtype))
+    return PointBoxSource(lambda: SamPredictor.from_preset(args.preset, dtype=args.dtype),
+                          classes=classes)
 
 
-def text_source(args):
-    """SAM 3 with text prompts: the union of the instances kept by the score threshold."""
+def text_source(args, classes=None):
+    """SAM 3 with text prompts: the union of the instances kept by the score threshold, or
+    (layout masks) each instance as an object of its text's class."""
     from segmodel.sam.sam3.segmenter import TextSegmenter
     from segmodel.sam.sam3.text_labelling import TextSource
 
     return TextSource(lambda: TextSegmenter.from_preset(args.preset, dtype=args.dtype),
                       score_threshold=args.score_threshold,
-                      mask_threshold=args.mask_threshold)
+                      mask_threshold=args.mask_threshold, classes=classes)
+
+
+def resolve_classes(args):
+    """--classes / --text -> (ClassList or None, layout); raises ValueError for bad input."""
+    from segmodel.sam.labelling.classes import ClassList, parse_classes
+    from segmodel.sam.sam3.segmenter import check_texts
+
+    classes = parse_classes(args.classes)
+    if args.text is not None:
+        texts = check_texts(args.text)
+        if classes is None:
+            classes = ClassList(tuple(dict.fromkeys(texts)))  # each text is a class
+        for text in texts:
+            classes.train_id(text, "--text")
+    layout = args.layout or ("masks" if classes is not None and len(classes) > 1 else "pets")
+    if layout == "masks" and classes is None:
+        raise ValueError("--layout masks needs the classes: --classes cat dog (or several "
+                         "--text)")
+    if layout == "pets" and args.ignore_width:
+        raise ValueError("--ignore-width is for --layout masks; the Pets trimap's band is "
+                         "--outline-width")
+    return classes, layout
 
 
 def text_prompt_entries(args):
@@ -91,23 +135,29 @@ def main(argv=None):
         parser.error("--text/--text-from-class run SAM 3 in float32 or bfloat16")
     if args.class_text and not args.text_from_class:
         parser.error("--class-text needs --text-from-class")
-    if args.outline_width < 0:
-        print("sam_label: error: --outline-width must be >= 0", file=sys.stderr)
+    if args.classes and args.text_from_class:
+        parser.error("--text-from-class labels Pets classes from file names; --classes "
+                     "goes with --prompts or --text")
+    if args.outline_width < 0 or args.ignore_width < 0:
+        print("sam_label: error: --outline-width and --ignore-width must be >= 0",
+              file=sys.stderr)
         return 2
     # Deferred: TensorFlow and keras-hub take seconds to import; --help should not.
     from segmodel.sam.labelling.entries import load_prompt_file
     from segmodel.sam.labelling.folder import label_images
 
     try:
+        classes, layout = resolve_classes(args)
         if text_route:
             prompts = text_prompt_entries(args)
-            source = text_source(args)
+            source = text_source(args, classes)
         else:
             prompts = load_prompt_file(args.prompts)
-            source = point_box_source(args)
+            source = point_box_source(args, classes)
         report = label_images(args.images, prompts, args.output_dir, source,
                               outline_width=args.outline_width,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, layout=layout,
+                              classes=classes, ignore_width=args.ignore_width)
     except (ValueError, OSError, RuntimeError, ImportError, TypeError) as err:
         print(f"sam_label: error: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,10 @@ plus optional "class_id", "species", "breed_id" (ints for the list files). In an
 (foreground). The shorthand means one object per box, each with all the entry's points, or
 a single object of the points when there is no box.
 
+Class-aware labelling (`--classes`, `segmodel.sam.labelling.classes`): an object may carry
+"class": NAME; an entry-level "class" is the default of its objects (the only way to name
+the class of shorthand objects); with neither, an object is the first class.
+
 The mask rule: an object with a box or several points takes SAM's single-mask output (the
 prompt is unambiguous); one point alone takes the best-scoring of the three multimask
 candidates (a single click is ambiguous: part, object or group).
@@ -21,8 +25,8 @@ import pathlib
 
 import numpy as np
 
-ENTRY_KEYS = ("objects", "boxes", "points", "labels", "class_id", "species", "breed_id")
-OBJECT_KEYS = ("points", "labels", "box")
+ENTRY_KEYS = ("objects", "boxes", "points", "labels", "class", "class_id", "species", "breed_id")
+OBJECT_KEYS = ("points", "labels", "box", "class")
 
 
 def _where(name):
@@ -40,7 +44,13 @@ def _numbers(value, shape_text, field, name):
     return array
 
 
-def _object(raw, field, name, image_size):
+def _class(value, field, name):
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"{_where(name)}{field} must be a class name (a string), got {value!r}")
+    return value
+
+
+def _object(raw, field, name, image_size, default_class=(None, None)):
     if not isinstance(raw, dict):
         raise ValueError(f"{_where(name)}{field} must be an object like {{\"points\": [[x, y]], "
                          f"\"labels\": [1], \"box\": null}}, got {raw!r}")
@@ -86,8 +96,12 @@ def _object(raw, field, name, image_size):
         if bad:
             raise ValueError(f"{_where(name)}{field} has coordinates {bad} outside the image "
                              f"(width {width}, height {height}); prompts are (x, y) pixels")
+    class_name, class_field = default_class
+    if raw.get("class") is not None:
+        class_name, class_field = _class(raw["class"], f"{field}.class", name), f"{field}.class"
     return {"points": points.astype(np.float32), "labels": labels.astype(np.int32),
-            "box": None if box is None else box.astype(np.float32)}
+            "box": None if box is None else box.astype(np.float32),
+            "class": class_name, "class_field": class_field}
 
 
 def normalize_prompts(entry, *, name="", image_size=None):
@@ -100,7 +114,9 @@ def normalize_prompts(entry, *, name="", image_size=None):
 
     Returns:
       list of dicts {"points": float32 `[N, 2]` (N may be 0), "labels": int32 `[N]`,
-      "box": float32 `[4]` or None}, at least one.
+      "box": float32 `[4]` or None, "class": str or None (the object's or the entry's
+      "class"), "class_field": the field that named it ("objects[1].class", "class") or
+      None}, at least one.
 
     Raises:
       ValueError: naming the image and the bad field.
@@ -112,6 +128,9 @@ def normalize_prompts(entry, *, name="", image_size=None):
     if unknown:
         raise ValueError(f"{_where(name)}unknown field(s) {unknown}; a prompt entry has "
                          f"{list(ENTRY_KEYS)}")
+    default_class = (_class(entry.get("class"), "class", name), "class")
+    if default_class[0] is None:
+        default_class = (None, None)
     shorthand = [k for k in ("boxes", "points", "labels") if k in entry]
     if "objects" in entry:
         if shorthand:
@@ -121,7 +140,7 @@ def normalize_prompts(entry, *, name="", image_size=None):
         if not isinstance(raw_objects, list) or not raw_objects:
             raise ValueError(f"{_where(name)}objects must be a non-empty list, got "
                              f"{raw_objects!r}")
-        return [_object(o, f"objects[{i}]", name, image_size)
+        return [_object(o, f"objects[{i}]", name, image_size, default_class)
                 for i, o in enumerate(raw_objects)]
     boxes = entry.get("boxes") or []
     if not isinstance(boxes, list):
@@ -132,8 +151,8 @@ def normalize_prompts(entry, *, name="", image_size=None):
         raise ValueError(f"{_where(name)}no prompt: give \"objects\", \"boxes\" or "
                          "\"points\"")
     if not boxes:
-        return [_object(points, "points", name, image_size)]
-    return [_object(dict(points, box=box), f"boxes[{i}]", name, image_size)
+        return [_object(points, "points", name, image_size, default_class)]
+    return [_object(dict(points, box=box), f"boxes[{i}]", name, image_size, default_class)
             for i, box in enumerate(boxes)]
 
 
@@ -160,6 +179,11 @@ def object_mask(predictor, obj):
     return masks[0], float(scores[0])  # predict sorts best first
 
 
+def object_masks(predictor, objects):
+    """Every object's mask, in order -> list of (bool `[H, W]`, float score)."""
+    return [object_mask(predictor, obj) for obj in objects]
+
+
 def union_mask(predictor, objects):
     """The union of the objects' masks -> (bool `[H, W]`, list of float scores)."""
     if not objects:
@@ -172,11 +196,18 @@ def union_mask(predictor, objects):
     return union, scores
 
 
+def object_to_json(obj):
+    """One `normalize_prompts` object -> its canonical JSON ("class" only when it has one)."""
+    out = {"points": obj["points"].tolist(), "labels": obj["labels"].tolist(),
+           "box": None if obj["box"] is None else obj["box"].tolist()}
+    if obj.get("class") is not None:
+        out["class"] = obj["class"]
+    return out
+
+
 def objects_to_json(objects):
     """`normalize_prompts`' objects -> the canonical JSON entry {"objects": [...]}."""
-    return {"objects": [
-        {"points": o["points"].tolist(), "labels": o["labels"].tolist(),
-         "box": None if o["box"] is None else o["box"].tolist()} for o in objects]}
+    return {"objects": [object_to_json(o) for o in objects]}
 
 
 def load_prompt_file(path):

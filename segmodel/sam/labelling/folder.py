@@ -1,12 +1,18 @@
-"""Label a folder of images into a Pets-layout folder from per-image prompts.
+"""Label a folder of images into a Pets-layout or a `masks`-layout folder from per-image prompts.
 
 The loop is independent of where masks come from: a *mask source* turns one image and its
 prompt entry into a foreground mask. `PointBoxSource` is SAM with point and box prompts
 (the shared mask rule of `segmodel.sam.labelling.entries`); other sources (e.g. text prompts) only
-need the same two methods:
+need the same methods:
 
   check(name, image_size, entry) -> None      raise ValueError naming the image and field
   mask(name, image_path, entry) -> (bool [H, W], prompts dict to record, or None)
+  objects(name, image_path, entry) -> (list of {"mask", "category_id", "score", "prompt"},
+                                       prompts dict to record)    # layout "masks" only
+
+Layout "pets" (`LabelledFolder`, one class) writes the union of the objects as a trimap;
+layout "masks" (`MasksFolder`, any number of classes) paints each object's class id and
+keeps COCO instances (`segmodel.sam.labelling.masks_folder`).
 
 Every entry is checked before the first model call, so a typo in prompts.json fails in
 seconds with every bad entry listed, not after an hour of labelling.
@@ -21,17 +27,43 @@ from PIL import Image
 from segdata.formats.pets.labelled import IMAGE_SUFFIXES, LabelledFolder, sample_name
 from segmodel.sam.labelling import entries as labelling
 
+LAYOUTS = ("pets", "masks")
+
+
+def resolve_classes(objects, classes, name):
+    """Train id (1..K) of each `normalize_prompts` object.
+
+    Raises:
+      ValueError naming the image and the object's "class" field: an unknown class, or a
+      "class" when no classes were given.
+    """
+    ids = []
+    for obj in objects:
+        where = f"{name}: {obj.get('class_field') or 'class'}"
+        if classes is None:
+            if obj.get("class") is not None:
+                raise ValueError(f"{where} is {obj['class']!r} but no classes were given; "
+                                 "pass --classes")
+            ids.append(1)
+        else:
+            ids.append(classes.train_id(obj.get("class"), where))
+    return ids
+
 
 class PointBoxSource:
-    """SAM masks from point and box prompts: the union of the objects' masks.
+    """SAM masks from point and box prompts: the union of the objects' masks (`mask`), or
+    each object's mask and class (`objects`).
 
     Args:
       predictor: a `SamPredictor`, or a function returning one, called at the first mask
         (so prompts are checked, and a finished folder resumed, without loading SAM).
+      classes: a `ClassList` the objects' "class" names resolve in, or None (no object may
+        then carry a "class").
     """
 
-    def __init__(self, predictor):
+    def __init__(self, predictor, classes=None):
         self._predictor = predictor
+        self.classes = classes
 
     @property
     def predictor(self):
@@ -40,14 +72,32 @@ class PointBoxSource:
         return self._predictor
 
     def check(self, name, image_size, entry):
-        labelling.normalize_prompts(entry, name=name, image_size=image_size)
+        objects = labelling.normalize_prompts(entry, name=name, image_size=image_size)
+        resolve_classes(objects, self.classes, name)
+
+    def _set(self, name, image_path, entry):
+        self.predictor.set_image(image_path)
+        return labelling.normalize_prompts(entry, name=name,
+                                           image_size=self.predictor.original_size)
 
     def mask(self, name, image_path, entry):
-        self.predictor.set_image(image_path)
-        objects = labelling.normalize_prompts(entry, name=name,
-                                              image_size=self.predictor.original_size)
+        objects = self._set(name, image_path, entry)
         mask, _ = labelling.union_mask(self.predictor, objects)
         return mask, labelling.objects_to_json(objects)
+
+    def objects(self, name, image_path, entry):
+        """-> (one dict per object, in the entry's order: "mask" bool `[H, W]`,
+        "category_id", "score", "prompt" (with its class name); the prompts.json record)."""
+        objects = self._set(name, image_path, entry)
+        ids = resolve_classes(objects, self.classes, name)
+        out = []
+        for obj, train_id, (mask, score) in zip(objects, ids,
+                                                labelling.object_masks(self.predictor, objects)):
+            prompt = labelling.object_to_json(obj)
+            if self.classes is not None:
+                prompt["class"] = self.classes.names[train_id - 1]
+            out.append({"mask": mask, "category_id": train_id, "score": score, "prompt": prompt})
+        return out, {"objects": [o["prompt"] for o in out]}
 
 
 @dataclasses.dataclass
@@ -116,8 +166,19 @@ def _check_entries(images_dir, prompts, source):
     return names
 
 
+def _writer(output_dir, layout, classes, outline_width, ignore_width):
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout == "pets":
+        return LabelledFolder(output_dir, outline_width=outline_width)
+    from segmodel.sam.labelling.masks_folder import MasksFolder
+
+    # Batch runs rebuild prompts.json/instances.json every 30 s and at the end.
+    return MasksFolder(output_dir, classes, ignore_width=ignore_width, refresh_seconds=30.0)
+
+
 def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
-                 progress=True):
+                 progress=True, layout="pets", classes=None, ignore_width=0):
     """Label every image of `images_dir` that has a prompt entry into `output_dir`.
 
     Args:
@@ -126,8 +187,12 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
       output_dir: the Pets-layout output (see `segdata.formats.pets.labelled`). Images it already holds
         are kept, so an interrupted run resumes where it stopped.
       source: a mask source (see the module docstring), e.g. `PointBoxSource(predictor)`.
-      outline_width: the trimap's outline band width in pixels.
+      outline_width: the trimap's outline band width in pixels (layout "pets").
       progress: show a tqdm progress bar on stderr.
+      layout: "pets" (a trimap of the union; at most one class) or "masks" (class ids and
+        COCO instances; `source` needs `objects`).
+      classes: a `ClassList` (needed for "masks"; it must be the source's classes).
+      ignore_width: layout "masks": width of the 255 band around each object's edge.
 
     Returns:
       A `LabelReport`. Images without prompts, entries without images, empty masks and
@@ -141,25 +206,45 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
     images_dir = pathlib.Path(images_dir)
     if not images_dir.is_dir():
         raise FileNotFoundError(f"Image folder not found: {images_dir}")
-    folder = LabelledFolder(output_dir, outline_width=outline_width)
+    if layout == "masks" and classes is None:
+        raise ValueError("--layout masks needs the classes (--classes cat dog)")
+    if layout == "pets" and classes is not None and len(classes) > 1:
+        raise ValueError(f"--layout pets holds one class, got {len(classes)} "
+                         f"{list(classes.names)}; use --layout masks")
     report = LabelReport()
     report.no_prompts = [n for n in image_files(images_dir) if n not in prompts]
     report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
     names = _check_entries(images_dir, prompts, source)
+    folder = _writer(output_dir, layout, classes, outline_width, ignore_width)
     todo = []
     for name in names:
         (report.kept if folder.is_labelled(name) else todo).append(name)
-    for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
-                     file=sys.stderr):
-        entry = prompts[name]
-        try:
+    try:
+        for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
+                         file=sys.stderr):
+            _label_one(folder, layout, source, images_dir, name, prompts[name], report)
+    finally:
+        if layout == "masks":
+            folder.close()
+    return report
+
+
+def _label_one(folder, layout, source, images_dir, name, entry, report):
+    try:
+        if layout == "masks":
+            objects, record = source.objects(name, images_dir / name, entry)
+            empty = not any(o["mask"].any() for o in objects)
+        else:
             mask, record = source.mask(name, images_dir / name, entry)
-        except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
-            report.failed.append(f"{name}: {err}")
-            continue
-        if not mask.any():
-            report.empty.append(name)
-            continue
+            empty = not mask.any()
+    except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
+        report.failed.append(f"{name}: {err}")
+        return
+    if empty:
+        report.empty.append(name)
+    elif layout == "masks":
+        folder.write(name, images_dir / name, objects, prompts=record)
+        report.labelled.append(name)
+    else:
         folder.write(name, images_dir / name, mask, prompts=record, **_ids(entry))
         report.labelled.append(name)
-    return report

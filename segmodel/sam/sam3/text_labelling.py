@@ -9,6 +9,10 @@ loop, trimaps, outline band and list files are the batch labeller's
 module only supplies the per-image prompt entries and a mask source. The foreground is the
 union of the instances SAM 3 keeps at the score threshold; images where it is empty are
 reported and left out.
+
+Multi-class (layout "masks", `sam_label --text cat --text dog`): each text is a class (or,
+with --classes, names one), and each kept instance becomes an object of its text's class,
+painted lowest score first so the best instance is on top where they overlap.
 """
 
 import pathlib
@@ -116,10 +120,12 @@ class TextSource:
       segmenter: a `TextSegmenter`, or a function returning one, called at the first mask
         (so a finished folder resumes without loading SAM 3).
       score_threshold, mask_threshold: as in `TextSegmenter.segment`.
+      classes: a `ClassList` every text must name (needed for `objects`), or None.
     """
 
-    def __init__(self, segmenter, score_threshold=0.5, mask_threshold=0.5):
+    def __init__(self, segmenter, score_threshold=0.5, mask_threshold=0.5, classes=None):
         self._segmenter = segmenter
+        self.classes = classes
         self.score_threshold = check_threshold(score_threshold, "score_threshold")
         self.mask_threshold = check_threshold(mask_threshold, "mask_threshold")
 
@@ -134,22 +140,42 @@ class TextSource:
             raise ValueError(f"{name}: a text prompt entry is {{\"text\": \"a cat\"}}, got "
                              f"{entry!r}")
         try:
-            check_texts(entry["text"])
+            texts = check_texts(entry["text"])
         except ValueError as err:
             raise ValueError(f"{name}: {err}") from None
+        if self.classes is not None:
+            for i, text in enumerate(texts):
+                self.classes.train_id(text, f"{name}: text[{i}]")
+
+    def _segment(self, image_path, entry):
+        instances = self.segmenter.segment(image_path, entry["text"],
+                                           score_threshold=self.score_threshold,
+                                           mask_threshold=self.mask_threshold)
+        record = {"text": check_texts(entry["text"]), "score_threshold": self.score_threshold,
+                  "mask_threshold": self.mask_threshold,
+                  "instances": [inst.to_dict() for inst in instances]}
+        return instances, record
 
     def mask(self, name, image_path, entry):
         """-> (bool `[H, W]` union of the kept instances, the record for prompts.json)."""
         from segmodel.sam.sam3.text_results import union_mask
 
-        instances = self.segmenter.segment(image_path, entry["text"],
-                                           score_threshold=self.score_threshold,
-                                           mask_threshold=self.mask_threshold)
+        instances, record = self._segment(image_path, entry)
         image_size = instances[0].mask.shape if instances else _image_size(image_path)
-        record = {"text": check_texts(entry["text"]), "score_threshold": self.score_threshold,
-                  "mask_threshold": self.mask_threshold,
-                  "instances": [inst.to_dict() for inst in instances]}
         return union_mask(instances, image_size), record
+
+    def objects(self, name, image_path, entry):
+        """-> (one object per kept instance, lowest score first (painted later = on top):
+        "mask" bool `[H, W]`, "category_id" (its text's class), "score", "prompt" {"text",
+        "box"}; the record for prompts.json)."""
+        if self.classes is None:
+            raise ValueError("TextSource.objects needs classes (each text names one)")
+        instances, record = self._segment(image_path, entry)
+        objects = [{"mask": inst.mask, "category_id": self.classes.train_id(inst.text, name),
+                    "score": float(inst.score),
+                    "prompt": {"text": inst.text, "box": [float(v) for v in inst.box]}}
+                   for inst in instances[::-1]]  # segment sorts best first
+        return objects, record
 
 
 def _image_size(path):

@@ -1,0 +1,87 @@
+"""COCO instances JSON for labelled images: compressed RLE (pycocotools) per object.
+
+An image's part (`image_part`) is what one accept produces: its size, file name and one
+annotation per non-empty object, without ids. `instances_json` assembles parts into one
+COCO dict, numbering images and annotations in file-name order (ids are derived, never
+stored, so parts written by two processes never collide).
+
+Annotation fields: "segmentation" {"size": [H, W], "counts": str} (compressed RLE),
+"area" (pixels), "bbox" [x, y, w, h], "category_id" (1-based, in class order), "iscrowd" 0,
+plus the extra fields "score" (SAM's score for the mask) and "prompt" (the object's prompt
+as in prompts.json). `pycocotools.coco.COCO`, CVAT ("COCO 1.0") and Label Studio read it.
+"""
+
+import numpy as np
+
+
+def encode_mask(mask):
+    """bool `[H, W]` -> (COCO compressed RLE dict with a str "counts", area int, bbox
+    [x, y, w, h] floats)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    area = int(mask_utils.area(rle))
+    bbox = [float(v) for v in mask_utils.toBbox(rle)]
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}, area, bbox
+
+
+def decode_mask(segmentation):
+    """A compressed RLE dict (str or bytes counts) -> bool `[H, W]`."""
+    from pycocotools import mask as mask_utils
+
+    rle = dict(segmentation)
+    if isinstance(rle["counts"], str):
+        rle["counts"] = rle["counts"].encode("ascii")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def image_part(file_name, size, objects):
+    """One labelled image's COCO part.
+
+    Args:
+      file_name: the image's path relative to the folder's images/ ("cat_1.jpg").
+      size: (H, W).
+      objects: list of dicts {"mask": bool `[H, W]`, "category_id": int >= 1,
+        "score": float or None, "prompt": JSON-able dict}, in painting order. Objects with an
+        empty mask get no annotation (COCO has no empty instances).
+
+    Returns:
+      {"image": {"file_name", "height", "width"}, "annotations": [...]} (no ids).
+    """
+    height, width = (int(v) for v in size)
+    annotations = []
+    for obj in objects:
+        if not np.asarray(obj["mask"]).any():
+            continue
+        segmentation, area, bbox = encode_mask(obj["mask"])
+        annotation = {"segmentation": segmentation, "area": area, "bbox": bbox,
+                      "category_id": int(obj["category_id"]), "iscrowd": 0}
+        if obj.get("score") is not None:
+            annotation["score"] = float(obj["score"])
+        if obj.get("prompt") is not None:
+            annotation["prompt"] = obj["prompt"]
+        annotations.append(annotation)
+    return {"image": {"file_name": file_name, "height": height, "width": width},
+            "annotations": annotations}
+
+
+def instances_json(parts, categories, description="segkit SAM labelling"):
+    """Image parts -> one COCO instances dict.
+
+    Args:
+      parts: iterable of `image_part` results (any order; sorted by file name here).
+      categories: COCO categories ([{"id": 1, "name": ...}, ...]).
+
+    Returns:
+      {"info", "licenses", "categories", "images", "annotations"}; image ids 1..N in file-name
+      order, annotation ids 1..M in image then painting order.
+    """
+    images, annotations = [], []
+    for image_id, part in enumerate(sorted(parts, key=lambda p: p["image"]["file_name"]), 1):
+        images.append({"id": image_id, **part["image"]})
+        for annotation in part["annotations"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                **annotation})
+    return {"info": {"description": description}, "licenses": [],
+            "categories": list(categories), "images": images, "annotations": annotations}

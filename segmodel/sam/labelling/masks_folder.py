@@ -1,0 +1,356 @@
+"""Write class-aware labels as a `masks`-layout folder plus COCO instances, one accept at a time.
+
+  OUT/images/NAME.jpg              the photo (a JPEG keeps its bytes; others become JPEG q95)
+  OUT/masks/NAME.png               8-bit single-channel PNG of train ids: 0 background, 1..K
+                                   the classes, objects painted in order (later on top); 255
+                                   on the optional ignore band around each object's edge
+  OUT/classes.json                 {"classes": ["background", ...], "ignore_label": 255,
+                                   "palette": [[r, g, b], ...]}
+  OUT/prompts.json                 image file name -> the prompts its mask came from
+  OUT/annotations/instances.json   COCO instances (file_name relative to images/), one
+                                   annotation per object (`coco_output`)
+  OUT/annotations/parts/NAME.json  the image's part of the two JSON files (the source of truth)
+
+Cost per accept is bounded by the image, not the folder: `write` writes the image, the mask
+and the image's part (bytes independent of how many images the folder holds). prompts.json
+and instances.json are derived from the parts and rebuilt (O(folder)) by `flush`: at most
+once per `refresh_seconds` in a background timer however fast images are accepted, and on
+`close`. A folder opened with stale derived files (a killed process) rebuilds them at once.
+
+Consistency: every file is written to a temporary name and renamed. One accept's renames
+(image, mask, part) are listed first in a journal (parts/journal/NAME.json), which the next
+writer to take the lock replays if a process was killed between them, so an image, its mask
+and its part always belong to the same accept. Writers are serialised by a thread lock and
+an fcntl file lock (parts/.lock), so two page tabs, threads or processes accepting the same
+image leave the last accept's image, mask and part, and flush builds both JSON files from
+one snapshot of the parts. Crash safety is against a killed process, not power loss (no fsync).
+"""
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import pathlib
+import threading
+import uuid
+
+import numpy as np
+from PIL import Image
+
+from segdata.formats.base import IGNORE_LABEL
+from segdata.formats.pets.labelled import OUTLINE, sample_name, trimap_from_mask
+from segdata.formats.pets.samples import prepare_image
+from segdata.io.atomic import write_json_atomic
+from segmodel.sam.labelling import coco_output
+from segmodel.sam.labelling.classes import ClassList
+
+
+def paint_mask(objects, size, ignore_width=0):
+    """The train-id mask: objects painted in order, later on top, then the ignore band.
+
+    Args:
+      objects: list of (bool `[H, W]` mask, train id 1..254).
+      size: (H, W).
+      ignore_width: total width of the band around each object's edge set to 255, as the
+        Pets outline (`trimap_from_mask`): width // 2 px outside the object, the rest inside.
+
+    Returns:
+      uint8 `[H, W]`.
+    """
+    label = np.zeros(tuple(size), np.uint8)
+    band = np.zeros(tuple(size), bool)
+    for mask, train_id in objects:
+        label[mask] = train_id
+        if ignore_width:
+            band |= trimap_from_mask(mask, ignore_width) == OUTLINE
+    label[band] = IGNORE_LABEL
+    return label
+
+
+def _plain(value):
+    """json.dumps `default`: numpy arrays and scalars (prompts straight from the page)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def _png(array):
+    out = io.BytesIO()
+    Image.fromarray(array, mode="L").save(out, format="PNG")
+    return out.getvalue()
+
+
+class MasksFolder:
+    """A `masks`-layout output folder (module docstring) that images are accepted into.
+
+    Example:
+      folder = MasksFolder("labelled/", ClassList(("cat", "dog")), ignore_width=2)
+      folder.write("a.png", "photos/a.png", [{"mask": m1, "class": "cat", "score": 0.9,
+                                             "prompt": {"box": [...], "class": "cat"}}],
+                   prompts={"objects": [...]})
+      folder.close()   # or `with MasksFolder(...) as folder:`
+
+    Args:
+      out_dir: the folder (created on demand).
+      classes: a `ClassList`; None reads OUT/classes.json. Given classes must equal those of
+        an existing classes.json (one folder, one class list).
+      ignore_width: int >= 0, see `paint_mask`.
+      refresh_seconds: rebuild prompts.json and instances.json at most this long after an
+        accept (background timer); 0 rebuilds inside every `write` (O(folder) per accept);
+        None only on `flush` / `close`.
+
+    Attributes:
+      accept_stats: {"files": n, "bytes": n} written by `write` calls (not by flush): what
+        bounds an accept's cost.
+    """
+
+    def __init__(self, out_dir, classes=None, ignore_width=0, refresh_seconds=1.0):
+        self.root = pathlib.Path(out_dir).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"output folder {self.root} exists and is not a folder; choose "
+                             "another path")
+        trimap_from_mask(np.zeros((1, 1), bool), ignore_width)  # validates the width
+        self.ignore_width = int(ignore_width)
+        self.refresh_seconds = refresh_seconds
+        self.images_dir, self.masks_dir = self.root / "images", self.root / "masks"
+        self.annotations_dir = self.root / "annotations"
+        self.parts_dir = self.annotations_dir / "parts"
+        self.journal_dir = self.parts_dir / "journal"
+        self.classes = self._classes(classes)
+        self.accept_stats = {"files": 0, "bytes": 0}
+        self._lock = threading.RLock()
+        self._timer = None
+        self._dirty = False  # accepted since the last rebuild
+        self._parts = {}  # stem -> (stat key, part dict): parts read so far
+        with self._locked():
+            self._drop_orphans()
+            if self._stale():
+                self._rebuild()
+
+    # -- setup -------------------------------------------------------------------------
+    def _classes(self, classes):
+        path = self.root / "classes.json"
+        existing = None
+        if path.is_file():
+            try:
+                existing = ClassList.from_json(json.loads(path.read_text(encoding="utf-8")),
+                                               str(path))
+            except ValueError as err:
+                raise ValueError(f"{err}; fix or delete {path}") from None
+        if classes is None:
+            if existing is None:
+                raise ValueError(f"{self.root} has no classes.json; give the classes "
+                                 "(--classes cat dog)")
+            return existing
+        if not isinstance(classes, ClassList):
+            raise TypeError(f"classes must be a ClassList, got {type(classes).__name__}")
+        if existing is not None and existing.names != classes.names:
+            raise ValueError(f"{path} lists classes {list(existing.names)}, not "
+                             f"{list(classes.names)}; label into another folder or give the "
+                             "same classes")
+        return existing or classes
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """Thread lock, then the folder's file lock (flock: per open file, so it also
+        serialises two MasksFolder objects of one process)."""
+        with self._lock:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.parts_dir / ".lock", "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    self._replay_journals()
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _replay_journals(self):
+        """Finish accepts killed mid-rename (their temporaries are complete). The journal
+        folder is empty but for such accepts, so this costs O(1) per lock."""
+        for journal in sorted(self.journal_dir.glob("[!.]*.json")):
+            for tmp, final in json.loads(journal.read_text(encoding="utf-8")):
+                if os.path.exists(tmp):
+                    os.replace(tmp, final)
+            journal.unlink()
+
+    def _drop_orphans(self):
+        """Write classes.json if missing; delete temporaries of accepts killed before their
+        journal (safe: temporaries only exist while their writer holds the file lock)."""
+        classes_path = self.root / "classes.json"
+        if not classes_path.is_file():
+            write_json_atomic(classes_path, self.classes.to_json())
+        for folder in (self.images_dir, self.masks_dir, self.parts_dir, self.journal_dir):
+            for tmp in folder.glob(".*.tmp*") if folder.is_dir() else ():
+                tmp.unlink()
+
+    # -- state -------------------------------------------------------------------------
+    def _part_path(self, stem):
+        return self.parts_dir / f"{stem}.json"
+
+    def _paths(self, stem):
+        return self.images_dir / f"{stem}.jpg", self.masks_dir / f"{stem}.png"
+
+    def is_labelled(self, name):
+        """True when the image's part, image and mask exist."""
+        stem = sample_name(name)
+        return self._part_path(stem).is_file() and all(p.is_file() for p in self._paths(stem))
+
+    def labelled(self):
+        """Sample names (stems) of every labelled image, sorted."""
+        return sorted(p.stem for p in self._part_files() if self.is_labelled(p.stem))
+
+    def _part_files(self):
+        return self.parts_dir.glob("[!.]*.json")  # not .built.json nor temporaries
+
+    def prompts(self, name):
+        """The prompts recorded for the image (JSON dict as written), or None."""
+        path = self._part_path(sample_name(name))
+        return json.loads(path.read_text(encoding="utf-8")).get("prompts") \
+            if path.is_file() else None
+
+    def _scan(self):
+        """Read changed parts (cached by stat) -> {stem: part}: one snapshot under the lock."""
+        seen = {}
+        for path in self._part_files():
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            cached = self._parts.get(path.stem)
+            if cached is None or cached[0] != key:
+                cached = (key, json.loads(path.read_text(encoding="utf-8")))
+            seen[path.stem] = cached
+        self._parts = seen
+        return {stem: part for stem, (_, part) in seen.items()}
+
+    def _stale(self):
+        built = self.parts_dir / ".built.json"
+        tokens = {stem: part["token"] for stem, part in self._scan().items()}
+        try:
+            return json.loads(built.read_text(encoding="utf-8")) != tokens
+        except (OSError, ValueError):
+            return bool(tokens) or not (self.annotations_dir / "instances.json").is_file()
+
+    def _rebuild(self):
+        parts = self._scan()
+        coco = coco_output.instances_json(parts.values(), self.classes.coco_categories())
+        prompts = {part["image"]["file_name"]: part["prompts"] for _, part in
+                   sorted(parts.items()) if part.get("prompts") is not None}
+        write_json_atomic(self.annotations_dir / "instances.json", coco)
+        write_json_atomic(self.root / "prompts.json", prompts)
+        # Last: says the two files above describe exactly these parts.
+        write_json_atomic(self.parts_dir / ".built.json",
+                          {stem: part["token"] for stem, part in sorted(parts.items())})
+        self._dirty = False
+
+    def flush(self):
+        """Rebuild prompts.json and instances.json from every part now (O(folder))."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            with self._locked():
+                self._rebuild()
+
+    def close(self):
+        """Stop the timer; rebuild the derived files if anything was accepted since the last
+        rebuild (a resumed run that accepted nothing changes no file)."""
+        with self._lock:
+            if self._dirty or self._timer is not None:
+                self.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _schedule(self):
+        self._dirty = True
+        if self.refresh_seconds == 0:
+            self._rebuild()
+        elif self.refresh_seconds is not None and self._timer is None:
+            self._timer = threading.Timer(self.refresh_seconds, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    # -- accept ------------------------------------------------------------------------
+    def _object(self, obj, name, index, size):
+        if "category_id" in obj:
+            train_id = int(obj["category_id"])
+            if not 1 <= train_id <= len(self.classes):
+                raise ValueError(f"{name}: object {index} has category_id {train_id}; the "
+                                 f"classes are 1..{len(self.classes)} {list(self.classes.names)}")
+        else:
+            train_id = self.classes.train_id(obj.get("class"), f"{name}: object {index} class")
+        mask = np.asarray(obj["mask"])
+        if mask.shape != tuple(size):
+            raise ValueError(f"{name}: object {index}'s mask is {mask.shape} but the image is "
+                             f"{tuple(size)} (HxW)")
+        return {"mask": mask.astype(bool), "category_id": train_id,
+                "score": obj.get("score"), "prompt": obj.get("prompt")}
+
+    def write(self, name, image_path, objects, *, prompts=None):
+        """Accept one image: copy it, write its mask and its part (replacing an earlier label).
+
+        Args:
+          name: the image's file name or sample name; the sample is its stem.
+          image_path: the photo to copy.
+          objects: list of dicts in painting order: "mask" bool `[H, W]` at the image's
+            size; "class" (a class name, None = the first class) or "category_id" (1..K);
+            optional "score" (float) and "prompt" (JSON-able) for the COCO annotation.
+          prompts: optional JSON-able dict recorded in prompts.json under "NAME.jpg".
+
+        Returns:
+          The mask's path relative to OUT, "masks/NAME.png".
+
+        Raises:
+          ValueError naming the image: every mask empty (never written), a mask of the wrong
+          size, an unknown class, an unreadable image or an unusable name.
+        """
+        stem = sample_name(name)
+        if not stem or stem.startswith(".") or any(c.isspace() for c in stem):
+            raise ValueError(f"image name {name!r} cannot be a sample name: it must not be "
+                             "empty, start with '.', or contain spaces; rename the image")
+        try:
+            jpeg, (width, height), _ = prepare_image(pathlib.Path(image_path).read_bytes())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{name}: cannot read image {image_path} ({err})") from None
+        objects = [self._object(o, name, i, (height, width)) for i, o in enumerate(objects)]
+        if not any(o["mask"].any() for o in objects):
+            raise ValueError(f"{name}: every object's mask is empty; an all-background mask "
+                             "would teach the model the image has no objects, so it is not "
+                             "written")
+        label = paint_mask([(o["mask"], o["category_id"]) for o in objects], (height, width),
+                           self.ignore_width)
+        part = coco_output.image_part(f"{stem}.jpg", (height, width), objects)
+        part["prompts"] = prompts
+        part["token"] = uuid.uuid4().hex
+        image_out, mask_out = self._paths(stem)
+        payloads = [(image_out, jpeg), (mask_out, _png(label)),
+                    (self._part_path(stem), (json.dumps(part, default=_plain) + "\n").encode("utf-8"))]
+        with self._locked():
+            self._commit(stem, part["token"], payloads)
+            self._schedule()
+        return f"masks/{stem}.png"
+
+    def _commit(self, stem, token, payloads):
+        """Temporaries, journal, renames, journal removed: one accept, all or nothing."""
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.masks_dir.mkdir(parents=True, exist_ok=True)
+        renames = []
+        for final, data in payloads:
+            tmp = final.parent / f".{final.name}.{token}.tmp{final.suffix}"
+            tmp.write_bytes(data)
+            renames.append((str(tmp), str(final)))
+            self.accept_stats["files"] += 1
+            self.accept_stats["bytes"] += len(data)
+        journal = self.journal_dir / f"{stem}.json"
+        journal_tmp = self.journal_dir / f".{stem}.json.{token}.tmp"
+        text = json.dumps(renames)
+        journal_tmp.write_text(text, encoding="utf-8")
+        os.replace(journal_tmp, journal)
+        self.accept_stats["files"] += 1
+        self.accept_stats["bytes"] += len(text)
+        for tmp, final in renames:
+            os.replace(tmp, final)
+        journal.unlink()
