@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(PY) tools/demo.py --workdir runs/demo \
 		$(if $(PETS_DIR),--pets-dir "$(PETS_DIR)") \
 		$(if $(SAM_PRESET),--sam-preset "$(SAM_PRESET)") \
-		$(if $(MODEL),--model "$(MODEL)")
+		$(if $(MODEL),--model "$(MODEL)") \
+		$(if $(DATASET),--dataset "$(DATASET)")
 
 LINTED := segdata segmodel tools tests benchmarks
 

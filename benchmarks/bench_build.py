@@ -12,6 +12,10 @@ Generates (once, cached) a Pets-layout set of Pets-sized images (250-500 px side
    mode. The DirectRunner is Beam's test runner, so this measures the pipeline's overhead
    over the local runner, not what Dataflow/Flink/Spark reach on many machines.
 Goal: default-worker images/s >= 0.8 x (cores x single-core decode rate).
+4. per dataset format (voc, cvat, coco, cityscapes, ade20k, masks; `--no-formats` skips it):
+   the generated layout at 375x500 px beside a Pets set of the same size, each built in-process
+   (`--workers 0`), reported as images/s and CPU ms per image, and as a ratio to the Pets path
+   per image (goal for COCO's rasterisation: <= 1.5x the Pets path).
 
 Wall-clock rates depend on what else the machine runs, so CPU time is reported too: CPU
 seconds per image of the in-process build (exact; forkserver workers are not reaped by this
@@ -81,6 +85,39 @@ def _build(data, out, workers, beam_options=None):
     return kept / seconds, cpu / kept, seconds, kept
 
 
+def _format_rates(cache_dir, num_images, seed, out_root):
+    """{layout: (images/s, CPU ms per image)} for the Pets path and each other layout, all at
+    375x500 px, built in-process one after the other in this process."""
+    from segdata.synthetic.datasets import make_dataset
+    from segdata.synthetic.pets import make_sample_data
+
+    rates = {}
+    for layout in ("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "masks"):
+        data = os.path.join(cache_dir, f"format-{layout}-{num_images}-seed{seed}")
+        if not os.path.isdir(data):
+            if layout == "pets":
+                make_sample_data(data, num_images, seed=seed, min_side=375, max_side=375)
+            else:
+                make_dataset(data, layout, num_images=num_images, image_size=(375, 500),
+                             seed=seed)
+        root = data
+        if layout != "pets":  # the folder a reader is pointed at (e.g. VOCdevkit)
+            from segdata import formats
+
+            root = formats.detect_format(data)[1].root or data
+        from segdata.records.convert import build_records
+
+        out = os.path.join(out_root, f"fmt-{layout}")
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        manifest = build_records(root, out, split="holdout", val_size=max(1, num_images // 5),
+                                 workers=0, progress=False)
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+        kept = sum(s["num_examples"] for s in manifest["splits"].values())
+        rates[layout] = (kept / seconds, cpu / kept * 1e3)
+        shutil.rmtree(out, ignore_errors=True)
+    return rates
+
+
 def main(argv=None):
     from segdata.records.convert import default_workers
     from segdata.synthetic.pets import GENERATOR_VERSION, make_sample_data
@@ -91,6 +128,9 @@ def main(argv=None):
     p.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "segkit-bench"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-beam", action="store_true", help="skip the Apache Beam DirectRunner builds")
+    p.add_argument("--no-formats", action="store_true", help="skip the per-format builds")
+    p.add_argument("--format-images", type=int, default=100,
+                   help="images per generated layout in the per-format builds")
     args = p.parse_args(argv)
     cores = default_workers()
     workers = args.workers or cores
@@ -117,6 +157,8 @@ def main(argv=None):
                 data, os.path.join(out_root, "bN"), workers,
                 f"--runner=DirectRunner --direct_num_workers={workers} "
                 "--direct_running_mode=multi_processing")
+        per_format = ({} if args.no_formats else
+                      _format_rates(args.cache_dir, args.format_images, args.seed, out_root))
     finally:
         shutil.rmtree(out_root, ignore_errors=True)
     after = _decode_rates(jpgs)
@@ -152,6 +194,14 @@ def main(argv=None):
     print(f"wall: {one[2]:.1f} s (1 worker), {many[2]:.1f} s ({workers} workers); peak RSS of "
           f"the parent {peak:.0f} MB"
           + "".join(f"; beam {k} {v[2]:.1f} s" for k, v in beam.items()))
+    if per_format:
+        pets_rate, pets_ms = per_format["pets"]
+        print(f"per format, 375x500 px, in-process ({args.format_images} images each; ratio = "
+              "CPU per image / the Pets path's):")
+        print(f"{'format':<14}{'img/s':>8}{'CPU ms/img':>12}{'ratio':>8}")
+        for layout, (r, ms) in per_format.items():
+            goal = "   goal <= 1.50" if layout == "coco" else ""
+            print(f"{layout:<14}{r:>8.0f}{ms:>12.2f}{ms / pets_ms:>8.2f}{goal}")
     return 0
 
 

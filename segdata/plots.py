@@ -114,4 +114,11 @@ def show_sample(records, split, index=0, output="sample.png", *, image_size=None
         images, masks = next(iter(ds.skip(index).take(1)))
         image, mask = images[0].numpy(), masks[0].numpy()
     size = f"{image.shape[0]}x{image.shape[1]}"
-    return plot_image_and_mask(image, mask, output, title=f"{split}[{index}]: {name} ({size})")
+    from segdata.records.manifest import read_manifest
+
+    manifest = read_manifest(records)
+    colours = {}
+    if manifest.get("format", "pets") != "pets":  # Pets keeps the chapter's gray levels
+        colours = {"classes": manifest.get("classes"), "palette": manifest.get("palette")}
+    return plot_image_and_mask(image, mask, output, title=f"{split}[{index}]: {name} ({size})",
+                               **colours)

@@ -9,6 +9,7 @@ import numpy as np
 from segdata.synthetic import common, scenes
 from segdata.synthetic.ade20k_names import NAMES
 
+
 def _unique_first_names(names):
     """First name before ';' of each row; a repeated one ("screen", rows 59 and 131) gets its
     1-based row number, so class names stay unique."""

@@ -74,10 +74,39 @@ def _validation_images(data_dir, records, count):
     return [data_dir / "images" / f"{stem}.jpg" for stem in stems]
 
 
+def _validation_files(records, count, folder):
+    """The first `count` validation photos, written from the records' original bytes (any
+    layout names its files its own way; the records keep the bytes as they were)."""
+    import tensorflow as tf
+
+    import segdata
+    from segdata.records import features as F
+
+    _fresh(folder)
+    folder.mkdir(parents=True)
+    manifest = segdata.read_manifest(records)
+    out = []
+    for shard in manifest["splits"]["validation"]["shards"]:
+        for raw in tf.data.TFRecordDataset(str(records / shard["file"])):
+            feat = tf.train.Example.FromString(raw.numpy()).features.feature
+            stem = pathlib.Path(feat[F.IMAGE_SOURCE_ID].bytes_list.value[0].decode()).name
+            fmt = feat[F.IMAGE_FORMAT].bytes_list.value[0].decode()
+            path = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+            path.write_bytes(feat[F.IMAGE_ENCODED].bytes_list.value[0])
+            out.append(path)
+            if len(out) == count:
+                return out
+    return out
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", default="runs/demo", help="where every output goes")
     p.add_argument("--pets-dir", help="an existing Oxford-IIIT Pet folder (images/, annotations/)")
+    p.add_argument("--dataset", default="pets",
+                   choices=("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "masks"),
+                   help="layout of the generated data (default: %(default)s); every other "
+                        "layout has N classes, so the demo shows N-class records to served masks")
     p.add_argument("--num-images", type=int, default=300, help="generated images when no --pets-dir")
     p.add_argument("--val-size", type=int, default=60, help="holdout validation images")
     p.add_argument("--image-size", type=int, default=96)
@@ -101,7 +130,11 @@ def main(argv=None):
     figures = work / "figures"
     val_size = a.val_size
     try:
-        if not a.pets_dir:
+        if a.dataset != "pets":
+            _fresh(data)
+            _run("1. sample data", ["make-sample-data", "--format", a.dataset, "--output-dir",
+                                    data, "--num-images", a.num_images, "--seed", 0], timings)
+        elif not a.pets_dir:
             _fresh(data)
             _run("1. sample data", ["make-sample-data", "--output-dir", data,
                                     "--num-images", a.num_images, "--seed", 0], timings)
@@ -120,7 +153,8 @@ def main(argv=None):
         _fresh(export_dir)
         _run("5a. export", ["export", "--model", train_dir / "model.keras",
                             "--output-dir", export_dir, "--version", 1], timings)
-        images = _validation_images(data, records, 3)
+        images = (_validation_images(data, records, 3) if a.dataset == "pets"
+                  else _validation_files(records, 3, work / "inputs"))
         _fresh(served)
         _run("5b. serving", ["predict", "--saved-model", export_dir / "1",
                              *[x for img in images for x in ("--image", img)],
