@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from segdata.io.atomic import atomic_write
 from segdata.records.labels import dataset_classes
+from segmodel.distribute import run_state
 from segmodel.distribute.cluster import (
     ClusterError,
     cluster_role,
@@ -204,23 +205,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
     # (the loss scale starts again from its initial value and adapts within a few steps).
     checkpoint = tf.train.Checkpoint(model=net, optimizer=getattr(opt, "inner_optimizer", opt),
                                      finished_epochs=finished, best_val_loss=best)
-    if a.resume:
-        latest = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
-        if latest:
-            try:
-                checkpoint.restore(latest).assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.OpError) as err:
-                raise ValueError(
-                    f"cannot resume from {latest}: it does not match this model and optimizer "
-                    f"(was the run started with another --optimizer?); resume with the first "
-                    f"run's options, or --overwrite to start again ({str(err)[:300]})") from None
-    restored = gather_values(dist, float(finished.numpy()))
-    if restored.min() != restored.max():
-        raise ClusterError(
-            f"workers restored different epochs ({sorted(set(restored.astype(int)))}): every "
-            f"worker must read {os.path.join(run_dir, CHECKPOINT_DIR)}; put --output-dir on a "
-            f"filesystem all workers share")
-    done = int(finished.numpy())
+    done = run_state.restore(dist, checkpoint, finished, os.path.join(run_dir, CHECKPOINT_DIR),
+                             a.resume)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, CHECKPOINT_DIR),
                                          max_to_keep=2)
     history = cb.trim_history(run_dir, done) if chief and a.resume else []
@@ -283,12 +269,8 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
             logs = {name: math.nan for name in logs}
         if chief:
             history.append({"epoch": epoch, **logs})
-            _write_history(run_dir, history)
-            for key, writer in writers.items():
-                with writer.as_default(step=epoch):
-                    for name, value in logs.items():
-                        if name.startswith("val_") == (key == "validation"):
-                            tf.summary.scalar("epoch_" + name.removeprefix("val_"), value)
+            run_state.write_history(run_dir, history)
+            run_state.write_scalars(writers, epoch, logs)
         if a.verbose:
             log(f"{steps} steps, {time.perf_counter() - start:.0f}s - "
                 + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
@@ -323,17 +305,3 @@ def _run(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps, va
         runinfo.log_result(summary, log)
     return summary
 
-
-def _write_history(run_dir, rows):
-    """RUN/history.csv (CSVLogger's layout: epoch first, then sorted keys), written atomically."""
-    import csv
-
-    keys = ["epoch"] + sorted(k for k in rows[0] if k != "epoch")
-
-    def write(tmp):
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(os.path.join(run_dir, cb.HISTORY_FILE), write)
