@@ -74,14 +74,15 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
 
     Returns:
       tf.data.Dataset of (images float32 [B, H, W, 3] in 0..255,
-                          masks uint8 [B, H, W, 1] in 0..2, or IGNORE_LABEL = 255 for padding).
+                          masks uint8 [B, H, W, 1] train ids 0..num_classes-1 (Pets: 0..2),
+                          or IGNORE_LABEL = 255 for ignored and padded pixels).
 
     Raises:
       segdata.ManifestError: missing/corrupt manifest.json or unknown split (names the splits).
       RecordReadError: a shard file is missing or its size differs from the manifest.
       ValueError: a bad argument.
-      At iteration time, a corrupt shard or record raises tf.errors.InvalidArgumentError whose
-      message starts with "segkit:" and names the shard file.
+      tf.errors.InvalidArgumentError: at iteration time, for a corrupt shard or record; its
+        message starts with "segkit:" and names the shard file.
     """
     image_size = _check_args(image_size, batch_size, resize, shuffle)
     if service is not None:
