@@ -205,8 +205,10 @@ def automask_folder(generator, images, output_dir, *, convert_to_rle=False, prog
       "masks" int, the number of masks written by this run; "output_dir" str.
 
     Raises:
-      FileNotFoundError, ValueError: see `list_images`; FileExistsError: something that is
-      not this tool's output sits where an image's output goes.
+      FileNotFoundError: see `list_images`.
+      ValueError: see `list_images`.
+      FileExistsError: something that is not this tool's output sits where an image's output
+        goes.
     """
     from tqdm.auto import tqdm
 

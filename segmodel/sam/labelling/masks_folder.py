@@ -304,8 +304,8 @@ class MasksFolder:
           The mask's path relative to OUT, "masks/NAME.png".
 
         Raises:
-          ValueError naming the image: every mask empty (never written), a mask of the wrong
-          size, an unknown class, an unreadable image or an unusable name.
+          ValueError: naming the image, when every mask is empty (never written), a mask has
+            the wrong size, a class is unknown, the image is unreadable or its name unusable.
         """
         stem = sample_name(name)
         if not stem or stem.startswith(".") or any(c.isspace() for c in stem):
