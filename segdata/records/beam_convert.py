@@ -161,17 +161,19 @@ def _run_pipeline(plan, tmp, candidates, options, runner):
     import apache_beam as beam
 
     prefix, compression = plan.options["prefix"], plan.options["compression"]
+    # Pets keeps _write_shard's original call (3 classes, the default).
+    extra = {} if plan.format == "pets" else {"num_classes": len(plan.classes)}
     try:
         with beam.Pipeline(options=options) as p:
             _ = (p
                  | "CandidateFiles" >> beam.Create(candidates)
                  | "Candidates" >> beam.FlatMap(_read_lines)
                  | "Spread" >> beam.Reshuffle()  # few small files: give every worker samples
-                 | "Encode" >> beam.Map(_encode, decoder=plan.decoder)
+                 | "Encode" >> (beam.Map(_encode) if plan.decoder is None
+                                else beam.Map(_encode, decoder=plan.decoder))
                  | "ByShard" >> beam.GroupByKey()
                  | "WriteShard" >> beam.Map(_write_shard, tmp=tmp, prefix=prefix,
-                                            compression=compression,
-                                            num_classes=len(plan.classes)))
+                                            compression=compression, **extra))
     except Exception as e:  # noqa: BLE001 - runners wrap worker errors in many types
         cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise PipelineError(f"the Beam pipeline ({runner}) failed, nothing was installed: "
