@@ -51,3 +51,28 @@ def test_model_garden_decoder_reads_every_record(records_dir, pets_dir):
             seen += 1
         assert seen > 0, f"split {split} has no records"
     assert seen == sum(info["num_examples"] for info in manifest["splits"].values())
+
+
+@pytest.mark.parametrize("layout", ("voc", "cvat", "coco", "cityscapes", "ade20k", "masks"))
+def test_model_garden_decoder_reads_train_ids_of_every_layout(layout, tmp_path):
+    """Every other layout stores train ids (255 ignore): Model Garden's decode, with its
+    `ignore_label=255`, gives exactly the independent truth, with no table."""
+    from segdata.records.convert import build_records
+    from segdata.synthetic.datasets import make_dataset
+
+    data = make_dataset(tmp_path / "data", layout, num_images=6, seed=5)
+    manifest = build_records(data.root, tmp_path / "records", workers=0, progress=False)
+    seen = 0
+    for info in manifest["splits"].values():
+        for raw in tf.data.TFRecordDataset([str(tmp_path / "records" / s["file"])
+                                            for s in info["shards"]]):
+            image, label = _model_garden_prepare(tf.io.parse_single_example(raw,
+                                                                            MODEL_GARDEN_KEYS))
+            stem = tf.io.parse_single_example(
+                raw, {"image/source_id": tf.io.FixedLenFeature((), tf.string)}
+            )["image/source_id"].numpy().decode()
+            np.testing.assert_array_equal(label.numpy()[0], data.truth[stem])
+            values = set(np.unique(label.numpy()).tolist())
+            assert values <= set(range(manifest["num_classes"])) | {255}
+            seen += 1
+    assert seen == len(data.truth)
