@@ -1,6 +1,7 @@
 """Shared fixtures: a small generated Pets folder and records built from it (session scope).
 
 - `pets_dir`: make_sample_data(tmp, 48, seed=0, min_side=96, max_side=160), clean (no quirks).
+- `quirky_pets_dir`: a small Pets folder with every real-world quirk (see its docstring).
 - `records_dir`: build_records(pets_dir, tmp, split="holdout", val_size=12, seed=1337,
   num_shards=2, workers=1, progress=False) -> splits "train" (36) and "validation" (12).
 - `sam_preset_parent` / `sam_predictor`: the seeded tiny SAM (segmodel.testing) saved in a
@@ -22,6 +23,17 @@ def pets_dir(tmp_path_factory):
 
     return make_sample_data(tmp_path_factory.mktemp("pets") / "pets", 48, seed=0,
                             min_side=96, max_side=160)
+
+
+@pytest.fixture(scope="session")
+def quirky_pets_dir(tmp_path_factory):
+    """A generated Pets folder with every real-world quirk (repaired, skipped, ignored
+    samples; OUT/quirks.json says which): make_sample_data(tmp, 20, seed=11, with_quirks=True,
+    min_side=48, max_side=72)."""
+    from segdata.synthetic.pets import make_sample_data
+
+    return make_sample_data(tmp_path_factory.mktemp("quirky") / "pets", 20, seed=11,
+                            with_quirks=True, min_side=48, max_side=72)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ pytest.importorskip("apache_beam", reason="the beam extra (pip install 'segkit[b
 
 from segdata.records import beam_convert  # noqa: E402
 from segdata.records.convert import BuildError, StrictError, build_records  # noqa: E402
-from segdata.synthetic.pets import make_sample_data  # noqa: E402
 from segmodel.cli import build_records as build_records_tool  # noqa: E402
 
 pytestmark = pytest.mark.beam
@@ -20,10 +19,9 @@ RUN_FIELDS = ("build",)  # how the set was built (runner, workers, seconds): may
 
 
 @pytest.fixture(scope="module")
-def quirky(tmp_path_factory):
+def quirky(quirky_pets_dir):
     """A generated set with every real-world quirk (repaired, skipped, ignored samples)."""
-    return make_sample_data(tmp_path_factory.mktemp("beam") / "pets", 20, seed=11,
-                            with_quirks=True, min_side=48, max_side=72)
+    return quirky_pets_dir
 
 
 def _files(folder):

@@ -13,15 +13,13 @@ from segdata.formats.pets import samples
 from segdata.formats.pets.layout import Sample
 from segdata.records import features
 from segdata.records.convert import StrictError, build_records
-from segdata.synthetic.pets import make_sample_data
 from segdata.synthetic.pets_quirks import QUIRKS
 
 
 @pytest.fixture(scope="module")
-def quirky(tmp_path_factory):
-    root = make_sample_data(tmp_path_factory.mktemp("quirky") / "pets", 20, seed=11,
-                            with_quirks=True, min_side=48, max_side=72)
-    out = root.parent / "records"
+def quirky(quirky_pets_dir, tmp_path_factory):
+    root = quirky_pets_dir
+    out = tmp_path_factory.mktemp("quirky_records") / "records"
     manifest = build_records(root, out, split="official", workers=1, progress=False)
     return root, out, manifest, json.loads((root / "quirks.json").read_text())
 
