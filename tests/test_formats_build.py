@@ -226,3 +226,15 @@ def test_coco_instances_read_by_model_gardens_decoder(tmp_path):
                     [x / w, y / h, (x + bw) / w, (y + bh) / h], atol=1e-6)
             checked += 1
     assert checked >= 2
+
+
+def test_a_labelled_masks_folder_with_coco_beside_it_detects_as_masks(tmp_path):
+    """segkit's labelling writes masks/ + classes.json and annotations/instances.json: both
+    layouts match; auto takes the masks (they carry the ignore band), --format coco the JSON."""
+    from segdata import formats
+
+    data = make_dataset(tmp_path / "d", "masks", num_images=4, seed=0)
+    (data.root / "annotations").mkdir()
+    (data.root / "annotations" / "instances.json").write_text(json.dumps(
+        {"images": [], "annotations": [], "categories": [{"id": 1, "name": "x"}]}))
+    assert formats.detect_format(data.root)[0] == "masks"

@@ -50,7 +50,9 @@ def detect_format(root):
     found = [(fmt, module.detect(str(root))) for fmt, module in _readers()]
     matched = [(fmt, d) for fmt, d in found if d.matched]
     if matched:
-        return max(matched, key=lambda item: item[1].score)  # max keeps the first of ties
+        # Ties go to the layout whose files are the masks themselves: a COCO JSON often sits
+        # beside another layout (segkit's labelling writes masks/ and instances.json).
+        return max(matched, key=lambda item: (item[1].score, item[0] != "coco"))
     fmt, closest = max(found, key=lambda item: item[1].score)
     if fmt == "pets":
         # A folder with images/ but no trimaps: the Pets reader has always read it and says
