@@ -418,6 +418,7 @@ def test_class_accept_writes_the_edited_masks_prompts_and_coco(base, predictor, 
     name = _photos(base)[1]
     stem = pathlib.Path(name).stem
     image, objects, point_mask, box_mask, edited = _two_objects(reference, base, name)
+    height, width = files.load_image(base / "photos" / _photos(base)[2]).shape[:2]
     server = start(base / "photos", out, predictor, port=0, classes=_classes(),
                    refresh_seconds=None)
     try:
@@ -471,8 +472,18 @@ def test_class_accept_writes_the_edited_masks_prompts_and_coco(base, predictor, 
     try:
         assert call(server, "/api/progress")[1]["classes"]["cat"] == {"objects": 1, "images": 1}
         assert len(call(server, f"/api/labels/{name}")[1]["objects"]) == 2
+        other = _photos(base)[2]
+        status, answer, _ = call(server, "/api/accept", {"image": other, "objects": [dict(
+            objects[1], mask_png=_png_b64(np.arange(height * width).reshape(height, width) % 3 == 0))]})
+        assert status == 200 and answer["labelled"] == 2, answer
     finally:
         stop(server)
+    # The folder builds with build_records (the masks format found by itself).
+    from segdata.records.convert import build_records
+
+    manifest = build_records(out, tmp_path / "records", split="holdout", val_size=1,
+                             num_shards=1, workers=1, progress=False)
+    assert sum(s["num_examples"] for s in manifest["splits"].values()) == 2
 
 
 def test_bad_masks_and_classes_are_400_naming_the_object(class_server, base, tmp_path):
