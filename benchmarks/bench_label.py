@@ -292,7 +292,6 @@ def _blobs(height, width, k):
 
 def _edit_rows(args, work):
     from segmodel.sam.label_app.app import start, stop
-    from segmodel.sam.label_app.masks_io import mask_b64
     from segmodel.sam.labelling.classes import ClassList
     from segmodel.sam.labelling.masks_folder import MasksFolder
     from segmodel.testing import save_tiny_sam
@@ -348,31 +347,50 @@ def _edit_rows(args, work):
                 folder.write(path.name, path, [{"mask": first, "class": "cat"},
                                                {"mask": second, "class": "dog"}])
         prefill_s = time.perf_counter() - t0
-        server = start(paths[0].parent, out, str(tiny), port=0, classes=classes)
-        try:
-            times, folder = [], server.session.folder
-            before = dict(folder.accept_stats)
-            for k in range(max(20, 2 * args.clicks)):
-                first, second = masks[(k + 1) % 5]
-                objects = [{"points": [[width * 0.3, height * 0.5]], "labels": [1], "box": None,
-                            "class": "cat", "mask_png": mask_b64(first)},
-                           {"points": [[width * 0.7, height * 0.5]], "labels": [1], "box": None,
-                            "class": "dog", "mask_png": mask_b64(second)}]
-                start_t = time.perf_counter()
-                _post(server, "/api/accept", {"image": paths[k % size].name, "objects": objects})
-                times.append(1000 * (time.perf_counter() - start_t))
-                time.sleep(0.05)  # a user's pace would be seconds; the timer fires in between
-            written = (folder.accept_stats["bytes"] - before["bytes"]) / len(times)
-            t0 = time.perf_counter()
-            folder.flush()
-            rebuild_ms = 1000 * (time.perf_counter() - t0)
+        for refresh in (1.0, None):
+            times, written, rebuild_ms = _accepts(start, stop, paths, out, tiny, classes,
+                                                  masks, refresh, max(40, 4 * args.clicks))
             coco = (out / "annotations" / "instances.json").stat().st_size
-        finally:
-            stop(server)
-        _row(f"accept, folder of {size} labelled", times,
-             f"{written / 1024:.0f} KiB written per accept; rebuild {rebuild_ms:.0f} ms "
-             f"(instances.json {coco / 1024:.0f} KiB, at most once a second, background); "
-             f"prefill {prefill_s:.1f} s")
+            note = (f"{written / 1024:.0f} KiB written per accept; rebuild {rebuild_ms:.0f} ms "
+                    f"(instances.json {coco / 1024:.0f} KiB)")
+            if refresh is None:
+                note = "rebuild timer off: the accept path alone; " + note
+            else:
+                note += f", at most once a second, background; prefill {prefill_s:.1f} s"
+            _row(f"accept, folder of {size} labelled" + (" (no timer)" if refresh is None
+                                                         else ""), times, note)
+
+
+def _accepts(start, stop, paths, out, tiny, classes, masks, refresh, count):
+    """`count` accepts of two edited objects, relabelling the folder's images (its size
+    stays); -> (ms each, bytes written per accept, ms of one full rebuild)."""
+    from segmodel.sam.label_app.masks_io import mask_b64
+
+    with Image.open(paths[0]) as img:
+        width, height = img.size
+    server = start(paths[0].parent, out, str(tiny), port=0, classes=classes,
+                   refresh_seconds=refresh)
+    try:
+        times, folder = [], server.session.folder
+        before = dict(folder.accept_stats)
+        for k in range(count):
+            first, second = masks[(k + 1) % 5]
+            objects = [{"points": [[width * 0.3, height * 0.5]], "labels": [1], "box": None,
+                        "class": "cat", "mask_png": mask_b64(first)},
+                       {"points": [[width * 0.7, height * 0.5]], "labels": [1], "box": None,
+                        "class": "dog", "mask_png": mask_b64(second)}]
+            start_t = time.perf_counter()
+            _post(server, "/api/accept", {"image": paths[k % len(paths)].name,
+                                          "objects": objects})
+            times.append(1000 * (time.perf_counter() - start_t))
+            time.sleep(0.05)  # a user's pace would be seconds; the timer fires in between
+        written = (folder.accept_stats["bytes"] - before["bytes"]) / len(times)
+        t0 = time.perf_counter()
+        folder.flush()
+        rebuild_ms = 1000 * (time.perf_counter() - t0)
+    finally:
+        stop(server)
+    return times, written, rebuild_ms
 
 
 if __name__ == "__main__":
