@@ -344,3 +344,246 @@ def test_rotated_jpeg_and_tiff_are_sent_as_the_pixels_sam_sees(base, predictor, 
 def test_port_in_use_says_what_to_do(server, base, predictor, tmp_path):
     with pytest.raises(OSError, match="--port 0"):
         start(base / "photos", tmp_path / "out2", predictor, port=server.server_address[1])
+
+
+# -- classes: the masks layout ---------------------------------------------------------------
+
+CLASSES = ("cat", "dog", "bird")
+
+
+def _classes():
+    from segmodel.sam.labelling.classes import ClassList
+
+    return ClassList(CLASSES)
+
+
+def _png_b64(mask):
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(mask, np.uint8) * 255).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@pytest.fixture
+def class_server(base, predictor, tmp_path):
+    server = start(base / "photos", tmp_path / "out", predictor, port=0, classes=_classes(),
+                   refresh_seconds=None)
+    yield server
+    stop(server)
+
+
+def test_classes_listed_and_new_endpoints_check_token_and_names(class_server, server):
+    status, listed, _ = call(class_server, "/api/classes")
+    assert status == 200
+    palette = _classes().palette
+    assert listed == [{"id": i, "name": n, "color": list(palette[i])}
+                      for i, n in enumerate(CLASSES, 1)]
+    assert call(server, "/api/classes")[1] == []  # no classes: the Pets layout, as before
+    for path in ("/api/classes", "/api/labels/x.jpg", "/api/progress"):
+        for srv in (class_server, server):
+            assert call(srv, path, token=False)[0] == 403, path
+            assert call(srv, path, token="wrong")[0] == 403, path
+    for path in ("/api/labels/..%2Foutside.jpg", "/api/labels/escape.jpg",
+                 "/api/labels/%2Fetc%2Fpasswd", "/api/labels/nope.jpg"):
+        status, body, _ = call(class_server, path)
+        assert status == 404 and "error" in body, path
+    progress = call(class_server, "/api/progress")[1]
+    assert progress == {"labelled": 0, "skipped": 0, "unreadable": 1, "todo": N_PHOTOS,
+                        "total": N_PHOTOS + 1,
+                        "classes": {n: {"objects": 0, "images": 0} for n in CLASSES}}
+
+
+def _two_objects(reference, base, name):
+    """A point object (dog) and a box object (cat), their SAM masks and an edited mask for
+    the second (SAM's plus a brushed rectangle, minus an erased one)."""
+    image = files.load_image(base / "photos" / name)
+    height, width = image.shape[:2]
+    point, point_mask = first_nonempty_point(reference, image, labelling.object_mask)
+    box = [2, 3, round(width * 0.6, 1), round(height * 0.7, 1)]
+    objects = [{"points": [point], "labels": [1], "box": None, "class": "dog"},
+               {"points": [], "labels": [], "box": box, "class": "cat"}]
+    reference.set_image(image)
+    box_mask, _ = labelling.object_mask(
+        reference, labelling.normalize_prompts({"objects": [objects[1]]})[0])
+    edited = box_mask.copy()
+    edited[height - 12:height - 4, 5:20] = True
+    edited[:4, :6] = False
+    return image, objects, point_mask, box_mask, edited
+
+
+def test_class_accept_writes_the_edited_masks_prompts_and_coco(base, predictor, reference,
+                                                                tmp_path):
+    from segmodel.sam.labelling import coco_output
+
+    out = tmp_path / "out"
+    name = _photos(base)[1]
+    stem = pathlib.Path(name).stem
+    image, objects, point_mask, box_mask, edited = _two_objects(reference, base, name)
+    height, width = files.load_image(base / "photos" / _photos(base)[2]).shape[:2]
+    server = start(base / "photos", out, predictor, port=0, classes=_classes(),
+                   refresh_seconds=None)
+    try:
+        # predict answers one mask per object beside the union.
+        status, answer, _ = call(server, "/api/predict", {"image": name, "objects": objects})
+        assert status == 200, answer
+        got = [np.asarray(Image.open(io.BytesIO(base64.b64decode(m)))) == 255
+               for m in answer["masks_png"]]
+        np.testing.assert_array_equal(got[0], point_mask)
+        np.testing.assert_array_equal(got[1], box_mask)
+        np.testing.assert_array_equal(_mask(answer), point_mask | box_mask)
+        sent = [objects[0], dict(objects[1], mask_png=_png_b64(edited))]
+        status, answer, _ = call(server, "/api/accept", {"image": name, "objects": sent})
+        assert status == 200, answer
+        assert answer == {"mask": f"masks/{stem}.png", "labelled": 1, "total": N_PHOTOS + 1}
+        # Independent of paint_mask: dog (2) where SAM's point mask is, cat (1) on top.
+        expected = np.zeros(image.shape[:2], np.uint8)
+        expected[point_mask] = 2
+        expected[edited] = 1
+        np.testing.assert_array_equal(np.asarray(Image.open(out / answer["mask"])), expected)
+        labels = call(server, f"/api/labels/{name}")[1]["objects"]
+        assert [o["class"] for o in labels] == ["dog", "cat"]
+        assert labels[1]["box"] == objects[1]["box"] and labels[0]["points"] == [objects[0]
+                                                                                ["points"][0]]
+        for saved, mask in zip(labels, (point_mask, edited)):
+            decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(saved["mask_png"]))))
+            np.testing.assert_array_equal(decoded == 255, mask)
+        progress = call(server, "/api/progress")[1]
+        assert progress["labelled"] == 1 and progress["todo"] == N_PHOTOS - 1
+        assert progress["classes"] == {"cat": {"objects": 1, "images": 1},
+                                       "dog": {"objects": 1, "images": 1},
+                                       "bird": {"objects": 0, "images": 0}}
+        statuses = {i["name"]: i["status"] for i in call(server, "/api/images")[1]}
+        assert statuses[name] == "labelled"
+    finally:
+        stop(server)  # closing rebuilds prompts.json and instances.json
+    coco = json.loads((out / "annotations" / "instances.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == list(CLASSES)
+    assert [i["file_name"] for i in coco["images"]] == [f"{stem}.jpg"]
+    anns = coco["annotations"]
+    assert [a["category_id"] for a in anns] == [2, 1]
+    for annotation, mask in zip(anns, (point_mask, edited)):
+        np.testing.assert_array_equal(coco_output.decode_mask(annotation["segmentation"]), mask)
+        assert annotation["area"] == mask.sum()
+    assert "score" in anns[0] and "score" not in anns[1]  # the edited mask is not SAM's
+    prompts = json.loads((out / "prompts.json").read_text())
+    assert [o["class"] for o in prompts[f"{stem}.jpg"]["objects"]] == ["dog", "cat"]
+    assert json.loads((out / "classes.json").read_text())["classes"] == ["background", *CLASSES]
+    # Restarted on the same folder (classes read from classes.json), the label is still there.
+    server = start(base / "photos", out, predictor, port=0, layout="masks")
+    try:
+        assert call(server, "/api/progress")[1]["classes"]["cat"] == {"objects": 1, "images": 1}
+        assert len(call(server, f"/api/labels/{name}")[1]["objects"]) == 2
+        other = _photos(base)[2]
+        status, answer, _ = call(server, "/api/accept", {"image": other, "objects": [dict(
+            objects[1], mask_png=_png_b64(np.arange(height * width).reshape(height, width) % 3 == 0))]})
+        assert status == 200 and answer["labelled"] == 2, answer
+    finally:
+        stop(server)
+    # The folder builds with build_records (the masks format found by itself).
+    from segdata.records.convert import build_records
+
+    manifest = build_records(out, tmp_path / "records", split="holdout", val_size=1,
+                             num_shards=1, workers=1, progress=False)
+    assert sum(s["num_examples"] for s in manifest["splits"].values()) == 2
+
+
+def test_bad_masks_and_classes_are_400_naming_the_object(class_server, base, tmp_path):
+    name = _photos(base)[0]
+    height, width = files.load_image(base / "photos" / name).shape[:2]
+    obj = {"points": [[5, 5]], "labels": [1], "box": None, "class": "cat"}
+    gray = np.zeros((height, width), np.uint8)
+    gray[2:6, 2:6] = 128
+    jpeg = io.BytesIO()
+    Image.fromarray(gray).save(jpeg, format="JPEG")
+    cases = {
+        _png_b64(np.ones((height + 1, width), bool)): "image is",
+        base64.b64encode(_png_bytes(gray)).decode(): "only 0",
+        base64.b64encode(jpeg.getvalue()).decode(): "PNG",
+        "not base64!": "base64",
+    }
+    for mask_png, words in cases.items():
+        body = {"image": name, "objects": [dict(obj), dict(obj, mask_png=mask_png)]}
+        status, answer, _ = call(class_server, "/api/accept", body)
+        assert status == 400 and "objects[1].mask_png" in answer["error"], answer
+        assert words in answer["error"], answer
+    for route in ("/api/predict", "/api/accept"):
+        status, answer, _ = call(class_server, route,
+                                 {"image": name, "objects": [dict(obj, **{"class": "cow"})]})
+        assert status == 400 and "objects[0].class" in answer["error"] and "cat" in answer["error"]
+    assert not (tmp_path / "out" / "masks").exists()
+
+
+def _png_bytes(pixels):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pets_layout_takes_edited_masks_and_refuses_classes(server, base, reference, tmp_path):
+    name = _photos(base)[2]
+    image, objects, point_mask, box_mask, edited = _two_objects(reference, base, name)
+    status, answer, _ = call(server, "/api/predict", {"image": name, "objects": objects})
+    assert status == 400 and "--classes" in answer["error"]
+    plain = [{k: v for k, v in o.items() if k != "class"} for o in objects]
+    body = {"image": name, "objects": [plain[0], dict(plain[1], mask_png=_png_b64(edited))]}
+    status, answer, _ = call(server, "/api/accept", body)
+    assert status == 200, answer
+    trimap = np.asarray(Image.open(tmp_path / "out" / answer["trimap"]))
+    np.testing.assert_array_equal(trimap, trimap_from_mask(point_mask | edited, 2))
+
+
+def test_concurrent_accepts_of_one_image_leave_one_whole_accept(base, predictor, tmp_path):
+    """Eight "tabs" accept one image at once, each with its own mask and class: the mask
+    PNG, prompts.json and instances.json all describe the same one of them."""
+    import concurrent.futures
+
+    from segmodel.sam.labelling import coco_output
+
+    out = tmp_path / "out"
+    name = _photos(base)[0]
+    stem = pathlib.Path(name).stem
+    height, width = files.load_image(base / "photos" / name).shape[:2]
+    server = start(base / "photos", out, predictor, port=0, classes=_classes(),
+                   refresh_seconds=0.05)
+    candidates = []
+    for k in range(8):
+        mask = np.zeros((height, width), bool)
+        mask[k:k + 10, 2 * k:2 * k + 12] = True
+        candidates.append((mask, CLASSES[k % 3], [[k + 1.5, 2.5]]))
+
+    def accept(candidate):
+        mask, cls, points = candidate
+        return call(server, "/api/accept", {"image": name, "objects": [
+            {"points": points, "labels": [1], "box": None, "class": cls,
+             "mask_png": _png_b64(mask)}]})[0]
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(accept, candidates)) == [200] * 8
+    finally:
+        stop(server)
+    written = np.asarray(Image.open(out / "masks" / f"{stem}.png"))
+    matches = [k for k, (mask, cls, _) in enumerate(candidates)
+               if np.array_equal(written, mask * np.uint8(CLASSES.index(cls) + 1))]
+    assert len(matches) == 1
+    mask, cls, points = candidates[matches[0]]
+    coco = json.loads((out / "annotations" / "instances.json").read_text())
+    (annotation,) = coco["annotations"]
+    np.testing.assert_array_equal(coco_output.decode_mask(annotation["segmentation"]), mask)
+    assert annotation["category_id"] == CLASSES.index(cls) + 1
+    prompts = json.loads((out / "prompts.json").read_text())
+    assert prompts[f"{stem}.jpg"]["objects"][0]["points"] == points
+    assert not list(out.rglob(".*.tmp*"))  # no temporary left behind
+
+
+def test_tool_checks_classes_and_layout_before_loading_sam(base, tmp_path, capsys):
+    from segmodel.cli.label_app import main
+
+    args = ["--images", str(base / "photos"), "--output-dir", str(tmp_path / "out"),
+            "--preset", str(tmp_path / "no_such_preset")]
+    assert main(args + ["--classes", "cat", "dog", "--layout", "pets"]) == 2
+    assert "--layout masks" in capsys.readouterr().err
+    assert main(args + ["--classes", "cat", "cat"]) == 2
+    assert "twice" in capsys.readouterr().err
+    assert main(args + ["--classes", str(tmp_path / "missing.json")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

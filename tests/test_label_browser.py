@@ -6,6 +6,8 @@ skip would hide a broken page: there they fail (`.ci/run` installs Chromium firs
 Set SEGKIT_SCREENSHOT=path.png to keep the screenshot (the README's is made this way).
 """
 
+import base64
+import io
 import json
 import os
 import pathlib
@@ -234,3 +236,149 @@ def test_missing_chromium_skips_locally_and_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         _chromium_or_skip()
+
+
+# -- classes, brush and eraser ---------------------------------------------------------------
+
+CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture
+def class_page(browser, base, predictor, tmp_path):
+    from segmodel.sam.labelling.classes import ClassList
+
+    server = start(base / "photos", tmp_path / "out", predictor, port=0,
+                   classes=ClassList(CLASSES), refresh_seconds=None)
+    page = browser.new_page(viewport={"width": 1000, "height": 640})
+    page.sent, page.accepted = [], []
+    page.on("request", lambda r: r.url.endswith("/api/predict") and
+            page.sent.append(json.loads(r.post_data)))
+    page.on("request", lambda r: r.url.endswith("/api/accept") and
+            page.accepted.append(json.loads(r.post_data)))
+    page.goto(server.url)
+    page.server, page.out = server, tmp_path / "out"
+    yield page
+    page.close()
+    stop(server)
+
+
+def brushed(strokes, shape, mask=None):
+    """numpy redo of label.js's paintSegment: pixels whose centre is within the radius of a
+    stroke's polyline, on for the brush, off for the eraser."""
+    mask = np.zeros(shape, bool) if mask is None else mask.copy()
+    cy, cx = np.mgrid[:shape[0], :shape[1]] + 0.5
+    for s in strokes:
+        points, r = s["points"], s["radius"]
+        for k in range(len(points)):
+            (x0, y0), (x1, y1) = points[max(0, k - 1)], points[k]
+            dx, dy = x1 - x0, y1 - y0
+            len2 = dx * dx + dy * dy
+            t = ((cx - x0) * dx + (cy - y0) * dy) / len2 if len2 > 0 else np.zeros(shape)
+            t = np.clip(t, 0, 1)
+            ex, ey = cx - (x0 + t * dx), cy - (y0 + t * dy)
+            mask[ex * ex + ey * ey <= r * r] = not s["erase"]
+    return mask
+
+
+def _drag(page, points, width, height):
+    box = page.locator("canvas#view").bounding_box()
+    at = [(box["x"] + (x + 0.5) * box["width"] / width,
+           box["y"] + (y + 0.5) * box["height"] / height) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def _area(page):
+    return int(page.locator("canvas#view").get_attribute("data-mask-area"))
+
+
+def test_class_brush_accept_writes_class_mask_and_coco_then_reopens(class_page, base,
+                                                                      reference):
+    from playwright.sync_api import expect
+
+    from segmodel.sam.labelling import coco_output
+
+    page = class_page
+    first = _photos(base)[0]
+    image = files.load_image(base / "photos" / first)
+    height, width = image.shape[:2]
+    page.wait_for_function(f"document.getElementById('view').width === {width}")
+    expect(page.locator("#classes button")).to_have_count(len(CLASSES))
+    page.keyboard.press("2")  # pick class 2, "dog"
+    expect(page.locator("#classes button[data-class='dog']")).to_have_class("active")
+    point, _ = first_nonempty_point(reference, image, labelling.object_mask)
+    _click(page, point[0], point[1], width, height)
+    _wait_for_prediction(page, 1)
+    assert page.sent[-1]["objects"][0]["class"] == "dog"
+    sam = _reference(reference, image, page.sent[-1]["objects"])  # SAM's mask of the click
+    assert _area(page) == sam.sum()
+    expect(page.locator("#objects li")).to_have_count(1)
+    expect(page.locator("#objects li")).to_contain_text("dog")
+
+    # Brush a stroke where SAM's mask is not (if it can be found), then erase and undo.
+    page.locator("#brush-size").fill("9")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("b")
+    expect(page.locator("button#brush")).to_have_class("active")
+    _drag(page, [(width * 0.1, height * 0.85), (width * 0.45, height * 0.9)], width, height)
+    page.wait_for_function("document.getElementById('view').dataset.strokes >= 1")
+    strokes = page.evaluate("window.segkitStrokes()")[0]
+    assert len(strokes) == 1 and strokes[0]["radius"] == 4.5 and not strokes[0]["erase"]
+    expected = brushed(strokes, (height, width), sam)
+    assert (expected & ~sam).sum() > 20  # the stroke added pixels
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == "
+                           f"{expected.sum()}")
+    page.keyboard.press("e")
+    expect(page.locator("button#eraser")).to_have_class("active")
+    _drag(page, [(width * 0.2, height * 0.88), (width * 0.3, height * 0.88)], width, height)
+    erased = brushed(page.evaluate("window.segkitStrokes()")[0], (height, width), sam)
+    assert erased.sum() < expected.sum()
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == {erased.sum()}")
+    page.keyboard.press("z")  # undo covers strokes
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == "
+                           f"{expected.sum()}")
+    # The overlay shows the class colour where the brush added pixels.
+    dog = np.array(page.server.session.classes.palette[2])  # /api/classes' colour of id 2
+    pixels = np.array(page.evaluate(f"""() => Array.from(document.getElementById('view')
+        .getContext('2d').getImageData(0, 0, {width}, {height}).data)"""), np.float64)
+    pixels = pixels.reshape(height, width, 4)[..., :3]
+    tinted = image * (1 - ALPHA) + dog * ALPHA
+    assert np.median(np.abs(pixels - tinted)[expected & ~sam]) < 8
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#counts")).to_contain_text(f"1 / {N_PHOTOS + 1} labelled")
+    (sent,) = page.accepted[-1]["objects"]
+    assert sent["class"] == "dog"
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(sent["mask_png"])))
+                       .convert("L")) == 255
+    np.testing.assert_array_equal(shown, expected)  # what was sent is what was shown
+    stem = pathlib.Path(first).stem
+    written = np.asarray(Image.open(page.out / "masks" / f"{stem}.png"))
+    np.testing.assert_array_equal(written, expected.astype(np.uint8) * 2)  # class 2
+    page.server.session.folder.flush()
+    coco = json.loads((page.out / "annotations" / "instances.json").read_text())
+    (annotation,) = coco["annotations"]
+    assert annotation["category_id"] == 2
+    np.testing.assert_array_equal(coco_output.decode_mask(annotation["segmentation"]), expected)
+    expect(page.locator("#class-progress")).to_contain_text("dog: 1 objects in 1 images")
+
+    # Reload: the labelled image shows its saved object and mask again.
+    page.reload()
+    page.wait_for_function("document.getElementById('view').width > 0")
+    page.locator(f"#images li[data-name='{first}']").click()
+    expect(page.locator("#name")).to_have_text(first)
+    expect(page.locator("#objects li")).to_have_count(1)
+    expect(page.locator("#objects li")).to_contain_text("dog")
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == "
+                           f"{expected.sum()}")
+    # Objects can be added and deleted; the class of the selected one changed (key 3).
+    page.keyboard.press("n")
+    expect(page.locator("#objects li")).to_have_count(2)
+    page.keyboard.press("Delete")
+    expect(page.locator("#objects li")).to_have_count(1)
+    page.locator("#objects li").first.click()
+    page.keyboard.press("3")
+    expect(page.locator("#objects li")).to_contain_text("bird")

@@ -2,7 +2,13 @@
 
   python tools/label_app.py --images DIR --output-dir OUT --preset PRESET [--port 8765]
       [--outline-width 2] [--host 127.0.0.1] [--open] [--dtype float32|bfloat16|float16]
-      [--encoder process|thread]
+      [--encoder process|thread] [--classes NAME [NAME ...] | --classes classes.json]
+      [--layout pets|masks] [--ignore-width 0]
+
+Without --classes the output is a Pets-layout folder (a trimap of the objects' union). With
+several classes (or --layout masks) each object has a class (keys 1-9 on the page) and the
+output is a `masks` folder: images/, masks/ (train ids), classes.json, prompts.json and
+annotations/instances.json (COCO), which build_records and the COCO tools read.
 
 Prints the page's URL (http://127.0.0.1:PORT/?token=...) on a line of its own once the server
 answers and the first image still to do is encoded. Stop with Ctrl+C: the output folder is the
@@ -36,6 +42,13 @@ def _parser():
                         "clicks never wait for the background encoding of the next photo "
                         "(needs memory for a second copy of SAM), or a thread of the server "
                         "(default: %(default)s)")
+    p.add_argument("--classes", nargs="+", metavar="NAME",
+                   help="class names (train ids 1..K after background), or one classes.json")
+    p.add_argument("--layout", choices=("pets", "masks"),
+                   help="output layout (default: masks with several classes, else pets)")
+    p.add_argument("--ignore-width", type=int, default=0,
+                   help="masks layout: width of the 255 (ignore) band around each object's "
+                        "edge (default: %(default)s, the mask is exactly what the page shows)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     return p
 
@@ -55,12 +68,19 @@ def main(argv=None):
         print(f"error: photo folder {os.path.abspath(args.images)} does not exist; pass the "
               "folder holding the photos to label with --images.", file=sys.stderr)
         return 2
-    from segmodel.sam.label_app.app import serve
+    from segmodel.sam.label_app.app import resolve_layout, serve
+    from segmodel.sam.labelling.classes import parse_classes
 
     try:
+        # Checked before SAM loads, like the folder.
+        classes = parse_classes(args.classes)
+        layout = resolve_layout(classes, args.layout)
+        if args.ignore_width < 0:
+            raise ValueError(f"--ignore-width must be >= 0, got {args.ignore_width}")
         serve(args.images, args.output_dir, args.preset, host=args.host, port=args.port,
               outline_width=args.outline_width, dtype=args.dtype, open_browser=args.open,
-              encoder=args.encoder)
+              encoder=args.encoder, classes=classes, layout=layout,
+              ignore_width=args.ignore_width)
     except (OSError, ValueError, ConnectionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""The labelling web page: its state (`session`), HTTP layer (`server`), start-up (`app`),
-the background encoder and embedding cache, and the page's static files (`page/`).
+"""The labelling web page: its state (`session`; `classes_session` with classes, into a
+`masks` folder), HTTP layer (`server`), start-up (`app`), masks on the wire (`masks_io`), the
+background encoder and embedding cache, and the page's static files (`page/`).
 
 The names of the former module `segmodel.sam.label_app.app` are still importable from here
 (they live in `segmodel.sam.label_app.app.app`), loaded on first use.

@@ -16,9 +16,28 @@ import webbrowser
 from segmodel.sam.label_app.server import TOKEN_HEADER, LabelServer
 from segmodel.sam.label_app.session import LabelSession
 
+LAYOUTS = ("pets", "masks")
+
+
+def resolve_layout(classes, layout):
+    """The output layout: "masks" for several classes (or when asked), else "pets".
+
+    Raises:
+      ValueError: an unknown layout, or several classes in the one-class Pets layout.
+    """
+    if layout is None:
+        return "masks" if classes is not None and len(classes) > 1 else "pets"
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+    if layout == "pets" and classes is not None and len(classes) > 1:
+        raise ValueError(f"--layout pets holds one class, got {len(classes)} "
+                         f"{list(classes.names)}; use --layout masks.")
+    return layout
+
 
 def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outline_width=2,
-          dtype=None, token=None, encoder="thread"):
+          dtype=None, token=None, encoder="thread", classes=None, layout=None, ignore_width=0,
+          refresh_seconds=1.0):
     """Serve a labelling session from a background thread; returns the `LabelServer`.
 
     Returns once the first image still to do is encoded and the server has answered a
@@ -31,7 +50,13 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
       encoder: "thread" (the image encoder runs in this process) or "process" (in a
         low-priority process of its own, so clicks do not wait for a background encoding;
         needs `predictor` as a preset, loaded there a second time).
+      classes: a `ClassList` (see `segmodel.sam.labelling.classes.parse_classes`) or None.
+      layout: "pets" (a trimap of the objects' union; default without classes or with one)
+        or "masks" (a class id per pixel + COCO instances; default with several classes;
+        without `classes` it reads OUT/classes.json).
+      ignore_width, refresh_seconds: the "masks" layout's (`ClassLabelSession`).
     """
+    layout = resolve_layout(classes, layout)
     if encoder not in ("thread", "process"):
         raise ValueError(f'encoder must be "thread" or "process", got {encoder!r}.')
     if encoder == "process" and not isinstance(predictor, (str, os.PathLike)):
@@ -53,8 +78,17 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
             from segmodel.sam.prompting.predictor import SamPredictor
 
             predictor = SamPredictor.from_preset(predictor, dtype=dtype)
-        session = LabelSession(images_dir, output_dir, predictor, outline_width=outline_width,
-                               encoder=process_encoder)
+        if layout == "masks":
+            from segmodel.sam.label_app.classes_session import ClassLabelSession
+
+            session = ClassLabelSession(images_dir, output_dir, predictor, classes=classes,
+                                        ignore_width=ignore_width,
+                                        refresh_seconds=refresh_seconds,
+                                        encoder=process_encoder)
+        else:
+            session = LabelSession(images_dir, output_dir, predictor,
+                                   outline_width=outline_width, encoder=process_encoder,
+                                   classes=classes)
         session.warm_up()
     except BaseException:
         if session is not None:

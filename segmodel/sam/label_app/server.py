@@ -8,13 +8,18 @@ else 403; JSON answers unless stated):
                               in the X-Segkit-Progress header
   GET  /api/image/NAME        the photo's bytes; starts encoding it (and the next image to do)
   GET  /api/prompts/NAME      {"objects": [...]} recorded when NAME was accepted ([] if none)
-  POST /api/predict           {"image", "objects"} -> {"mask_png", "scores", "ms"}
-  POST /api/accept            {"image", "objects"} -> {"trimap", "labelled", "total"}
+  GET  /api/labels/NAME       {"objects": [{"class", "points", "labels", "box", "mask_png"}]}
+                              saved for NAME, for re-opening (Pets layout: prompts only)
+  GET  /api/classes           [{"id": 1, "name", "color": [r, g, b]}, ...] ([] without classes)
+  GET  /api/progress          the session's progress (per class with classes)
+  POST /api/predict           {"image", "objects"} -> {"mask_png" (union), "masks_png" (one
+                              per object), "scores", "ms"}
+  POST /api/accept            {"image", "objects" (each may carry "mask_png")} ->
+                              {"trimap" | "mask", "labelled", "total"}
   POST /api/skip              {"image"} -> {"status", "labelled", "total"}
-An unknown image is 404, bad prompts 400 with the reason in {"error": ...}.
+An unknown image is 404, bad prompts or masks 400 with the reason in {"error": ...}.
 """
 
-import base64
 import hmac
 import http.server
 import importlib.resources
@@ -25,10 +30,10 @@ import time
 import traceback
 import urllib.parse
 
-from segmodel.sam.label_app.session import BadRequest, NotFound, encode_png
+from segmodel.sam.label_app.masks_io import BadRequest, NotFound, class_list, mask_b64, union
 
 TOKEN_HEADER = "X-Segkit-Token"
-MAX_BODY = 1 << 20  # prompts are a few hundred bytes; refuse anything absurd
+MAX_BODY = 64 << 20  # prompts and a few edited mask PNGs (KBs each); refuse anything absurd
 _ASSETS = {"label.js": "text/javascript", "label.css": "text/css"}
 
 
@@ -160,12 +165,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def prompts(self, name):
         self._json(200, {"objects": self.server.session.prompts(name)})
 
+    def labels(self, name):
+        self._json(200, {"objects": self.server.session.labels(name)})
+
+    def classes(self):
+        self._json(200, class_list(self.server.session.classes))
+
+    def progress(self):
+        self._json(200, self.server.session.progress())
+
     def predict(self):
         started = time.perf_counter()
         body = self._body()
-        mask, scores, _ = self.server.session.predict(body["image"], body.get("objects"))
-        png = base64.b64encode(encode_png(mask.astype("uint8") * 255)).decode("ascii")
-        self._json(200, {"mask_png": png, "scores": scores,
+        masks, scores, _ = self.server.session.predict_objects(body["image"], body.get("objects"))
+        self._json(200, {"mask_png": mask_b64(union(masks)),
+                         "masks_png": [mask_b64(m) for m in masks], "scores": scores,
                          "ms": 1000.0 * (time.perf_counter() - started)})
 
     def accept(self):
@@ -179,6 +193,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 _GET_ROUTES = [("/", _Handler.page), ("/static/NAME", _Handler.static),
                ("/api/images", _Handler.images), ("/api/image/NAME", _Handler.image),
-               ("/api/prompts/NAME", _Handler.prompts)]
+               ("/api/prompts/NAME", _Handler.prompts), ("/api/labels/NAME", _Handler.labels),
+               ("/api/classes", _Handler.classes), ("/api/progress", _Handler.progress)]
 _POST_ROUTES = [("/api/predict", _Handler.predict), ("/api/accept", _Handler.accept),
                 ("/api/skip", _Handler.skip)]

@@ -13,19 +13,26 @@ leading out of the folder, a file added later) is `NotFound`, so no request can 
 outside the two folders.
 """
 
-import io
-import json
 import os
 import pathlib
 import threading
 import time
 
-import numpy as np
 from PIL import Image
 
 from segdata.formats.pets.labelled import IMAGE_SUFFIXES, LabelledFolder, sample_name
 from segdata.io.atomic import write_json_atomic
 from segmodel.sam.label_app.embedding_cache import EmbeddingCache
+from segmodel.sam.label_app.masks_io import (  # noqa: F401 - NotFound etc. are imported from here
+    BadRequest,
+    NotFound,
+    check_classes,
+    edited_masks,
+    encode_png,
+    json_load,
+    short_floats,
+    union,
+)
 from segmodel.sam.labelling import entries as labelling
 from segmodel.sam.prompting import files
 
@@ -33,14 +40,6 @@ from segmodel.sam.prompting import files
 _BROWSER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                   ".gif": "image/gif", ".bmp": "image/bmp", ".webp": "image/webp"}
 SKIPPED_FILE = "skipped.json"
-
-
-class NotFound(LookupError):
-    """Not an image of this session (HTTP 404)."""
-
-
-class BadRequest(ValueError):
-    """Bad prompts or an action that cannot be done (HTTP 400); the text says why."""
 
 
 class LabelSession:
@@ -54,15 +53,18 @@ class LabelSession:
       cache_size: embeddings kept in memory (4 MiB each at 1024 px).
       encoder: optional `ProcessEncoder` for the same model (closed with the session);
         default: the predictor's encoder in a background thread of this process.
+      classes: None (objects carry no "class"), or a `ClassList` of one class (the Pets
+        layout holds one); `classes_session.ClassLabelSession` writes several.
     """
 
     def __init__(self, images_dir, output_dir, predictor, outline_width=2, cache_size=4,
-                 encoder=None):
+                 encoder=None, classes=None):
+        self.classes = classes  # a one-class ClassList names the objects; None: no "class"
         self.images_dir = pathlib.Path(images_dir).expanduser().resolve()
         if not self.images_dir.is_dir():
             raise FileNotFoundError(f"Photo folder {self.images_dir} does not exist; pass the "
                                     "folder holding the photos to label with --images.")
-        self.folder = LabelledFolder(output_dir, outline_width)
+        self.folder = self._open_folder(output_dir, outline_width)
         if self.folder.root == self.images_dir or self.folder.images_dir == self.images_dir:
             raise ValueError(f"--output-dir {self.folder.root} would write into the photo "
                              "folder; choose a separate output folder.")
@@ -77,6 +79,9 @@ class LabelSession:
         self.encoder = encoder
         self.cache = EmbeddingCache(predictor, self.load_pixels, capacity=cache_size,
                                     encode=encoder)
+
+    def _open_folder(self, output_dir, outline_width):
+        return LabelledFolder(output_dir, outline_width)
 
     # -- the photo folder -------------------------------------------------------------------
 
@@ -192,35 +197,62 @@ class LabelSession:
     def _objects(self, name, objects):
         # No image_size: coordinates off the image get SamPredictor's own message.
         try:
-            return labelling.normalize_prompts({"objects": objects}, name=name)
+            objects = labelling.normalize_prompts({"objects": objects}, name=name)
         except ValueError as err:
             raise BadRequest(str(err)) from None
+        check_classes(self.classes, objects, name)
+        return objects
 
     def predict(self, name, objects):
         """Union mask of `objects` (request format) -> (bool `[H, W]`, scores, objects)."""
+        masks, scores, objects = self.predict_objects(name, objects)
+        return union(masks), scores, objects
+
+    def predict_objects(self, name, objects, given=None):
+        """Each object's mask -> (list of bool `[H, W]`, scores, normalised objects).
+
+        `given`: optional list (one per object) of masks the page sent; SAM runs only for
+        the objects whose entry is None, and their score is None otherwise."""
         self.path(name)
         objects = self._objects(name, objects)
+        given = list(given or []) + [None] * (len(objects) - len(given or []))
+        if all(g is not None for g in given):
+            return given, [None] * len(objects), objects
         try:
             embedding = self.cache.get(name)
         except ValueError as err:  # the file cannot be decoded
             raise BadRequest(f"{name} cannot be decoded as an image ({err}); skip it.") from None
+        masks, scores = [], []
         with self._predict_lock:
             self.predictor.set_embedding(embedding)
-            try:
-                mask, scores = labelling.union_mask(self.predictor, objects)
-            except ValueError as err:  # SamPredictor's prompt checks
-                raise BadRequest(str(err)) from None
-        return mask, scores, objects
+            for obj, mask in zip(objects, given):
+                score = None
+                if mask is None:
+                    try:
+                        mask, score = labelling.object_mask(self.predictor, obj)
+                    except ValueError as err:  # SamPredictor's prompt checks
+                        raise BadRequest(str(err)) from None
+                masks.append(mask)
+                scores.append(score)
+        return masks, scores, objects
+
+    def edited_masks(self, name, objects):
+        """Request objects -> (objects without "mask_png", list of bool masks or None)."""
+        return edited_masks(name, self._sizes.get(name), objects)
 
     def accept(self, name, objects):
-        """Write the trimap of the objects' union, the list entries and the prompts."""
-        mask, _, objects = self.predict(name, objects)
+        """Write the trimap of the objects' union (each object's `mask_png` if sent, else
+        its SAM mask), the list entries and the prompts."""
+        self.path(name)
+        objects, given = self.edited_masks(name, objects)
+        masks, _, objects = self.predict_objects(name, objects, given)
+        mask = union(masks)
         if not mask.any():
             raise BadRequest(f"The mask of {name} is empty, so nothing was written; add a "
                              "foreground point or a box, or skip the image.")
         with self._state_lock:
             trimap = self.folder.write(name, self.path(name), mask,
-                                       prompts=_short_floats(labelling.objects_to_json(objects)))
+                                       prompts=short_floats(labelling.objects_to_json(objects)))
             if name in self._skipped:
                 self._skipped.discard(name)
                 self._write_skipped()
@@ -242,7 +274,12 @@ class LabelSession:
         if not entry:
             return []
         objects = labelling.normalize_prompts(entry, name=name)
-        return _short_floats(labelling.objects_to_json(objects))["objects"]
+        return short_floats(labelling.objects_to_json(objects))["objects"]
+
+    def labels(self, name):
+        """The saved objects for re-opening: the prompts (the Pets layout keeps no
+        per-object masks, so the page predicts them again)."""
+        return self.prompts(name)
 
     def _write_skipped(self):
         self.folder.annotations_dir.mkdir(parents=True, exist_ok=True)
@@ -272,28 +309,3 @@ class LabelSession:
             self.encoder.close()
         self.cache.close(timeout=5)
 
-
-def json_load(path):
-    try:
-        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); fix or delete it.") from None
-
-
-def encode_png(pixels):
-    """uint8 `[H, W]` or `[H, W, 3]` -> PNG bytes (fast compression: sent once, not kept)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def _short_floats(value):
-    """Floats (float32 values from the prompts) -> the shortest decimals that give the same
-    float32, so prompts.json says 61.4, not 61.400001525878906."""
-    if isinstance(value, float):
-        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
-    if isinstance(value, dict):
-        return {k: _short_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_short_floats(v) for v in value]
-    return value

@@ -205,9 +205,17 @@ class MasksFolder:
 
     def prompts(self, name):
         """The prompts recorded for the image (JSON dict as written), or None."""
-        path = self._part_path(sample_name(name))
-        return json.loads(path.read_text(encoding="utf-8")).get("prompts") \
-            if path.is_file() else None
+        part = self.part(name)
+        return None if part is None else part.get("prompts")
+
+    def part(self, name):
+        """The image's part as written ({"image", "annotations" (COCO, without ids),
+        "prompts", "token"}), or None. Parts are replaced by rename, so this reads one
+        accept's part whole, even while another accept of the same image runs."""
+        try:
+            return json.loads(self._part_path(sample_name(name)).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
 
     def _scan(self):
         """Read changed parts (cached by stat) -> {stem: part}: one snapshot under the lock."""

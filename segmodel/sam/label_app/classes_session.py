@@ -1,0 +1,146 @@
+"""The labelling page with classes: each object has a class, the output is a `masks` folder.
+
+`ClassLabelSession` is `LabelSession` (same photo folder, names, statuses, skip list and
+embedding cache) writing through `segmodel.sam.labelling.masks_folder.MasksFolder`:
+
+  OUT/images/NAME.jpg, OUT/masks/NAME.png (train ids, objects painted in order, later on
+  top), OUT/classes.json, OUT/prompts.json, OUT/annotations/instances.json (COCO RLE per
+  object), OUT/annotations/parts/ (one JSON per image: the source of the two JSON files),
+  OUT/annotations/skipped.json (the page's own).
+
+An accept writes the image, its mask and its part together (temporaries, a journal, renames:
+all or nothing, serialised across threads and processes by MasksFolder's locks), so two tabs
+accepting one image leave one of the two accepts whole. prompts.json and instances.json are
+rebuilt from the parts at most once per `refresh_seconds` and when the session closes, so an
+accept costs the same with 10 or 10,000 labelled images (the rebuild, O(folder), runs in a
+background timer). A killed server leaves valid files; the next start rebuilds stale ones.
+"""
+
+import collections
+import pathlib
+
+from segmodel.sam.label_app.masks_io import BadRequest, mask_b64, short_floats
+from segmodel.sam.label_app.session import LabelSession
+from segmodel.sam.labelling import coco_output
+from segmodel.sam.labelling import entries as labelling
+from segmodel.sam.labelling.masks_folder import MasksFolder
+
+
+class ClassLabelSession(LabelSession):
+    """Label the photos of `images_dir` with classes into the `masks` folder `output_dir`.
+
+    Args:
+      classes: a `ClassList`, or None to use OUT/classes.json of an earlier session.
+      ignore_width: MasksFolder's 255 band around each object's edge (0: none, so the mask
+        written is exactly the objects shown on the page).
+      refresh_seconds: how stale prompts.json / instances.json may get (MasksFolder).
+      other arguments: as `LabelSession` (outline_width is not used).
+    """
+
+    def __init__(self, images_dir, output_dir, predictor, classes=None, ignore_width=0,
+                 refresh_seconds=1.0, **kwargs):
+        self._folder_args = (classes, ignore_width, refresh_seconds)
+        super().__init__(images_dir, output_dir, predictor, **kwargs)
+        self.classes = self.folder.classes
+        # name -> Counter(train id -> objects) of each labelled image: statuses and per-class
+        # progress without reading the folder on every request.
+        self._counts = {}
+        for name in self.names:
+            if self.folder.is_labelled(name):
+                self._counts[name] = self._part_counts(self.folder.part(name))
+
+    def _open_folder(self, output_dir, outline_width):
+        root = pathlib.Path(output_dir).expanduser().resolve()
+        if self.images_dir in (root, root / "images"):  # before MasksFolder writes anything
+            raise ValueError(f"--output-dir {root} would write into the photo folder; choose "
+                             "a separate output folder.")
+        classes, ignore_width, refresh_seconds = self._folder_args
+        return MasksFolder(root, classes, ignore_width=ignore_width,
+                           refresh_seconds=refresh_seconds)
+
+    @staticmethod
+    def _part_counts(part):
+        return collections.Counter(a["category_id"] for a in (part or {}).get("annotations", []))
+
+    # -- statuses ---------------------------------------------------------------------------
+
+    def status(self, name):
+        if name in self._counts:
+            return "labelled"
+        if name in self._skipped:
+            return "skipped"
+        return "unreadable" if name in self._unreadable else "todo"
+
+    def progress(self):
+        """{"labelled", "skipped", "unreadable", "todo", "total": images; "classes":
+        {name: {"objects": n, "images": m}} over the labelled images}."""
+        out = dict.fromkeys(("labelled", "skipped", "unreadable", "todo"), 0)
+        for name in self.names:
+            out[self.status(name)] += 1
+        out["total"] = len(self.names)
+        per_class = {n: {"objects": 0, "images": 0} for n in self.classes.names}
+        for counts in self._counts.values():
+            for train_id, k in counts.items():
+                entry = per_class[self.classes.names[train_id - 1]]
+                entry["objects"] += k
+                entry["images"] += 1
+        out["classes"] = per_class
+        return out
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def accept(self, name, objects):
+        """Write the image's mask, prompts and COCO annotations; each object is its
+        `mask_png` (the page's edited mask) if sent, else its SAM mask, in the object's class.
+
+        Returns:
+          {"mask": "masks/NAME.png", "labelled": k, "total": N}.
+        """
+        self.path(name)
+        objects, given = self.edited_masks(name, objects)
+        masks, scores, objects = self.predict_objects(name, objects, given)
+        if not any(m.any() for m in masks):
+            raise BadRequest(f"Every object's mask of {name} is empty, so nothing was written; "
+                             "add a foreground point or a box, brush the object, or skip the "
+                             "image.")
+        records = short_floats(labelling.objects_to_json(objects))["objects"]
+        out = []
+        for obj, record, mask, score in zip(objects, records, masks, scores):
+            train_id = self.classes.train_id(obj["class"])
+            record["class"] = self.classes.names[train_id - 1]
+            out.append({"mask": mask, "category_id": train_id, "score": score,
+                        "prompt": record})
+        with self._state_lock:
+            try:
+                written = self.folder.write(name, self.path(name), out,
+                                            prompts={"objects": records})
+            except ValueError as err:  # e.g. a name MasksFolder cannot use as a sample
+                raise BadRequest(str(err)) from None
+            self._counts[name] = collections.Counter(
+                o["category_id"] for o in out if o["mask"].any())
+            if name in self._skipped:
+                self._skipped.discard(name)
+                self._write_skipped()
+        return {"mask": written, "labelled": len(self._counts), "total": len(self.names)}
+
+    def labels(self, name):
+        """The objects saved for `name` ([] if none), for re-opening: {"class", "points",
+        "labels", "box", "mask_png"} in painting order (objects whose mask was empty were
+        not saved)."""
+        self.path(name)
+        part = self.folder.part(name) if name in self._counts else None
+        out = []
+        for annotation in (part or {}).get("annotations", []):
+            prompt = annotation.get("prompt") or {}
+            out.append({"class": self.classes.names[annotation["category_id"] - 1],
+                        "points": prompt.get("points", []), "labels": prompt.get("labels", []),
+                        "box": prompt.get("box"),
+                        "mask_png": mask_b64(coco_output.decode_mask(annotation["segmentation"]))})
+        return out
+
+    def close(self):
+        """Stop encoding; rebuild prompts.json and instances.json if anything was accepted."""
+        try:
+            super().close()
+        finally:
+            self.folder.close()
