@@ -350,3 +350,35 @@ def test_text_prompts_label_one_class_per_text(tmp_path, capsys):
             np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), inst.mask)
             assert ann["prompt"]["text"] == inst.text
     assert seen_classes == set(texts), "the tiny SAM 3 should find both texts somewhere"
+
+
+def test_rebuild_inside_each_accept_equals_the_plain_coco_build(tmp_path):
+    """refresh_seconds=0 (the page): after every write, instances.json and prompts.json are on
+    disk and equal what coco_output builds from the parts from scratch."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from segmodel.sam.labelling import coco_output
+    from segmodel.sam.labelling.classes import ClassList
+    from segmodel.sam.labelling.masks_folder import MasksFolder
+
+    rng = np.random.default_rng(0)
+    folder = MasksFolder(tmp_path / "out", ClassList(("cat", "dog")), refresh_seconds=0)
+    for i, name in enumerate(("b", "a", "c", "a")):  # "a" twice: a re-accept replaces it
+        photo = tmp_path / f"{name}.png"
+        Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(photo)
+        mask = np.zeros((12, 16), bool)
+        mask[2:6 + i, 3:9] = True
+        folder.write(photo.name, photo, [{"mask": mask, "class": ("cat", "dog")[i % 2],
+                                          "score": 0.5 + i / 10}],
+                     prompts={"objects": [{"points": [[4, 4]], "labels": [1]}]})
+        written = json.loads((tmp_path / "out" / "annotations" / "instances.json").read_text())
+        parts = [json.loads(p.read_text()) for p in
+                 sorted((tmp_path / "out" / "annotations" / "parts").glob("[!.]*.json"))]
+        assert written == coco_output.instances_json(parts, folder.classes.coco_categories())
+        prompts = json.loads((tmp_path / "out" / "prompts.json").read_text())
+        assert sorted(prompts) == sorted(p["image"]["file_name"] for p in parts)
+    assert [im["file_name"] for im in written["images"]] == ["a.jpg", "b.jpg", "c.jpg"]
+    folder.close()

@@ -37,7 +37,7 @@ def resolve_layout(classes, layout):
 
 def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outline_width=2,
           dtype=None, token=None, encoder="thread", classes=None, layout=None, ignore_width=0,
-          refresh_seconds=1.0):
+          refresh_seconds=0):
     """Serve a labelling session from a background thread; returns the `LabelServer`.
 
     Returns once the first image still to do is encoded and the server has answered a

@@ -10,10 +10,12 @@ embedding cache) writing through `segmodel.sam.labelling.masks_folder.MasksFolde
 
 An accept writes the image, its mask and its part together (temporaries, a journal, renames:
 all or nothing, serialised across threads and processes by MasksFolder's locks), so two tabs
-accepting one image leave one of the two accepts whole. prompts.json and instances.json are
-rebuilt from the parts at most once per `refresh_seconds` and when the session closes, so an
-accept costs the same with 10 or 10,000 labelled images (the rebuild, O(folder), runs in a
-background timer). A killed server leaves valid files; the next start rebuilds stale ones.
+accepting one image leave one of the two accepts whole. By default (`refresh_seconds` 0)
+prompts.json and instances.json are rebuilt inside the accept, so when it answers the mask,
+the image's prompts.json entry and its instances.json annotations are all on disk together;
+the rebuild joins cached per-image JSON text (MasksFolder._rebuild), a few milliseconds at
+1,000 images. A positive `refresh_seconds` moves it to a background timer instead. A killed
+server leaves valid files; the next start rebuilds stale ones.
 """
 
 import collections
@@ -33,12 +35,13 @@ class ClassLabelSession(LabelSession):
       classes: a `ClassList`, or None to use OUT/classes.json of an earlier session.
       ignore_width: MasksFolder's 255 band around each object's edge (0: none, so the mask
         written is exactly the objects shown on the page).
-      refresh_seconds: how stale prompts.json / instances.json may get (MasksFolder).
+      refresh_seconds: 0 (default) rebuilds prompts.json / instances.json inside every
+        accept; > 0 at most this often in a background timer (MasksFolder).
       other arguments: as `LabelSession` (outline_width is not used).
     """
 
     def __init__(self, images_dir, output_dir, predictor, classes=None, ignore_width=0,
-                 refresh_seconds=1.0, **kwargs):
+                 refresh_seconds=0, **kwargs):
         self._folder_args = (classes, ignore_width, refresh_seconds)
         super().__init__(images_dir, output_dir, predictor, **kwargs)
         self.classes = self.folder.classes
