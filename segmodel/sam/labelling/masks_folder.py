@@ -16,7 +16,8 @@ and the image's part (bytes independent of how many images the folder holds). pr
 and instances.json are derived from the parts: rebuilt inside `write` (refresh_seconds 0,
 what the labelling page uses), or at most once per `refresh_seconds` in a background timer,
 and on `close`. A rebuild serialises only the parts that changed and joins the cached JSON
-text of the others, so it is one file write over the folder (a few ms at 1,000 images). A folder opened with stale derived files (a killed process) rebuilds them at once.
+text of the others, so it is one file write over the folder (a few ms at 1,000 images). A
+folder opened with stale derived files (a killed process) rebuilds them at once.
 
 Consistency: every file is written to a temporary name and renamed. One accept's renames
 (image, mask, part) are listed first in a journal (parts/journal/NAME.json), which the next
