@@ -126,6 +126,9 @@ class MasksFolder:
         self._timer = None
         self._dirty = False  # accepted since the last rebuild
         self._parts = {}  # stem -> (stat key, part dict): parts read so far
+        # parts/'s mtime when self._parts last matched the disk: an accept that finds it
+        # unchanged (no other process wrote) updates self._parts alone instead of re-listing.
+        self._parts_stamp = None
         self._texts = {}  # stem -> (token, JSON texts of its entries): see _fragments
         with self._locked():
             self._drop_orphans()
@@ -234,6 +237,19 @@ class MasksFolder:
         self._parts = seen
         return {stem: part for stem, (_, part) in seen.items()}
 
+    def _stamp(self):
+        try:
+            return self.parts_dir.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _known_parts(self):
+        """{stem: part} of every part: from memory when nothing but this object changed the
+        parts since the last listing, else from a fresh listing (another process wrote)."""
+        if self._parts_stamp is not None and self._parts_stamp == self._stamp():
+            return {stem: part for stem, (_, part) in self._parts.items()}
+        return self._scan()
+
     def _stale(self):
         built = self.parts_dir / ".built.json"
         tokens = {stem: part["token"] for stem, part in self._scan().items()}
@@ -250,7 +266,7 @@ class MasksFolder:
         file write over the folder, a few milliseconds at 1,000 images (benchmarks/
         bench_label.py), not a re-encoding of every annotation.
         """
-        parts = self._scan()
+        parts = self._known_parts()
         by_name = sorted(parts.items(), key=lambda item: item[1]["image"]["file_name"])
         images, annotations, prompts = [], [], []
         for image_id, (stem, part) in enumerate(by_name, 1):
@@ -270,8 +286,9 @@ class MasksFolder:
         write_text_atomic(self.annotations_dir / "instances.json", coco)
         write_text_atomic(self.root / "prompts.json", "{" + ",\n".join(prompts) + "}\n")
         # Last: says the two files above describe exactly these parts.
-        write_json_atomic(self.parts_dir / ".built.json",
-                          {stem: part["token"] for stem, part in sorted(parts.items())})
+        tokens = {stem: part["token"] for stem, part in sorted(parts.items())}
+        write_text_atomic(self.parts_dir / ".built.json", json.dumps(tokens))  # C encoder
+        self._parts_stamp = self._stamp()  # self._parts matches the disk (under the lock)
         self._dirty = False
 
     def _fragments(self, stem, part):
@@ -376,7 +393,14 @@ class MasksFolder:
         payloads = [(image_out, jpeg), (mask_out, _png(label)),
                     (self._part_path(stem), (json.dumps(part, default=_plain) + "\n").encode("utf-8"))]
         with self._locked():
+            unchanged = self._parts_stamp is not None and self._parts_stamp == self._stamp()
             self._commit(stem, part["token"], payloads)
+            if unchanged:  # only this accept changed parts/ since the last listing
+                stat = self._part_path(stem).stat()
+                self._parts[stem] = ((stat.st_mtime_ns, stat.st_size, stat.st_ino), part)
+                self._parts_stamp = self._stamp()
+            else:
+                self._parts_stamp = None
             self._schedule()
         return f"masks/{stem}.png"
 
