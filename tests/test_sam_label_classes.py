@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 
 from segdata.formats.base import default_palette
 from segmodel.cli import sam_label
-from segmodel.sam.labelling import masks_folder
+from segmodel.sam.labelling import journal, masks_folder
 from segmodel.sam.labelling.classes import ClassList, parse_classes
 from segmodel.sam.labelling.entries import normalize_prompts, object_mask
 from segmodel.sam.labelling.masks_folder import MasksFolder
@@ -276,7 +276,7 @@ def test_killed_between_renames_is_finished_by_the_next_writer(tmp_path, monkeyp
     folder.write("a.png", photo, [{"mask": _box_mask((24, 32), 0, 5, 0, 5)}])
     folder.close()
     new = _box_mask((24, 32), 4, 20, 4, 30)
-    real_replace, calls = masks_folder.os.replace, []
+    real_replace, calls = journal.os.replace, []
 
     def dies_after_the_image(src, dst):
         if str(dst).endswith("a.png") and "masks" in str(dst):
@@ -284,7 +284,7 @@ def test_killed_between_renames_is_finished_by_the_next_writer(tmp_path, monkeyp
         calls.append(dst)
         real_replace(src, dst)
 
-    monkeypatch.setattr(masks_folder.os, "replace", dies_after_the_image)
+    monkeypatch.setattr(journal.os, "replace", dies_after_the_image)
     with pytest.raises(KeyboardInterrupt):
         folder.write("a.png", photo, [{"mask": new}])
     monkeypatch.undo()

@@ -148,3 +148,34 @@ def parse_classes(values):
             raise ValueError(f"{path} is not valid JSON ({err})") from None
         return ClassList.from_json(data, str(path))
     return ClassList(tuple(_check_names(values, "--classes")))
+
+
+def folder_classes(root, classes):
+    """The class list of the output folder `root`: `classes` (a ClassList), or None to read
+    ROOT/classes.json. Given classes must equal those of an existing classes.json (one
+    folder, one class list). Raises ValueError saying what to do, TypeError for a non-ClassList.
+    """
+    import json
+    import pathlib
+
+    root = pathlib.Path(root)
+    path = root / "classes.json"
+    existing = None
+    if path.is_file():
+        try:
+            existing = ClassList.from_json(json.loads(path.read_text(encoding="utf-8")),
+                                           str(path))
+        except ValueError as err:
+            raise ValueError(f"{err}; fix or delete {path}") from None
+    if classes is None:
+        if existing is None:
+            raise ValueError(f"{root} has no classes.json; give the classes "
+                             "(--classes cat dog)")
+        return existing
+    if not isinstance(classes, ClassList):
+        raise TypeError(f"classes must be a ClassList, got {type(classes).__name__}")
+    if existing is not None and existing.names != classes.names:
+        raise ValueError(f"{path} lists classes {list(existing.names)}, not "
+                         f"{list(classes.names)}; label into another folder or give the "
+                         "same classes")
+    return existing or classes

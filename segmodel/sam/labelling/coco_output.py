@@ -11,6 +11,8 @@ plus the extra fields "score" (SAM's score for the mask) and "prompt" (the objec
 as in prompts.json). `pycocotools.coco.COCO`, CVAT ("COCO 1.0") and Label Studio read it.
 """
 
+import json
+
 import numpy as np
 
 
@@ -85,3 +87,48 @@ def instances_json(parts, categories, description="segkit SAM labelling"):
                                 **annotation})
     return {"info": {"description": description}, "licenses": [],
             "categories": list(categories), "images": images, "annotations": annotations}
+
+
+class JsonTexts:
+    """instances.json and prompts.json as text, from image parts, re-serialising only parts
+    that changed: each part's JSON text is cached by its token and the files are joined from
+    the cache, so a rebuild is one pass of string joins (a few ms at 1,000 images), not a
+    re-encoding of every annotation. The result equals `instances_json` of the same parts.
+    """
+
+    def __init__(self, default=None):
+        self._texts = {}  # stem -> (token, image text, annotation texts, prompts member text)
+        self._default = default  # json.dumps `default` for values in parts (numpy scalars)
+
+    def _fragments(self, stem, part):
+        cached = self._texts.get(stem)
+        if cached is None or cached[0] != part["token"]:
+            dumps = lambda value: json.dumps(value, default=self._default)  # noqa: E731
+            prompt = None
+            if part.get("prompts") is not None:
+                prompt = dumps(part["image"]["file_name"]) + ": " + dumps(part["prompts"])
+            cached = (part["token"], dumps(part["image"])[1:],
+                      [dumps(a)[1:] for a in part["annotations"]], prompt)
+            self._texts[stem] = cached
+        return cached[1:]
+
+    def instances(self, parts, categories, description="segkit SAM labelling"):
+        """{stem: part} -> instances.json text (ids as `instances_json` gives them)."""
+        images, annotations = [], []
+        by_name = sorted(parts.items(), key=lambda item: item[1]["image"]["file_name"])
+        for image_id, (stem, part) in enumerate(by_name, 1):
+            image_text, annotation_texts, _ = self._fragments(stem, part)
+            images.append(f'{{"id": {image_id}, {image_text}')
+            for text in annotation_texts:
+                annotations.append(f'{{"id": {len(annotations) + 1}, "image_id": {image_id}, '
+                                   f"{text}")
+        head = instances_json([], categories, description)
+        head_text = json.dumps({k: head[k] for k in ("info", "licenses", "categories")})
+        return (head_text[:-1] + ', "images": [' + ",\n".join(images) + '],\n"annotations": ['
+                + ",\n".join(annotations) + "]}\n")
+
+    def prompts(self, parts):
+        """{stem: part} -> prompts.json text: file name -> prompts, in stem order."""
+        members = [text for stem, part in sorted(parts.items())
+                   if (text := self._fragments(stem, part)[2]) is not None]
+        return "{" + ",\n".join(members) + "}\n"

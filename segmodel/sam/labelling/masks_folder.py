@@ -28,11 +28,8 @@ image leave the last accept's image, mask and part, and flush builds both JSON f
 one snapshot of the parts. Crash safety is against a killed process, not power loss (no fsync).
 """
 
-import contextlib
-import fcntl
 import io
 import json
-import os
 import pathlib
 import threading
 import uuid
@@ -44,8 +41,8 @@ from segdata.formats.base import IGNORE_LABEL
 from segdata.formats.pets.labelled import OUTLINE, sample_name, trimap_from_mask
 from segdata.formats.pets.samples import prepare_image
 from segdata.io.atomic import write_json_atomic, write_text_atomic
-from segmodel.sam.labelling import coco_output
-from segmodel.sam.labelling.classes import ClassList
+from segmodel.sam.labelling import coco_output, journal
+from segmodel.sam.labelling.classes import folder_classes
 
 
 def paint_mask(objects, size, ignore_width=0):
@@ -120,7 +117,7 @@ class MasksFolder:
         self.annotations_dir = self.root / "annotations"
         self.parts_dir = self.annotations_dir / "parts"
         self.journal_dir = self.parts_dir / "journal"
-        self.classes = self._classes(classes)
+        self.classes = folder_classes(self.root, classes)
         self.accept_stats = {"files": 0, "bytes": 0}
         self._lock = threading.RLock()
         self._timer = None
@@ -129,57 +126,17 @@ class MasksFolder:
         # parts/'s mtime when self._parts last matched the disk: an accept that finds it
         # unchanged (no other process wrote) updates self._parts alone instead of re-listing.
         self._parts_stamp = None
-        self._texts = {}  # stem -> (token, JSON texts of its entries): see _fragments
+        self._texts = coco_output.JsonTexts(default=_plain)
         with self._locked():
             self._drop_orphans()
             if self._stale():
                 self._rebuild()
 
     # -- setup -------------------------------------------------------------------------
-    def _classes(self, classes):
-        path = self.root / "classes.json"
-        existing = None
-        if path.is_file():
-            try:
-                existing = ClassList.from_json(json.loads(path.read_text(encoding="utf-8")),
-                                               str(path))
-            except ValueError as err:
-                raise ValueError(f"{err}; fix or delete {path}") from None
-        if classes is None:
-            if existing is None:
-                raise ValueError(f"{self.root} has no classes.json; give the classes "
-                                 "(--classes cat dog)")
-            return existing
-        if not isinstance(classes, ClassList):
-            raise TypeError(f"classes must be a ClassList, got {type(classes).__name__}")
-        if existing is not None and existing.names != classes.names:
-            raise ValueError(f"{path} lists classes {list(existing.names)}, not "
-                             f"{list(classes.names)}; label into another folder or give the "
-                             "same classes")
-        return existing or classes
-
-    @contextlib.contextmanager
     def _locked(self):
-        """Thread lock, then the folder's file lock (flock: per open file, so it also
-        serialises two MasksFolder objects of one process)."""
-        with self._lock:
-            self.journal_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.parts_dir / ".lock", "a+") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    self._replay_journals()
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _replay_journals(self):
-        """Finish accepts killed mid-rename (their temporaries are complete). The journal
-        folder is empty but for such accepts, so this costs O(1) per lock."""
-        for journal in sorted(self.journal_dir.glob("[!.]*.json")):
-            for tmp, final in json.loads(journal.read_text(encoding="utf-8")):
-                if os.path.exists(tmp):
-                    os.replace(tmp, final)
-            journal.unlink()
+        """The folder's thread and file locks, killed accepts' journals replayed
+        (segmodel.sam.labelling.journal)."""
+        return journal.locked(self._lock, self.parts_dir / ".lock", self.journal_dir)
 
     def _drop_orphans(self):
         """Write classes.json if missing; delete temporaries of accepts killed before their
@@ -187,9 +144,8 @@ class MasksFolder:
         classes_path = self.root / "classes.json"
         if not classes_path.is_file():
             write_json_atomic(classes_path, self.classes.to_json())
-        for folder in (self.images_dir, self.masks_dir, self.parts_dir, self.journal_dir):
-            for tmp in folder.glob(".*.tmp*") if folder.is_dir() else ():
-                tmp.unlink()
+        journal.drop_temporaries((self.images_dir, self.masks_dir, self.parts_dir,
+                                  self.journal_dir))
 
     # -- state -------------------------------------------------------------------------
     def _part_path(self, stem):
@@ -261,50 +217,19 @@ class MasksFolder:
     def _rebuild(self):
         """Write instances.json and prompts.json from the parts (one snapshot under the lock).
 
-        Each part's JSON text is cached by its token, so a rebuild serialises only the parts
-        that changed and joins the rest as text: its cost is one pass of string joins and one
-        file write over the folder, a few milliseconds at 1,000 images (benchmarks/
-        bench_label.py), not a re-encoding of every annotation.
+        The texts come from `coco_output.JsonTexts`, which re-serialises only the parts that
+        changed: one pass of string joins and one file write over the folder, a few
+        milliseconds at 1,000 images (benchmarks/bench_label.py).
         """
         parts = self._known_parts()
-        by_name = sorted(parts.items(), key=lambda item: item[1]["image"]["file_name"])
-        images, annotations, prompts = [], [], []
-        for image_id, (stem, part) in enumerate(by_name, 1):
-            image_text, annotation_texts, prompt_text = self._fragments(stem, part)
-            images.append(f'{{"id": {image_id}, {image_text}')
-            for text in annotation_texts:
-                annotations.append(f'{{"id": {len(annotations) + 1}, "image_id": {image_id}, '
-                                   f"{text}")
-        for stem, part in sorted(parts.items()):
-            text = self._fragments(stem, part)[2]
-            if text is not None:
-                prompts.append(text)
-        head = coco_output.instances_json([], self.classes.coco_categories())
-        head_text = json.dumps({k: head[k] for k in ("info", "licenses", "categories")})
-        coco = (head_text[:-1] + ', "images": [' + ",\n".join(images) + '],\n"annotations": ['
-                + ",\n".join(annotations) + "]}\n")
-        write_text_atomic(self.annotations_dir / "instances.json", coco)
-        write_text_atomic(self.root / "prompts.json", "{" + ",\n".join(prompts) + "}\n")
+        write_text_atomic(self.annotations_dir / "instances.json",
+                          self._texts.instances(parts, self.classes.coco_categories()))
+        write_text_atomic(self.root / "prompts.json", self._texts.prompts(parts))
         # Last: says the two files above describe exactly these parts.
         tokens = {stem: part["token"] for stem, part in sorted(parts.items())}
         write_text_atomic(self.parts_dir / ".built.json", json.dumps(tokens))  # C encoder
         self._parts_stamp = self._stamp()  # self._parts matches the disk (under the lock)
         self._dirty = False
-
-    def _fragments(self, stem, part):
-        """(image entry text after its "{", annotation texts after their "{", prompts.json
-        member text or None), cached per part token."""
-        cached = self._texts.get(stem)
-        if cached is None or cached[0] != part["token"]:
-            image = json.dumps(part["image"], default=_plain)[1:]
-            annotations = [json.dumps(a, default=_plain)[1:] for a in part["annotations"]]
-            prompt = None
-            if part.get("prompts") is not None:
-                prompt = (json.dumps(part["image"]["file_name"]) + ": "
-                          + json.dumps(part["prompts"], default=_plain))
-            cached = (part["token"], image, annotations, prompt)
-            self._texts[stem] = cached
-        return cached[1:]
 
     def flush(self):
         """Rebuild prompts.json and instances.json from every part now (O(folder))."""
@@ -408,20 +333,4 @@ class MasksFolder:
         """Temporaries, journal, renames, journal removed: one accept, all or nothing."""
         self.images_dir.mkdir(parents=True, exist_ok=True)
         self.masks_dir.mkdir(parents=True, exist_ok=True)
-        renames = []
-        for final, data in payloads:
-            tmp = final.parent / f".{final.name}.{token}.tmp{final.suffix}"
-            tmp.write_bytes(data)
-            renames.append((str(tmp), str(final)))
-            self.accept_stats["files"] += 1
-            self.accept_stats["bytes"] += len(data)
-        journal = self.journal_dir / f"{stem}.json"
-        journal_tmp = self.journal_dir / f".{stem}.json.{token}.tmp"
-        text = json.dumps(renames)
-        journal_tmp.write_text(text, encoding="utf-8")
-        os.replace(journal_tmp, journal)
-        self.accept_stats["files"] += 1
-        self.accept_stats["bytes"] += len(text)
-        for tmp, final in renames:
-            os.replace(tmp, final)
-        journal.unlink()
+        journal.commit(self.journal_dir, stem, token, payloads, self.accept_stats)
