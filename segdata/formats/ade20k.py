@@ -16,7 +16,7 @@ import os
 import re
 
 from segdata.formats import base
-from segdata.formats.masks import clean_root, list_folder
+from segdata.formats.listing import clean_root, list_folder
 from segdata.io import fsio
 
 NUM_CLASSES = 150

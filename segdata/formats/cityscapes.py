@@ -13,7 +13,7 @@ ignore (255). Sample names are the photo stems without `_leftImg8bit`
 """
 
 from segdata.formats import base, cityscapes_labels
-from segdata.formats.masks import clean_root, list_folder
+from segdata.formats.listing import clean_root, list_folder
 from segdata.io import fsio
 
 SPLIT_FOLDERS = {"train": "train", "val": "validation", "test": "test"}

@@ -7,14 +7,10 @@
     DATA/splits/train.txt, val.txt, test.txt   optional, one stem a line
 
 Without splits/ the layout has no official split (splits = {}; only `--split holdout`).
-
-This module also holds the listing helpers the other readers (voc, cityscapes, ade20k) share:
-`is_junk`, `clean_root`, `list_folder`, `split_name`.
 """
 
 import json
 import os
-import re
 
 from segdata.formats.base import (
     IGNORE_LABEL,
@@ -25,82 +21,20 @@ from segdata.formats.base import (
     Sample,
     default_palette,
     identity_table,
-    read_split_list,
+)
+from segdata.formats.listing import (
+    clean_root,
+    list_folder,
+    ordered_splits,
+    read_names,
+    split_name,
+    unique,
 )
 from segdata.io import fsio
 
-JUNK_NAMES = ("thumbs.db", "desktop.ini")
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
 MAX_CLASSES = 255  # records store 8-bit train ids and 255 is ignore
 CLASSES_KEYS = ("classes", "ignore_label", "palette")
-_SPLIT_NAMES = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
-
-
-def is_junk(name):
-    """Names that are never data: dot files (.DS_Store, macOS `._x` forks), Thumbs.db, desktop.ini."""
-    return name.startswith(".") or name.lower() in JUNK_NAMES
-
-
-def clean_root(root):
-    """A data folder argument -> str: absolute for local paths, no trailing "/" for URLs."""
-    if fsio.is_remote(root):
-        return str(root).rstrip("/")
-    return os.path.abspath(os.path.expanduser(str(root)))
-
-
-def list_folder(root, rel):
-    """One listing of folder root/rel -> (file names, sub-folder names, junk paths relative to
-    root), each sorted. A folder that does not exist lists as empty."""
-    folder = fsio.join(root, *rel.split("/"))
-    if not fsio.isdir(folder):
-        return [], [], []
-    files, dirs, junk = [], [], []
-    for name, is_file in fsio.scandir(folder):
-        if is_junk(name):
-            junk.append(f"{rel}/{name}")
-        elif is_file:
-            files.append(name)
-        else:
-            dirs.append(name)
-    return files, dirs, junk
-
-
-def split_name(list_path):
-    """A split list's path (relative to the data folder) -> TFDS split name: train.txt ->
-    "train", val.txt -> "validation", test.txt -> "test"; another plain name is kept (lower
-    case). Raises FormatError naming `list_path` for a name that cannot be a split name."""
-    stem = list_path.rsplit("/", 1)[-1]
-    stem = (stem[:-len(".txt")] if stem.endswith(".txt") else stem).lower()
-    if stem in _SPLIT_NAMES:
-        return _SPLIT_NAMES[stem]
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", stem):
-        raise FormatError(f"{list_path}: a split list's name must be letters, digits and '_' "
-                          "(it becomes the split's name); rename it, e.g. train.txt or val.txt")
-    return stem
-
-
-def read_names(root, rel):
-    """The names a split list root/rel holds, in order (segdata.formats.base.read_split_list:
-    CRLF, trailing spaces, blank lines and a UTF-8 byte-order mark are fine)."""
-    try:
-        return read_split_list(fsio.read_bytes(fsio.join(root, *rel.split("/")))
-                               .decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise FormatError(f"{root}/{rel} is not UTF-8 text ({e}); a split list holds one "
-                          "sample name a line") from None
-
-
-def unique(names):
-    """`names` without repeats, first occurrence kept (list)."""
-    return list(dict.fromkeys(names))
-
-
-def ordered_splits(splits):
-    """{split: names} with train, validation, test first (then the others by name)."""
-    rank = {"train": 0, "validation": 1, "test": 2}
-    return {s: splits[s] for s in sorted(splits, key=lambda s: (rank.get(s, 3), s))}
-
-
 def parse_classes_json(path):
     """Read and validate classes.json -> (classes, ignore_label, palette).
 

@@ -19,7 +19,14 @@ may have any common image extension; ImageSets/Segmentation/default.txt -> "trai
 import os
 
 from segdata.formats import base
-from segdata.formats.masks import clean_root, list_folder, ordered_splits, read_names, split_name, unique
+from segdata.formats.listing import (
+    clean_root,
+    list_folder,
+    ordered_splits,
+    read_names,
+    split_name,
+    unique,
+)
 from segdata.io import fsio
 
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
