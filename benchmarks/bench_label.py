@@ -109,7 +109,7 @@ def _library(session, name, cases):
     predictor = session.predictor
     raw = []
     for objects in cases:
-        with session._predict_lock:  # noqa: SLF001 - the bench shares the session's lock
+        with session.predict_lock:  # the bench shares the session's lock
             predictor.set_embedding(session.cache.get(name))
             start = time.perf_counter()
             labelling.union_mask(predictor, labelling.normalize_prompts({"objects": objects}))
@@ -306,7 +306,7 @@ def _edit_rows(args, work):
 
         photos = _photo_folder(work / "brush_photos", 1, args.side)[0].parent
         server = start(photos, work / "brush_out", str(tiny), port=0, classes=classes)
-        width, height = server.session._sizes[server.session.names[0]]  # noqa: SLF001
+        width, height = server.session.image_size(server.session.names[0])
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM)
             try:

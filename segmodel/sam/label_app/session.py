@@ -106,6 +106,15 @@ class LabelSession:
     def _inside(self, path):
         return path.resolve().parent == self.images_dir
 
+    def image_size(self, name):
+        """(width, height) of photo `name` as read at the start, or None (unreadable)."""
+        return self._sizes.get(name)
+
+    @property
+    def predict_lock(self):
+        """The lock every prompt on the shared predictor holds (one embedding at a time)."""
+        return self._predict_lock
+
     def path(self, name):
         """The photo file of `name`, or NotFound. Re-checked on every use, so a symlink
         swapped in after the start does not lead out of the folder."""
