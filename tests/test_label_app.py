@@ -183,6 +183,13 @@ def test_accept_writes_the_predicted_trimap_then_restart_keeps_state(base, predi
         np.testing.assert_array_equal(trimap, trimap_from_mask(mask, 2))
         prompts = json.loads((out / "annotations" / "prompts.json").read_text())
         assert prompts[first]["objects"] == [{"points": [point], "labels": [1], "box": None}]
+        # The Pets layout keeps COCO instances too, written with the trimap: the object's mask.
+        from pycocotools.coco import COCO
+
+        coco = COCO(str(out / "annotations" / "instances.json"))
+        (ann,) = coco.loadAnns(coco.getAnnIds())
+        assert coco.loadImgs(ann["image_id"])[0]["file_name"] == f"{pathlib.Path(first).stem}.jpg"
+        np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
         assert call(server, "/api/skip", {"image": second})[1]["status"] == "skipped"
         assert call(server, "/api/skip", {"image": "broken.png"})[0] == 200
         status, body, _ = call(server, "/api/skip", {"image": first})

@@ -188,3 +188,41 @@ def test_bad_prompt_file_fails_before_anything_is_written(setup, tmp_path, capsy
     assert not (tmp_path / "o" / "annotations").exists()
     (tmp_path / "p.json").write_text("{not json")
     assert sam_label.main(argv) == 2 and "not valid JSON" in capsys.readouterr().err
+
+
+def test_pets_layout_keeps_coco_instances_of_every_object(setup, tmp_path):
+    """The Pets layout also maintains annotations/instances.json: one annotation per object
+    (its own SAM mask, as compressed RLE), whose union is the trimap's object; the folder
+    still reads as the Pets layout."""
+    from pycocotools.coco import COCO
+
+    from segdata import formats
+
+    base, photos, predictor = setup
+    prompts = {"img_1.png": {"objects": [{"points": [[20, 30]], "labels": [1]},
+                                         {"box": [2, 2, 40, 30]}]},
+               "img_0.png": {"boxes": [[5, 5, 60, 50]]}}
+    (tmp_path / "prompts.json").write_text(json.dumps(prompts))
+    out = tmp_path / "labelled"
+    assert sam_label.main(["--images", str(photos), "--prompts", str(tmp_path / "prompts.json"),
+                           "--preset", str(base / "preset"), "--output-dir", str(out),
+                           "--no-progress"]) == 0
+    coco = COCO(str(out / "annotations" / "instances.json"))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["pet"]
+    by_file = {im["file_name"]: im["id"] for im in coco.loadImgs(coco.getImgIds())}
+    for name, entry in prompts.items():
+        predictor.set_image(photos / name)
+        objects = normalize_prompts(entry)
+        masks = [object_mask(predictor, obj)[0] for obj in objects if
+                 object_mask(predictor, obj)[0].any()]
+        if not masks:
+            continue
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[by_file[f"{name[:-4]}.jpg"]]))
+        assert len(anns) == len(masks)
+        for ann, mask in zip(anns, masks):
+            np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
+            assert ann["category_id"] == 1 and ann["iscrowd"] == 0 and "score" in ann
+        union = np.logical_or.reduce(masks)
+        trimap = np.asarray(Image.open(out / "annotations" / "trimaps" / f"{name[:-4]}.png"))
+        np.testing.assert_array_equal(trimap, trimap_from_mask(union, 2))
+    assert formats.detect_format(out)[0] == "pets"

@@ -52,6 +52,9 @@ class ClassLabelSession(LabelSession):
             if self.folder.is_labelled(name):
                 self._counts[name] = self._part_counts(self.folder.part(name))
 
+    def _open_coco(self, output_dir):
+        return None  # MasksFolder keeps instances.json itself
+
     def _open_folder(self, output_dir, outline_width):
         root = pathlib.Path(output_dir).expanduser().resolve()
         if self.images_dir in (root, root / "images"):  # before MasksFolder writes anything

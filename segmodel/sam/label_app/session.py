@@ -65,6 +65,7 @@ class LabelSession:
             raise FileNotFoundError(f"Photo folder {self.images_dir} does not exist; pass the "
                                     "folder holding the photos to label with --images.")
         self.folder = self._open_folder(output_dir, outline_width)
+        self.coco = self._open_coco(output_dir)
         if self.folder.root == self.images_dir or self.folder.images_dir == self.images_dir:
             raise ValueError(f"--output-dir {self.folder.root} would write into the photo "
                              "folder; choose a separate output folder.")
@@ -82,6 +83,12 @@ class LabelSession:
 
     def _open_folder(self, output_dir, outline_width):
         return LabelledFolder(output_dir, outline_width)
+
+    def _open_coco(self, output_dir):
+        """OUT/annotations/instances.json beside the trimaps (segmodel.sam.labelling.pets_coco)."""
+        from segmodel.sam.labelling.pets_coco import PetsCoco
+
+        return PetsCoco(output_dir, self.classes.names[0] if self.classes else "pet")
 
     # -- the photo folder -------------------------------------------------------------------
 
@@ -254,7 +261,7 @@ class LabelSession:
         its SAM mask), the list entries and the prompts."""
         self.path(name)
         objects, given = self.edited_masks(name, objects)
-        masks, _, objects = self.predict_objects(name, objects, given)
+        masks, scores, objects = self.predict_objects(name, objects, given)
         mask = union(masks)
         if not mask.any():
             raise BadRequest(f"The mask of {name} is empty, so nothing was written; add a "
@@ -262,6 +269,9 @@ class LabelSession:
         with self._state_lock:
             trimap = self.folder.write(name, self.path(name), mask,
                                        prompts=short_floats(labelling.objects_to_json(objects)))
+            self.coco.write(sample_name(name), mask.shape,
+                            [{"mask": m, "score": s, "prompt": labelling.object_to_json(o)}
+                             for m, s, o in zip(masks, scores, objects)], self.folder.labelled)
             if name in self._skipped:
                 self._skipped.discard(name)
                 self._write_skipped()

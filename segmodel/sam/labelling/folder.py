@@ -85,6 +85,18 @@ class PointBoxSource:
         mask, _ = labelling.union_mask(self.predictor, objects)
         return mask, labelling.objects_to_json(objects)
 
+    def mask_objects(self, name, image_path, entry):
+        """-> (`mask`'s union and record, plus each object: {"mask", "score", "prompt"}):
+        the Pets layout's trimap and its COCO instances from one pass of SAM."""
+        objects = self._set(name, image_path, entry)
+        pairs = labelling.object_masks(self.predictor, objects)
+        union = pairs[0][0].copy()
+        for mask, _ in pairs[1:]:
+            union |= mask
+        return union, labelling.objects_to_json(objects), [
+            {"mask": mask, "score": score, "prompt": labelling.object_to_json(obj)}
+            for obj, (mask, score) in zip(objects, pairs)]
+
     def objects(self, name, image_path, entry):
         """-> (one dict per object, in the entry's order: "mask" bool `[H, W]`,
         "category_id", "score", "prompt" (with its class name); the prompts.json record)."""
@@ -216,27 +228,35 @@ def label_images(images_dir, prompts, output_dir, source, *, outline_width=2,
     report.missing_images = sorted(n for n in prompts if not (images_dir / n).is_file())
     names = _check_entries(images_dir, prompts, source)
     folder = _writer(output_dir, layout, classes, outline_width, ignore_width)
+    coco = None
+    if layout == "pets":
+        from segmodel.sam.labelling.pets_coco import PetsCoco
+
+        coco = PetsCoco(output_dir, classes.names[0] if classes is not None else "pet")
     todo = []
     for name in names:
         (report.kept if folder.is_labelled(name) else todo).append(name)
     try:
         for name in tqdm(todo, desc="sam_label", unit="img", disable=not progress,
                          file=sys.stderr):
-            _label_one(folder, layout, source, images_dir, name, prompts[name], report)
+            _label_one(folder, layout, source, images_dir, name, prompts[name], report, coco)
     finally:
         if layout == "masks":
             folder.close()
     return report
 
 
-def _label_one(folder, layout, source, images_dir, name, entry, report):
+def _label_one(folder, layout, source, images_dir, name, entry, report, coco=None):
     try:
         if layout == "masks":
             objects, record = source.objects(name, images_dir / name, entry)
             empty = not any(o["mask"].any() for o in objects)
+        elif hasattr(source, "mask_objects"):  # the trimap plus its objects for instances.json
+            mask, record, objects = source.mask_objects(name, images_dir / name, entry)
+            empty = not mask.any()
         else:
             mask, record = source.mask(name, images_dir / name, entry)
-            empty = not mask.any()
+            objects, empty = [{"mask": mask}], not mask.any()
     except (ValueError, OSError) as err:  # e.g. a truncated file behind a valid header
         report.failed.append(f"{name}: {err}")
         return
@@ -247,4 +267,6 @@ def _label_one(folder, layout, source, images_dir, name, entry, report):
         report.labelled.append(name)
     else:
         folder.write(name, images_dir / name, mask, prompts=record, **_ids(entry))
+        if coco is not None:
+            coco.write(sample_name(name), mask.shape, objects, folder.labelled)
         report.labelled.append(name)

@@ -164,6 +164,18 @@ class TextSource:
         image_size = instances[0].mask.shape if instances else _image_size(image_path)
         return union_mask(instances, image_size), record
 
+    def mask_objects(self, name, image_path, entry):
+        """-> (`mask`'s union and record, plus each kept instance, lowest score first:
+        {"mask", "score", "prompt" {"text", "box"}}) for the Pets layout's instances.json."""
+        from segmodel.sam.sam3.text_results import union_mask
+
+        instances, record = self._segment(image_path, entry)
+        image_size = instances[0].mask.shape if instances else _image_size(image_path)
+        return union_mask(instances, image_size), record, [
+            {"mask": inst.mask, "score": float(inst.score),
+             "prompt": {"text": inst.text, "box": [float(v) for v in inst.box]}}
+            for inst in instances[::-1]]
+
     def objects(self, name, image_path, entry):
         """-> (one object per kept instance, lowest score first (painted later = on top):
         "mask" bool `[H, W]`, "category_id" (its text's class), "score", "prompt" {"text",
