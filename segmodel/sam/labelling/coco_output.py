@@ -89,6 +89,13 @@ def instances_json(parts, categories, description="segkit SAM labelling"):
             "categories": list(categories), "images": images, "annotations": annotations}
 
 
+def jsonable(value):
+    """json.dumps `default`: numpy arrays and scalars (masks' scores, prompts from the page)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
 class JsonTexts:
     """instances.json and prompts.json as text, from image parts, re-serialising only parts
     that changed: each part's JSON text is cached by its token and the files are joined from

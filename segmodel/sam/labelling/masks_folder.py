@@ -67,12 +67,6 @@ def paint_mask(objects, size, ignore_width=0):
     return label
 
 
-def _plain(value):
-    """json.dumps `default`: numpy arrays and scalars (prompts straight from the page)."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
-
 
 def _png(array):
     out = io.BytesIO()
@@ -126,7 +120,7 @@ class MasksFolder:
         # parts/'s mtime when self._parts last matched the disk: an accept that finds it
         # unchanged (no other process wrote) updates self._parts alone instead of re-listing.
         self._parts_stamp = None
-        self._texts = coco_output.JsonTexts(default=_plain)
+        self._texts = coco_output.JsonTexts(default=coco_output.jsonable)
         with self._locked():
             self._drop_orphans()
             if self._stale():
@@ -315,8 +309,9 @@ class MasksFolder:
         part["prompts"] = prompts
         part["token"] = uuid.uuid4().hex
         image_out, mask_out = self._paths(stem)
+        part_text = json.dumps(part, default=coco_output.jsonable) + "\n"
         payloads = [(image_out, jpeg), (mask_out, _png(label)),
-                    (self._part_path(stem), (json.dumps(part, default=_plain) + "\n").encode("utf-8"))]
+                    (self._part_path(stem), part_text.encode("utf-8"))]
         with self._locked():
             unchanged = self._parts_stamp is not None and self._parts_stamp == self._stamp()
             self._commit(stem, part["token"], payloads)

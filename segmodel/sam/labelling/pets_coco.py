@@ -16,20 +16,14 @@ name + rename under the folder's thread and file locks; a process killed between
 and the part leaves that image out of instances.json until it is labelled again.
 """
 
+import hashlib
 import json
 import threading
-import uuid
 
 import numpy as np
 
 from segdata.io.atomic import write_text_atomic
 from segmodel.sam.labelling import coco_output, journal
-
-
-def _plain(value):
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
 class PetsCoco:
@@ -48,7 +42,7 @@ class PetsCoco:
         self.parts_dir = self.annotations_dir / "coco_parts"
         self.categories = [{"id": 1, "name": str(class_name), "supercategory": str(class_name)}]
         self._lock = threading.RLock()
-        self._texts = coco_output.JsonTexts(default=_plain)
+        self._texts = coco_output.JsonTexts(default=coco_output.jsonable)
         self._parts = None  # stem -> part, read on the first write
 
     def _read_parts(self):
@@ -72,7 +66,10 @@ class PetsCoco:
                     "score": o.get("score"), "prompt": o.get("prompt")} for o in objects
                    if np.asarray(o["mask"]).any()]
         part = coco_output.image_part(f"{stem}.jpg", tuple(size), objects)
-        part["token"] = uuid.uuid4().hex
+        # The token (what JsonTexts caches by) is the part's content hash: the same labels
+        # give the same files in every run.
+        part["token"] = hashlib.sha256(json.dumps(part, default=coco_output.jsonable,
+                                                  sort_keys=True).encode()).hexdigest()[:32]
         with journal.locked(self._lock, self.annotations_dir / ".coco.lock",
                             self.parts_dir / "journal"):
             if self._parts is None:
@@ -82,7 +79,7 @@ class PetsCoco:
                     (self.parts_dir / f"{gone}.json").unlink(missing_ok=True)
                     del self._parts[gone]
             write_text_atomic(self.parts_dir / f"{stem}.json",
-                              json.dumps(part, default=_plain) + "\n")
+                              json.dumps(part, default=coco_output.jsonable) + "\n")
             self._parts[stem] = part
             write_text_atomic(self.annotations_dir / "instances.json",
                               self._texts.instances(self._parts, self.categories))
