@@ -190,10 +190,6 @@ def test_accept_writes_the_predicted_trimap_then_restart_keeps_state(base, predi
         (ann,) = coco.loadAnns(coco.getAnnIds())
         assert coco.loadImgs(ann["image_id"])[0]["file_name"] == f"{pathlib.Path(first).stem}.jpg"
         np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
-        (saved,) = call(server, f"/api/labels/{first}")[1]["objects"]  # re-opening: the mask
-        assert saved["points"] == [point]
-        with Image.open(io.BytesIO(base64.b64decode(saved["mask_png"]))) as png:
-            np.testing.assert_array_equal(np.asarray(png) == 255, mask)
         assert call(server, "/api/skip", {"image": second})[1]["status"] == "skipped"
         assert call(server, "/api/skip", {"image": "broken.png"})[0] == 200
         status, body, _ = call(server, "/api/skip", {"image": first})

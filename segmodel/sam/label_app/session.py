@@ -296,19 +296,9 @@ class LabelSession:
         return short_floats(labelling.objects_to_json(objects))["objects"]
 
     def labels(self, name):
-        """The saved objects for re-opening: each object's prompts and its saved mask
-        ("mask_png", from annotations/instances.json's part), so brush edits come back; the
-        prompts alone (the page predicts again) for images labelled before the COCO file."""
-        objects = self.prompts(name)
-        part = self.coco.part(sample_name(name)) if objects else None
-        annotations = (part or {}).get("annotations", [])
-        if len(annotations) != len(objects):  # an empty object was not saved: prompts only
-            return objects
-        from segmodel.sam.label_app.masks_io import mask_b64
-        from segmodel.sam.labelling import coco_output
-
-        return [dict(obj, mask_png=mask_b64(coco_output.decode_mask(ann["segmentation"])))
-                for obj, ann in zip(objects, annotations)]
+        """The saved objects for re-opening: the prompts (the Pets layout keeps no
+        per-object masks, so the page predicts them again)."""
+        return self.prompts(name)
 
     def _write_skipped(self):
         self.folder.annotations_dir.mkdir(parents=True, exist_ok=True)

@@ -45,14 +45,6 @@ class PetsCoco:
         self._texts = coco_output.JsonTexts(default=coco_output.jsonable)
         self._parts = None  # stem -> part, read on the first write
 
-    def part(self, stem):
-        """Image `stem`'s part as written ({"image", "annotations" (COCO, no ids), "token"}),
-        or None."""
-        try:
-            return json.loads((self.parts_dir / f"{stem}.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-
     def _read_parts(self):
         parts = {}
         for path in sorted(self.parts_dir.glob("[!.]*.json")) if self.parts_dir.is_dir() else ():

@@ -240,8 +240,7 @@ async function openImage(name) {
 }
 
 async function restore(name) {
-  // The saved objects come back: with their saved masks, else (older Pets labels) predicted
-  // again from their prompts.
+  // The saved objects come back: with their saved masks (classes), else predicted again.
   const saved = await (await api("GET", imageUrl(name, "labels"))).json();
   if (current !== name || !saved.objects.length) return;
   const restored = [];
