@@ -1,12 +1,15 @@
-"""segdata: Oxford-IIIT Pet style folders -> sharded TFRecords -> tf.data pipelines.
+"""segdata: segmentation dataset folders -> sharded TFRecords -> tf.data pipelines.
+
+Reads VOC, COCO, Cityscapes, ADE20K, CamVid, class-mask folders, the exports of CVAT, Datumaro
+and Label Studio, and Oxford-IIIT Pet (`segdata.formats`, `--format auto` recognises the
+layout); `build_records` writes shards and a manifest naming the dataset's classes, and
+`load_dataset` streams (image, train-id mask) batches from them.
 
 Public names are imported lazily (PEP 562) so that light modules, such as the per-sample
 converter that runs in worker processes, do not pay for importing TensorFlow.
 """
 
 import importlib
-
-from segdata.io.moved import alias_old_paths
 
 __version__ = "0.1.0"
 
@@ -31,36 +34,6 @@ _LAZY = {
     "LabelledFolder": "segdata.formats.pets.labelled",
     "trimap_from_mask": "segdata.formats.pets.labelled",
 }
-
-# The flat layout's module paths (before the stage subpackages) -> where each module lives
-# now; `import segdata.<old>` still works (segdata.io.moved).
-_MOVED = {
-    "segdata.atomic": "segdata.io.atomic",
-    "segdata.fsio": "segdata.io.fsio",
-    "segdata.download": "segdata.io.download",
-    "segdata.layout": "segdata.formats.pets.layout",
-    "segdata.samples": "segdata.formats.pets.samples",
-    "segdata.labelled": "segdata.formats.pets.labelled",
-    "segdata.labels": "segdata.records.labels",
-    "segdata.splits": "segdata.records.splits",
-    "segdata.features": "segdata.records.features",
-    "segdata.convert": "segdata.records.convert",
-    "segdata.beam_convert": "segdata.records.beam_convert",
-    "segdata.build_plan": "segdata.records.build_plan",
-    "segdata.sharding": "segdata.records.sharding",
-    "segdata.manifest": "segdata.records.manifest",
-    "segdata.verify": "segdata.records.verify",
-    "segdata.tfds_meta": "segdata.records.tfds_meta",
-    "segdata.pipeline": "segdata.input.pipeline",
-    "segdata.shard_reader": "segdata.input.shard_reader",
-    "segdata.transforms": "segdata.input.transforms",
-    "segdata.lean_functions": "segdata.input.lean_functions",
-    "segdata.service": "segdata.input.service",
-    "segdata.sample_data": "segdata.synthetic.pets",
-    "segdata.sample_quirks": "segdata.synthetic.pets_quirks",
-    "segdata.figures": "segdata.plots",
-}
-alias_old_paths(_MOVED)
 
 __all__ = sorted(_LAZY)
 

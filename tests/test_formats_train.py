@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def voc_run(tmp_path_factory):
     from segdata.records.convert import build_records
     from segdata.synthetic.datasets import make_dataset
-    from segmodel.training import train
+    from segmodel.training.loop import train
 
     tmp = tmp_path_factory.mktemp("voc21")
     data = make_dataset(tmp / "data", "voc", num_images=72, image_size=(64, 80), seed=7)
@@ -38,7 +38,8 @@ def test_training_logs_mean_iou_without_a_foreground_class(voc_run):
 
 def test_evaluation_names_every_class_and_the_model_learned(voc_run):
     from segmodel.evaluation.evaluate import evaluate
-    from segmodel.serving.export import export_saved_model, read_metadata
+    from segmodel.serving.export import export_saved_model
+    from segmodel.serving.metadata import read_metadata
 
     _, manifest, records, run, tmp = voc_run
     version = export_saved_model(run / "model.keras", tmp / "export", version=1)

@@ -7,16 +7,12 @@
     masks, scores, _ = predictor.predict(point_coords=[[320, 240]], point_labels=[1])
     save_overlay("overlay.png", image, masks, scores, [[320, 240]], [1])
 
-Modules: `predictor` (SamPredictor: points, boxes, mask prompts, batched prompts),
-`generator` (SamAutomaticMaskGenerator) with `amg` (its vectorised helpers), `labelling`
-(prompts.json entries and the mask rule shared by every labelling path), `label_folder`
-(label a folder of images into a Pets-layout folder), `export` (a servable SavedModel),
-`transforms` (resize longest side, pad, coordinates, mask post-processing), `prompts`
-(validation), `visualize` (matplotlib helpers), `files` (image loading, atomic writes),
-`loading` (SAM presets, over `segmodel.models.presets`), `architectures` (SAM built from configs).
-Text prompts (SAM 3): `text` (TextSegmenter), `text_geometry` (image-converter geometry),
-`text_results` (output files), `text_labelling` (labelling a folder from text),
-`sam3_architectures` (SAM 3 built from configs).
+Subpackages: `prompting` (SamPredictor, prompt validation, geometry: resize longest side,
+pad, coordinates and mask post-processing; results, files, visualize), `automatic`
+(SamAutomaticMaskGenerator and the folder runner), `models` (SAM and SAM 3 presets and
+architectures built from configs), `labelling` (prompts.json entries, batch labelling, the
+masks-layout writer), `label_app` (the labelling page), `sam3` (TextSegmenter: text prompts)
+and `servable` (a servable SAM SavedModel).
 """
 
 from segmodel.sam.automatic.generator import SamAutomaticMaskGenerator
