@@ -19,7 +19,7 @@ pass's fixed cost: iterator creation, shard opening, shuffle fill) of:
               service's overhead, not the scaling that workers on other hosts give);
   chapter     the chapter's loader: keras.utils.load_img + img_to_array per file, into NumPy;
 and, each in a fresh process, peak resident memory of the chapter's loader vs the pipeline
-(pipeline_memory.py).
+(pipeline_memory.py). The loaders both scripts measure are in pipeline_loaders.py.
 Ratios "x limit" are taken per round (every case runs back to back in each round), then the
 median, so a machine shared with other jobs moves them less than the absolute rates.
 
@@ -36,8 +36,7 @@ import statistics
 import sys
 import time
 
-IMAGE_SIZE = (200, 200)
-BATCH = 64
+from pipeline_loaders import BATCH, IMAGE_SIZE, chapter_loader, drain, split_bytes
 
 
 def prepare(cache_dir, num_images, num_shards=4):
@@ -61,37 +60,6 @@ def prepare(cache_dir, num_images, num_shards=4):
                           num_shards=num_shards, overwrite=True, progress=False)
         sets[name] = out
     return pets, sets
-
-
-def split_bytes(records, split="train"):
-    """[(source_id, image bytes, mask bytes)] of a split, in manifest order."""
-    import tensorflow as tf
-
-    from segdata.records.manifest import read_manifest, shard_paths
-
-    spec = {k: tf.io.FixedLenFeature([], tf.string) for k in
-            ("image/source_id", "image/encoded", "image/segmentation/class/encoded")}
-    out = []
-    for record in tf.data.TFRecordDataset(shard_paths(records, read_manifest(records), split)):
-        ex = tf.io.parse_single_example(record, spec)
-        out.append(tuple(ex[k].numpy() for k in spec))
-    return [(sid.decode(), image, mask) for sid, image, mask in out]
-
-
-def chapter_loader(pets, names):
-    """The chapter's code, verbatim in spirit: every image and target into one NumPy array."""
-    import numpy as np
-    from keras.utils import img_to_array, load_img
-
-    input_imgs = np.zeros((len(names),) + IMAGE_SIZE + (3,), dtype="float32")
-    targets = np.zeros((len(names),) + IMAGE_SIZE + (1,), dtype="uint8")
-    for i, name in enumerate(names):
-        input_imgs[i] = img_to_array(load_img(pets / "images" / f"{name}.jpg",
-                                              target_size=IMAGE_SIZE))
-        img = img_to_array(load_img(pets / "annotations" / "trimaps" / f"{name}.png",
-                                    target_size=IMAGE_SIZE, color_mode="grayscale"))
-        targets[i] = img.astype("uint8") - 1
-    return input_imgs, targets
 
 
 def decode_limit(pairs, autotune=False):
@@ -131,20 +99,6 @@ def _in_memory(pairs, decode, autotune=False):
     options = tf.data.Options()
     options.autotune.enabled = autotune
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def drain(ds):
-    """Iterate a dataset fully; returns (number of examples, seconds until the first batch).
-
-    The first-batch time is the pass's fixed cost made visible: creating the iterator
-    (instantiating every function of the pipeline), opening shards, filling a shuffle buffer.
-    """
-    start = time.perf_counter()
-    n, first = 0, None
-    for images, _ in ds:
-        first = time.perf_counter() - start if first is None else first
-        n += int(images.shape[0])
-    return n, first
 
 
 def timed(fn):

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_pipeline import BATCH, IMAGE_SIZE, chapter_loader, drain, split_bytes
+from pipeline_loaders import BATCH, IMAGE_SIZE, chapter_loader, drain, split_bytes
 
 
 def _status_mb(key):

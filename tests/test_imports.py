@@ -91,6 +91,18 @@ def _circles(graph):
     return out
 
 
+@pytest.mark.parametrize("folders", [("segdata", "segmodel"), ("benchmarks",)])
+def test_imports_flow_one_way(folders):
+    modules = {}
+    for folder in folders:
+        modules.update(_modules(folder, package=folder != "benchmarks"))
+    assert _circles(_graph(modules)) == []
+
+
+def test_circle_finder_sees_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_no_module_uses_another_modules_private_names():
     modules = {**_modules("segdata"), **_modules("segmodel")}
     used = []

@@ -14,6 +14,7 @@ import importlib.util
 import pathlib
 import re
 import shlex
+import sys
 
 import pytest
 
@@ -62,6 +63,9 @@ COMMANDS = [(source, command) for source, text in PAGES.items() for command in _
 
 
 def _load(script):
+    # `python benchmarks/x.py` puts the script's folder first on sys.path; its sibling
+    # modules (e.g. benchmarks/pipeline_loaders.py) import the same way here.
+    sys.path.insert(0, str(script.parent))
     spec = importlib.util.spec_from_file_location(f"readme_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

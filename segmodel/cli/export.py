@@ -30,7 +30,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from segmodel.serving.export import export_saved_model, read_metadata  # after --help: TF is slow
+    # after --help: TensorFlow is slow to import
+    from segmodel.serving.export import export_saved_model
+    from segmodel.serving.metadata import read_metadata
 
     try:
         version_dir = export_saved_model(args.model, args.output_dir, version=args.version,

@@ -26,6 +26,7 @@ from segmodel.sam.prompting import geometry as transforms
 from segmodel.sam.prompting.predictor import SamPredictor
 from segmodel.serving import export as keras_export
 from segmodel.serving import signatures as serving
+from segmodel.serving.metadata import METADATA_FILE
 
 F32, I32 = tf.float32, tf.int32
 
@@ -175,7 +176,7 @@ def export_sam(preset, output_dir, *, version=None, overwrite=False):
             "signatures": keras_export.describe_endpoints(served.endpoints),
         }
         (temp / "assets.extra").mkdir(exist_ok=True)
-        (temp / "assets.extra" / keras_export.METADATA_FILE).write_text(
+        (temp / "assets.extra" / METADATA_FILE).write_text(
             json.dumps(metadata, indent=2) + "\n")
         keras_export.publish_version(temp, target, overwrite)
     finally:

@@ -29,8 +29,9 @@ import tensorflow as tf
 
 from segdata.io.fsio import sha256_file
 from segmodel.serving import signatures as serving
+from segmodel.serving.metadata import METADATA_FILE
+from segmodel.serving.metadata import palette as default_palette
 
-METADATA_FILE = "segkit.json"
 METADATA_FORMAT_VERSION = 1
 
 
@@ -194,7 +195,7 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
         "num_classes": num_classes,
         "label_names": list(label_names),
         "class_ids": {name: i for i, name in enumerate(label_names)},
-        "palette": [list(map(int, c)) for c in (palette or _default_palette(num_classes))],
+        "palette": [list(map(int, c)) for c in (palette or default_palette(num_classes).tolist())],
         "foreground_class": dataset.get("foreground_class",
                                         0 if list(label_names)[:1] == ["foreground"] else None),
         "precision": describe_precision(model),
@@ -223,12 +224,6 @@ def claim_target(output_dir, version, overwrite):
             f"{next_version(output_dir)}) or overwrite=True / --overwrite to replace it."
         )
     return version, target
-
-
-def _default_palette(num_classes):
-    from segmodel.serving.predict import palette
-
-    return palette(num_classes).tolist()
 
 
 def export_saved_model(model, output_dir, *, version=None, overwrite=False, image_size=None,
@@ -290,9 +285,3 @@ def publish_version(temp, target, overwrite):
         ) from error
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def read_metadata(version_dir):
-    """dict: `version_dir/assets.extra/segkit.json`, or None if the export has none."""
-    path = pathlib.Path(version_dir) / "assets.extra" / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -14,10 +14,10 @@ import argparse
 import dataclasses
 
 from segmodel.distribute import strategy as distribute
+from segmodel.models import hub as hub_models
+from segmodel.training import finetune, precision
 
 # Why not the chapter's adam at 1e-3: on Pets-like data the chapter's model sits on the
-from segmodel.training import precision
-
 # "everything is background" plateau for several epochs at that rate, and with a warm-up to 1e-3
 # it can collapse for good (dead ReLUs: constant output). Adam at 3e-4 left the plateau sooner
 # in our runs (docs: "Choosing the defaults"). The chapter's recipe stays one flag away.
@@ -71,7 +71,7 @@ class TrainConfig:
 
     Defaults are the single-machine defaults; `optimizer`, `schedule` and `warmup_epochs` of
     keras-hub models default to the fine-tuning recipe when built with `from_args` or
-    `training.recipe`. `model_options` holds "preset" / "backbone_preset" for keras-hub models.
+    `config.recipe`. `model_options` holds "preset" / "backbone_preset" for keras-hub models.
     """
 
     # choices filled in by add_arguments (it imports the model registries)
@@ -171,11 +171,25 @@ def add_arguments(parser):
     return parser
 
 
+def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule=None,
+            warmup_epochs=None):
+    """The optimizer recipe of a run: keras-hub models fine-tune (finetune.OPTIMIZER, SCHEDULE,
+    WARMUP_EPOCHS), the others use this module's defaults; values given (not None) win.
+
+    Returns:
+      (model_options dict of the presets given, optimizer, schedule, warmup_epochs).
+    """
+    options = {k: v for k, v in (("preset", preset), ("backbone_preset", backbone_preset)) if v}
+    hub = hub_models.is_hub_model(model, **options)
+    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
+                (DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE, DEFAULT_WARMUP_EPOCHS))
+    given = (optimizer, schedule, warmup_epochs)
+    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
+
+
 def from_args(args):
     """TrainConfig from `add_arguments`' flags (plus --preset / --backbone-preset), with the
     fine-tuning recipe's defaults for keras-hub models where a flag was not given."""
-    from segmodel.training.loop import recipe
-
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if f.metadata["flag"]}
     options, values["optimizer"], values["schedule"], values["warmup_epochs"] = recipe(

@@ -21,14 +21,12 @@ from segmodel.models import hub as hub_models
 from segmodel.models.builtin import MODELS, build_model, check_args
 from segmodel.training import callbacks as cb
 from segmodel.training import finetune, runinfo
-from segmodel.training.config import (  # noqa: F401 (segmodel.training.loop's public names)
+from segmodel.training.config import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_OPTIMIZER,
     DEFAULT_SCHEDULE,
-    DEFAULT_WARMUP_EPOCHS,
     OPTIMIZERS,
     SCHEDULES,
-    TrainConfig,
     make_config,
 )
 from segmodel.training.metrics import make_loss, make_metrics
@@ -172,22 +170,6 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
         for name in ours:
             path = os.path.join(run_dir, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
-def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule=None,
-            warmup_epochs=None):
-    """The optimizer recipe of a run: keras-hub models fine-tune (finetune.OPTIMIZER, SCHEDULE,
-    WARMUP_EPOCHS), the others use this module's defaults; values given (not None) win.
-
-    Returns:
-      (model_options dict of the presets given, optimizer, schedule, warmup_epochs).
-    """
-    options = {k: v for k, v in (("preset", preset), ("backbone_preset", backbone_preset)) if v}
-    hub = hub_models.is_hub_model(model, **options)
-    defaults = ((finetune.OPTIMIZER, finetune.SCHEDULE, finetune.WARMUP_EPOCHS) if hub else
-                (DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE, DEFAULT_WARMUP_EPOCHS))
-    given = (optimizer, schedule, warmup_epochs)
-    return (options, *(d if g is None else g for g, d in zip(given, defaults)))
 
 
 def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **options):
