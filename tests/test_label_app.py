@@ -86,6 +86,17 @@ def test_token_required_everywhere(server):
     assert call(server, f"/static/label.js?token={server.token}", token=False)[0] == 200
 
 
+def test_icon_served_without_token(server):
+    # Browsers ask for /favicon.ico without the page's query string: a 403 there is a red
+    # console error on every load. The icon is public; the page names it in its <head>.
+    status, body, headers = call(server, "/favicon.ico", token=False)
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml"
+    assert body.startswith(b"<svg")
+    status, html, _ = call(server, f"/?token={server.token}", token=False)
+    assert b'rel="icon"' in html
+    assert call(server, "/favicon.ico/x", token=False)[0] == 403  # nothing else is public
+
+
 def test_images_listed_with_status_and_size(server, base):
     status, images, headers = call(server, "/api/images")
     assert status == 200

@@ -85,6 +85,8 @@ def page(browser, base, predictor, tmp_path):
     page.sent = []  # the /api/predict bodies, as the server received them
     page.on("request", lambda r: r.url.endswith("/api/predict") and
             page.sent.append(json.loads(r.post_data)))
+    page.refused = []  # answers of 400 and above (a refused icon would be one, every load)
+    page.on("response", lambda r: r.status >= 400 and page.refused.append((r.status, r.url)))
     page.goto(server.url)
     page.server, page.out = server, tmp_path / "out"
     yield page
@@ -129,6 +131,8 @@ def test_click_shows_overlay_enter_writes_trimap(page, base, predictor, referenc
     page.wait_for_function(f"document.getElementById('view').width === {width}")
     for key in ("Enter", "z", "Esc", "n", "s"):  # the shortcuts are listed on the page
         expect(page.locator("#help")).to_contain_text(key)
+    page.wait_for_load_state("networkidle")
+    assert page.refused == []  # the page, its files, its icon and the first photo all load
 
     point, _ = first_nonempty_point(reference, image, labelling.object_mask)
     _click(page, point[0], point[1], width, height)

@@ -1,7 +1,9 @@
 """The labelling page's HTTP layer: the standard library's ThreadingHTTPServer, one local user.
 
-Routes (every request needs the session token as `?token=` or the `X-Segkit-Token` header,
-else 403; JSON answers unless stated):
+Routes (every request but the icon needs the session token as `?token=` or the
+`X-Segkit-Token` header, else 403; JSON answers unless stated):
+  GET  /favicon.ico           the page's icon (SVG), without a token: browsers ask for it
+                              without the page's query string
   GET  /                      the page (HTML)
   GET  /static/NAME           the page's script and style sheet
   GET  /api/images            [{"name", "status", "width", "height"}]; also {"labelled", "total"}
@@ -111,6 +113,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self, routes):
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query)
+        if routes is _GET_ROUTES and parts.path == "/favicon.ico":
+            return self._send(200, page_asset("favicon.svg"), "image/svg+xml")
         if not self._authorized(query):
             return self._error(403, "Missing or wrong token: open the URL that label_app "
                                     "printed (it ends in ?token=...).")
