@@ -10,9 +10,9 @@ Every per-record tf.data function costs CPU next to decoding (the former per-rec
 `filter` + `map` count check cost about as much as reading and parsing the record), so records
 pass through exactly one function: the decode map. Everything else works on blocks.
 
-Every pass (epoch) creates a new iterator, which instantiates every function again; the maps and
-the interleave come from `segdata.input.lean_functions`, whose functions skip Grappler there (iterator
-start-up ~8 ms instead of 50-75 ms, a tenth of a 500-image pass on two cores).
+Only tf.data's public API builds the pipeline. Every pass (epoch) creates a new iterator, which
+instantiates (and optimises) every function again: tens of milliseconds, a fixed cost per epoch
+that is lost in the noise at real dataset sizes (docs/benchmarks.md, "Iterator start-up").
 """
 
 import hashlib
@@ -22,7 +22,6 @@ import warnings
 
 import tensorflow as tf
 
-from segdata.input import lean_functions as lean
 from segdata.input import service as service_lib
 from segdata.input import transforms
 from segdata.input.shard_reader import parse_records, read_shards
@@ -135,7 +134,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         return transforms.resize_pair(image, trimap, image_size, resize, table,
                                       tf.float32 if to_float else tf.uint8)
 
-    ds = lean.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache(_cache_path(cache, records, manifest, split, image_size, resize,
                                   pipeline_id, pipelines) if isinstance(cache, (str, os.PathLike))
@@ -148,14 +147,14 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with
         # a seed, and different crops each epoch.
         randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = lean.map(tf.data.Dataset.zip((ds, randoms)),
-                      lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, randoms)).map(
+            lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
+            num_parallel_calls=tf.data.AUTOTUNE)
     elif cache:
         # Per example, not per batch: casting whole float32 batches measured 2-4x slower
         # (one 30 MB allocation per batch), which dominated cached epochs.
-        ds = lean.map(ds, lambda image, mask: (tf.cast(image, tf.float32), mask),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     # Through the service each worker ends its share of an epoch with its own partial batch, so
     # workers batch without dropping and the trainer re-batches: every batch but the epoch's
     # last is full, and an epoch has exactly ceil(N / batch_size) batches (floor with
@@ -166,8 +165,8 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
                                     service_mode)
         ds = ds.rebatch(batch_size, drop_remainder=drop_remainder)
         if not augment:
-            ds = lean.map(ds, lambda images, masks: (tf.cast(images, tf.float32), masks),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks),
+                        num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
 
     ds = ds.with_options(_own_options(seed, shuffle))

@@ -8,7 +8,6 @@ or long shard, into "segkit: shard <path> is corrupt: read N of M records ...".
 
 import tensorflow as tf
 
-from segdata.input import lean_functions as lean
 from segdata.records import features as F
 
 READ_BLOCK = 16  # records parsed and checked together (see read_shards)
@@ -61,24 +60,23 @@ def read_shards(files, compression, cycle_length=1, keep=None):
       Dataset of {"image", "mask": encoded bytes, "where": "<shard>: <source id>"}, each
       string [s] with s <= READ_BLOCK.
     """
-    blocks = lean.interleave(
-        files, lambda path, expected, offset: _raw_blocks(path, expected, offset, compression),
+    blocks = files.interleave(
+        lambda path, expected, offset: _raw_blocks(path, expected, offset, compression),
         cycle_length=cycle_length, block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
-    return lean.map(blocks, lambda item: _check_block(item, compression, keep))
+    return blocks.map(lambda item: _check_block(item, compression, keep))
 
 
 def _raw_blocks(path, expected, offset, compression):
     """One shard's parsed blocks, numbered, then an empty end marker; nothing checked yet."""
-    blocks = lean.map(lean.tfrecord_file(path, compression).batch(READ_BLOCK),
-                      parse_records).ignore_errors(log_warning=True)
+    blocks = tf.data.TFRecordDataset(path, compression_type=compression).batch(
+        READ_BLOCK).map(parse_records).ignore_errors(log_warning=True)
     blank = tf.nest.map_structure(lambda s: tf.zeros([0], s.dtype), blocks.element_spec)
     marked = tf.data.Dataset.zip(
         {"block": blocks, "end": tf.data.Dataset.from_tensors(False).repeat()}).concatenate(
         tf.data.Dataset.from_tensors({"block": blank, "end": tf.constant(True)}))
     # Dataset.range, not Dataset.counter: counter is a scan, a function to instantiate per shard.
-    return lean.map(tf.data.Dataset.zip(marked, tf.data.Dataset.range(_NO_END)),
-                    lambda item, c: dict(item, index=c, path=path, expected=expected,
-                                         offset=offset))
+    return tf.data.Dataset.zip(marked, tf.data.Dataset.range(_NO_END)).map(
+        lambda item, c: dict(item, index=c, path=path, expected=expected, offset=offset))
 
 
 def _check_block(item, compression, keep):

@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from segdata.input import lean_functions, pipeline, shard_reader, transforms
+from segdata.input import pipeline, shard_reader, transforms
 from segdata.records.labels import IGNORE_LABEL, dataset_classes, label_table, to_train_ids
 from segdata.records.manifest import read_manifest
 from segmodel.evaluation.boundary import boundary_f1
@@ -97,7 +97,7 @@ def _examples(records, split, image_size, batch_size):
                 "original": to_train_ids(trimap, table)[..., 0],
                 "size": tf.shape(image, out_type=tf.int64)[:2]}
 
-    ds = lean_functions.map(ds, decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     pads = {"encoded": "", "where": "", "pixels": 0.0, "mask": np.uint8(IGNORE_LABEL),
             "original": np.uint8(IGNORE_LABEL), "size": np.int64(0)}
     ds = ds.padded_batch(batch_size, padding_values=pads).prefetch(tf.data.AUTOTUNE)
