@@ -64,8 +64,11 @@ def detect_format(root):
                       "error, or arrange the folder as docs/guide/formats.md describes.")
 
 
-def scan(root, fmt="auto", *, instances=False):
-    """-> (format name, layout): segdata.formats.base.DatasetLayout (PetsLayout for pets)."""
+def scan(root, fmt="auto", *, instances=False, crowd="auto"):
+    """-> (format name, layout): segdata.formats.base.DatasetLayout (PetsLayout for pets).
+
+    crowd: COCO only, what `iscrowd: 1` means (segdata.formats.coco_crowd.CROWD_MODES).
+    """
     if fmt == "auto":
         fmt, detection = detect_format(root)
         root = detection.root or root
@@ -75,5 +78,6 @@ def scan(root, fmt="auto", *, instances=False):
     module = reader(fmt)
     if fmt == "pets":
         return fmt, module.scan_pets(root)
-    layout = module.scan(root, instances=True) if instances else module.scan(root)
-    return fmt, layout
+    if fmt == "coco":
+        return fmt, module.scan(root, instances=instances, crowd=crowd)
+    return fmt, module.scan(root)
