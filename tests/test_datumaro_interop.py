@@ -79,9 +79,9 @@ def _build(src, out, **kw):
     return manifest, found
 
 
-def _reimport(path, fmt, classes, ignore_names=()):
+def _reimport(path, fmt, classes):
     """Datumaro's view of `path`: {item id: uint8 [H, W] of segkit train ids (by class name),
-    255 where Datumaro paints a label named in `ignore_names`}."""
+    255 where Datumaro paints a label that is not one of `classes` (void, ignore)}."""
     ds = dm.Dataset.import_from(str(path), fmt)
     names = [c.name for c in ds.categories()[dm.AnnotationType.label]]
     views = {}
@@ -93,7 +93,7 @@ def _reimport(path, fmt, classes, ignore_names=()):
                       else ann.as_mask(H, W).astype(bool) if hasattr(ann, "as_mask")
                       else _polygon(ann.points))
             name = names[ann.label]
-            out[pixels] = 255 if name in ignore_names else classes.index(name)
+            out[pixels] = classes.index(name) if name in classes else 255
         views[item.id] = out
     return views
 
@@ -228,3 +228,62 @@ def test_labelmap_ignore_line_and_voc_rgb_masks(tmp_path):
     Image.fromarray(vrgb).save(buf, format="PNG")
     _, png, _, _ = encode.decode_mask(buf.getvalue(), decoder)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), voc_ids)
+
+
+# -- Cityscapes ----------------------------------------------------------------------------
+
+def test_cityscapes_official_labels(tmp_path):
+    """Datumaro's official label table: labelIds become the 19 trainIds; void labels 255."""
+    from datumaro.plugins.data_formats.cityscapes import CITYSCAPES_LABEL_MAP
+
+    labels = list(CITYSCAPES_LABEL_MAP)
+    src = tmp_path / "cityscapes"
+    ds = _dataset(labels, sub=True)  # "cat"/"dog" are not official: no objects drawn
+    rng = np.random.default_rng(5)
+    items = []
+    for item in ds:
+        road = np.zeros((H, W), np.uint8)
+        road[6:, :] = 1
+        car = np.zeros((H, W), np.uint8)
+        car[1:5, 2:9] = 1
+        anns = [dm.Mask(image=road, label=labels.index("road")),
+                dm.Mask(image=car, label=labels.index("car")),
+                dm.Mask(image=1 - road - car, label=labels.index("static"))]
+        image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        items.append(item.wrap(annotations=anns, media=DmImage.from_numpy(image)))
+    dm.Dataset.from_iterable(items, categories=ds.categories()).export(
+        str(src), "cityscapes", save_media=True)
+    manifest, found = _build(src, tmp_path / "rec")
+    assert len(manifest["classes"]) == 19 and manifest["prefix"] == "cityscapes"
+    views = _reimport(src, "cityscapes", manifest["classes"])
+    _same(found, {k.rsplit("/", 1)[-1]: v for k, v in views.items()})
+    assert manifest["class_pixel_counts"]["car"] > 0 and manifest["class_pixel_counts"]["road"] > 0
+
+
+def test_cityscapes_custom_labels(tmp_path):
+    """label_colors.txt with labels of its own: they are the classes (not void), and the
+    "never occurs" warning names the class no pixel has."""
+    labels = ["background", "cat", "dog", "bird"]
+    src = tmp_path / "cityscapes"
+    colours = {"background": (0, 0, 0), **CLOSE, "bird": (10, 20, 30)}
+    _dataset(labels, colours=colours).export(str(src), "cityscapes", save_media=True)
+    assert (src / "label_colors.txt").is_file()
+    manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["classes"] == labels
+    views = _reimport(src, "cityscapes", labels)
+    _same(found, {k.rsplit("/", 1)[-1]: v for k, v in views.items()})
+    assert manifest["class_pixel_counts"]["cat"] > 0
+    assert any("never occur" in w and "bird" in w for w in manifest["warnings"])
+    assert any("custom labels" in w for w in manifest["warnings"])
+
+
+def test_most_pixels_ignore_is_a_warning(tmp_path):
+    """The old failure: custom labelIds read through the official table are all void. Without
+    label_colors.txt the build warns that most labelled pixels became ignore."""
+    labels = ["background", "cat", "dog"]
+    src = tmp_path / "cityscapes"
+    _dataset(labels, colours={"background": (0, 0, 0), **CLOSE}).export(
+        str(src), "cityscapes", save_media=True)
+    (src / "label_colors.txt").unlink()
+    manifest, _ = _build(src, tmp_path / "rec")
+    assert any("most labelled pixels became ignore" in w for w in manifest["warnings"])

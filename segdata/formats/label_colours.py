@@ -16,6 +16,7 @@ from segdata.formats import base
 from segdata.io import fsio
 
 VOC_BOUNDARY = (224, 224, 192)  # index 255 of the VOC palette: object boundaries, ignore
+BACKGROUND = "background"
 IGNORE_NAMES = ("ignore", "ignored", "void", "boundary", "dontcare", "don't care")
 
 
@@ -63,6 +64,24 @@ def parse_label_colors(path):
     if not names:
         raise base.FormatError(f"{path} names no label; export the dataset again")
     return names, colours
+
+
+def datumaro_order(names, colours, black_first):
+    """label_colors.txt lines -> (names, colours) in mask-value order, as Datumaro (and so
+    CVAT) writes and reads them: when no label has colour (0, 0, 0), a "background" label
+    (added if absent) is value 0 and the lines follow; with `black_first` (CamVid) the black
+    label is moved to value 0 too."""
+    names, colours = list(names), list(colours)
+    black = next((i for i, c in enumerate(colours) if c == (0, 0, 0)), None)
+    if black is None:
+        if BACKGROUND not in names:
+            names.append(BACKGROUND)
+            colours.append((0, 0, 0) if any(c is not None for c in colours) else None)
+        black = names.index(BACKGROUND)
+    elif not black_first:
+        return names, colours
+    order = [black] + [i for i in range(len(names)) if i != black]
+    return [names[i] for i in order], [colours[i] for i in order]
 
 
 def resolve(path, names, colours):
