@@ -287,3 +287,51 @@ def test_most_pixels_ignore_is_a_warning(tmp_path):
     (src / "label_colors.txt").unlink()
     manifest, _ = _build(src, tmp_path / "rec")
     assert any("most labelled pixels became ignore" in w for w in manifest["warnings"])
+
+
+# -- CamVid ---------------------------------------------------------------------------------
+
+def test_camvid_datumaro_export_auto_detected(tmp_path):
+    labels = ["background", "cat", "dog"]
+    src = tmp_path / "camvid"
+    _dataset(labels, colours={"background": (0, 0, 0), **CLOSE}).export(
+        str(src), "camvid", save_media=True)
+    assert (src / "train.txt").read_text().startswith("/train/")
+    manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["format"] == "camvid" and manifest["classes"] == labels
+    assert manifest["prefix"] == "camvid" and not manifest["skipped"]
+    _same(found, _reimport(src, "camvid", labels))  # ids keep their folders
+
+
+def test_camvid_segnet_class_ids_and_pair_list(tmp_path):
+    """SegNet's layout: gray class-id masks, 11 = Unlabelled (ignore), a pair list whose
+    pairs do not share a stem."""
+    from segdata.formats import camvid
+
+    root = tmp_path / "CamVid"
+    for d in ("train", "trainannot"):
+        (root / d).mkdir(parents=True)
+    ids = np.zeros((H, W), np.uint8)
+    ids[:4], ids[4:8, :5], ids[8:] = 3, 8, 11
+    Image.fromarray(ids).save(root / "trainannot" / "seq01_label.png")
+    Image.fromarray(np.full((H, W, 3), 70, np.uint8)).save(root / "train" / "seq01.png")
+    (root / "train.txt").write_text("/SegNet/CamVid/x.png y.png\n")
+    with pytest.raises(Exception, match="image mask|missing"):
+        layout = camvid.scan(root)
+        assert layout.missing
+        raise ValueError(layout.missing[0]["reason"])
+    (root / "train.txt").write_text("train/seq01.png trainannot/seq01_label.png\n")
+    manifest, found = _build(root, tmp_path / "rec")
+    assert manifest["classes"][3] == "Road" and manifest["classes"][8] == "Car"
+    expected = np.where(ids == 11, 255, ids)
+    np.testing.assert_array_equal(found["seq01"], expected)
+    assert manifest["ignore"]["pixels"] == int((ids == 11).sum())
+
+
+def test_auto_detection_names_every_layout(tmp_path):
+    from segdata.formats import FORMATS, FormatError, detect_format
+
+    (tmp_path / "stuff").mkdir()
+    with pytest.raises(FormatError) as err:
+        detect_format(tmp_path)
+    assert "camvid" in FORMATS and all(f in str(err.value) for f in FORMATS)
