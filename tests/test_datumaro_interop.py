@@ -9,6 +9,7 @@ not indices). Images are tiny (12 x 16) and few, so the module runs in seconds.
 
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -335,3 +336,47 @@ def test_auto_detection_names_every_layout(tmp_path):
     with pytest.raises(FormatError) as err:
         detect_format(tmp_path)
     assert "camvid" in FORMATS and all(f in str(err.value) for f in FORMATS)
+
+
+# -- segkit's labelled folder, opened by Datumaro -------------------------------------------
+
+def test_labelled_folder_opens_in_datumaro_and_both_readers_agree(tmp_path):
+    """Overlapping objects: the COCO instances hold what the mask shows, so --format masks and
+    --format coco give identical records; Datumaro's common_semantic_segmentation importer
+    (through dataset_meta.json) and its coco_instances importer see the same pixels.
+
+    Datumaro's COCO importer numbers categories from a dataset_meta.json beside annotations/
+    (background first, so every class would shift by one): the COCO file is imported from a
+    folder holding annotations/ and images/ only, as CVAT receives it."""
+    from segmodel.sam.labelling.classes import ClassList
+    from segmodel.sam.labelling.masks_folder import MasksFolder
+
+    out = tmp_path / "labelled"
+    folder = MasksFolder(out, ClassList(("cat", "dog")), refresh_seconds=None)
+    for i in range(2):
+        photo = tmp_path / f"p{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (H, W, 3), np.uint8)).save(photo)
+        big = np.zeros((H, W), bool)
+        big[1:10, 1:12] = True
+        small = np.zeros((H, W), bool)
+        small[3 + i:7, 4:15] = True  # on top of `big`, partly outside it
+        folder.write(f"p{i}.png", photo, [{"mask": big, "class": "dog"},
+                                          {"mask": small, "class": "cat"}])
+    folder.close()
+
+    _, by_masks = _build(out, tmp_path / "rec_masks", format="masks", split="holdout", val_size=1)
+    meta = json.loads((out / "dataset_meta.json").read_text())
+    assert meta["labels"] == ["background", "cat", "dog"] and meta["ignore_label"] == 255
+    m_coco, by_coco = _build(out, tmp_path / "rec_coco", format="coco")
+    assert m_coco["ignore"]["crowd"]["annotations"] == 0
+    assert sorted(by_masks) == sorted(by_coco) == ["p0", "p1"]
+    for name in by_masks:
+        np.testing.assert_array_equal(by_masks[name], by_coco[name], err_msg=name)
+        assert {1, 2} <= set(np.unique(by_masks[name]))
+    classes = ["background", "cat", "dog"]
+    _same(by_masks, _reimport(out, "common_semantic_segmentation", classes))
+    upload = tmp_path / "coco_upload"
+    for sub in ("annotations", "images"):
+        shutil.copytree(out / sub, upload / sub)
+    coco_view = _reimport(upload / "annotations" / "instances.json", "coco_instances", classes)
+    _same(by_coco, {k.rsplit(".", 1)[0]: v for k, v in coco_view.items()})
