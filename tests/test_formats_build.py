@@ -135,7 +135,7 @@ def test_a_folder_of_no_layout_is_a_clear_error(tmp_path):
     with pytest.raises(formats.FormatError) as err:
         build_records(tmp_path, tmp_path / "out", workers=0, progress=False)
     message = str(err.value)
-    assert "pets, voc, coco, cityscapes, ade20k, masks" in message
+    assert "pets, voc, coco, cityscapes, ade20k, camvid, masks" in message
     assert "closest is voc" in message and "SegmentationClass" in message
 
 

@@ -16,7 +16,7 @@ from segmodel.cli import sam_label
 from segmodel.sam.labelling import journal, masks_folder
 from segmodel.sam.labelling.classes import ClassList, parse_classes
 from segmodel.sam.labelling.entries import normalize_prompts, object_mask
-from segmodel.sam.labelling.masks_folder import MasksFolder
+from segmodel.sam.labelling.masks_folder import MasksFolder, visible_masks
 from segmodel.testing import smooth_image
 
 SIZES = [(64, 96), (72, 56), (60, 60)]
@@ -106,8 +106,12 @@ def test_prompt_file_writes_masks_layout_and_coco(tmp_path, photos, sam_preset_p
         [image] = [i for i in coco.dataset["images"] if i["file_name"] == f"{stem}.jpg"]
         assert (image["height"], image["width"]) == masks[0].shape
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[image["id"]]))
-        assert [a["category_id"] for a in anns] == ids
-        for ann, mask, score in zip(anns, masks, scores):
+        # Each annotation holds what its object shows in the mask (later objects on top, the
+        # ignore band left out); an object wholly covered by later ones has none.
+        shown = visible_masks(masks, label != 255)
+        kept = [i for i, m in enumerate(shown) if m.any()]
+        assert [a["category_id"] for a in anns] == [ids[i] for i in kept]
+        for ann, mask, score in zip(anns, [shown[i] for i in kept], [scores[i] for i in kept]):
             np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
             ys, xs = np.nonzero(mask)
             assert ann["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
@@ -345,10 +349,12 @@ def test_text_prompts_label_one_class_per_text(tmp_path, capsys):
         np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / png)), label)
         [image] = [i for i in coco.dataset["images"] if i["file_name"] == f"{png[:-4]}.jpg"]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[image["id"]]))
-        kept = [inst for inst in order if inst.mask.any()]
-        assert [a["category_id"] for a in anns] == [texts.index(i.text) + 1 for i in kept]
-        for ann, inst in zip(anns, kept):
-            np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), inst.mask)
+        # Annotations hold what each instance shows in the mask (no overlaps).
+        shown = visible_masks([inst.mask for inst in order], np.ones(label.shape, bool))
+        kept = [(inst, m) for inst, m in zip(order, shown) if m.any()]
+        assert [a["category_id"] for a in anns] == [texts.index(i.text) + 1 for i, _ in kept]
+        for ann, (inst, mask) in zip(anns, kept):
+            np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
             assert ann["prompt"]["text"] == inst.text
     assert seen_classes == set(texts), "the tiny SAM 3 should find both texts somewhere"
 

@@ -6,6 +6,7 @@ samples for the shared record writer (`segdata.records`).
     coco        COCO instances JSON (also CVAT "COCO 1.0" and Label Studio COCO exports)
     cityscapes  leftImg8bit/ + gtFine/ labelIds, mapped to the 19 official trainIds
     ade20k      ADEChallengeData2016 (SceneParsing, 150 classes)
+    camvid      CamVid (SegNet / Datumaro): train/ + trainannot/, ..., optional label_colors.txt
     masks       images/ + masks/ of class ids + classes.json, optional splits/
 
 `detect_format(root)` recognises a layout from its files (`--format auto`); `scan(root, fmt)`
@@ -16,7 +17,7 @@ import importlib
 
 from segdata.formats.base import FormatError
 
-FORMATS = ("pets", "voc", "coco", "cityscapes", "ade20k", "masks")
+FORMATS = ("pets", "voc", "coco", "cityscapes", "ade20k", "camvid", "masks")
 _MODULES = {"pets": "segdata.formats.pets.layout"}
 
 
@@ -54,7 +55,7 @@ def detect_format(root):
         # beside another layout (segkit's labelling writes masks/ and instances.json).
         return max(matched, key=lambda item: (item[1].score, item[0] != "coco"))
     fmt, closest = max(found, key=lambda item: item[1].score)
-    if fmt == "pets":
+    if fmt == "pets" and closest.score:
         # A folder with images/ but no trimaps: the Pets reader has always read it and says
         # per sample what is missing, so it keeps doing that.
         return fmt, closest
@@ -64,8 +65,11 @@ def detect_format(root):
                       "error, or arrange the folder as docs/guide/formats.md describes.")
 
 
-def scan(root, fmt="auto", *, instances=False):
-    """-> (format name, layout): segdata.formats.base.DatasetLayout (PetsLayout for pets)."""
+def scan(root, fmt="auto", *, instances=False, crowd="auto"):
+    """-> (format name, layout): segdata.formats.base.DatasetLayout (PetsLayout for pets).
+
+    crowd: COCO only, what `iscrowd: 1` means (segdata.formats.coco_crowd.CROWD_MODES).
+    """
     if fmt == "auto":
         fmt, detection = detect_format(root)
         root = detection.root or root
@@ -75,5 +79,6 @@ def scan(root, fmt="auto", *, instances=False):
     module = reader(fmt)
     if fmt == "pets":
         return fmt, module.scan_pets(root)
-    layout = module.scan(root, instances=True) if instances else module.scan(root)
-    return fmt, layout
+    if fmt == "coco":
+        return fmt, module.scan(root, instances=instances, crowd=crowd)
+    return fmt, module.scan(root)

@@ -19,6 +19,7 @@ import dataclasses
 
 IGNORE_LABEL = 255
 INVALID = -1  # in MaskDecoder.table: a stored value that is neither a class nor ignore
+CROWD_MODES = ("auto", "ignore", "objects")  # COCO `--crowd` (segdata.formats.coco_crowd)
 
 
 class FormatError(ValueError):
@@ -78,7 +79,8 @@ class MaskDecoder:
       "coco"   - no mask file: Sample.annotations are rasterised (segdata.formats.coco).
     table: stored value -> train id (0..num_classes-1), IGNORE_LABEL, or INVALID (the sample is
       skipped, naming the value); values past the end of the table are INVALID.
-    colours: tuple of (r, g, b, train id) for "colour".
+    colours: tuple of (r, g, b, train id or IGNORE_LABEL) for "colour"; for "values" (VOC), the
+      dataset's colours, used for a mask re-saved as RGB (channels not all equal).
     num_classes: K; classes are 0..K-1.
     instances: COCO with `--instances`: also write Model Garden's instance keys.
     report_mask_repairs: masks are meant to be 8-bit PNGs of train ids already (the `masks`
@@ -113,6 +115,9 @@ class DatasetLayout:
     ignored: junk paths relative to root (never samples, never "skipped").
     unlisted: names with a photo that no split list names (not samples of an official split).
     foreground_class: train id of the class foreground IoU is reported for, or None.
+    warnings: what the reader decided that may surprise (a fallback colour map, a label read
+      as ignore), each a sentence; printed in the summary and kept in the manifest.
+    report: extra manifest sections of this reader ({"crowd": {...}} for COCO).
     """
     root: str
     format: str
@@ -127,6 +132,8 @@ class DatasetLayout:
     ignored: list = dataclasses.field(default_factory=list)
     unlisted: list = dataclasses.field(default_factory=list)
     foreground_class: int = None
+    warnings: list = dataclasses.field(default_factory=list)
+    report: dict = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self):

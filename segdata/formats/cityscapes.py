@@ -10,9 +10,14 @@ folders train/val/test become "train"/"validation"/"test". labelIds become the 1
 trainIds of cityscapesScripts' table (segdata.formats.cityscapes_labels); every other id is
 ignore (255). Sample names are the photo stems without `_leftImg8bit`
 ("aachen_000000_000019"), unique across the whole dataset.
+
+CVAT's and Datumaro's "Cityscapes 1.0" exports add `label_colors.txt` (`r g b name` a line):
+when it names labels the official table lacks, those are the classes (labelIds in line order
+as Datumaro numbers them, lines named like ignore/void are 255, segdata.formats.label_colours);
+photos may then sit directly in leftImg8bit/{split}/ (no city folder).
 """
 
-from segdata.formats import base, cityscapes_labels
+from segdata.formats import base, cityscapes_labels, label_colours
 from segdata.formats.listing import clean_root, list_folder
 from segdata.io import fsio
 
@@ -20,6 +25,7 @@ SPLIT_FOLDERS = {"train": "train", "val": "validation", "test": "test"}
 PHOTO_SUFFIX = "_leftImg8bit.png"
 MASK_SUFFIX = "_gtFine_labelIds.png"
 # gtFine's other files: known, not masks, not junk; they are not read and not reported.
+LABEL_COLORS = "label_colors.txt"  # CVAT / Datumaro exports: `r g b name`, line i = labelId i
 OTHER_GT_SUFFIXES = ("_gtFine_color.png", "_gtFine_instanceIds.png", "_gtFine_labelTrainIds.png",
                      "_gtFine_polygons.json")
 
@@ -34,11 +40,14 @@ def detect(root):
                           missing=", ".join(missing), root=root)
 
 
-def _city(root, split, city, ignored):
-    """One city folder -> ([(name, photo file)], set of names with a labelIds mask)."""
-    photo_dir, gt_dir = f"leftImg8bit/{split}/{city}", f"gtFine/{split}/{city}"
-    files, _, junk = list_folder(root, photo_dir)
-    ignored.extend(junk)
+def _city(root, split, city, ignored, files=None):
+    """One city folder -> ([(name, photo file)], set of names with a labelIds mask). city ""
+    is the split folder itself (Datumaro writes photos there when ids have no folder)."""
+    photo_dir = f"leftImg8bit/{split}/{city}".rstrip("/")
+    gt_dir = f"gtFine/{split}/{city}".rstrip("/")
+    if files is None:
+        files, _, junk = list_folder(root, photo_dir)
+        ignored.extend(junk)
     photos = []
     for f in files:
         if f.endswith(PHOTO_SUFFIX):
@@ -70,36 +79,72 @@ def scan(root):
             ignored.append(f"leftImg8bit/{split}/")
             continue
         files, cities, junk = list_folder(root, f"leftImg8bit/{split}")
-        ignored.extend(junk + [f"leftImg8bit/{split}/{f}" for f in files])
+        ignored.extend(junk)
         names = []
-        for city in cities:
-            photos, masks = _city(root, split, city, ignored)
+        for city in ([""] if files else []) + cities:
+            photos, masks = _city(root, split, city, ignored, files if city == "" else None)
+            where_city = f"{city}/" if city else ""
             for name, photo in photos:
-                rel = f"leftImg8bit/{split}/{city}/{photo}"
+                rel = f"leftImg8bit/{split}/{where_city}{photo}"
                 if name in where:
                     raise base.FormatError(f"{root}: {where[name]} and {rel} are one sample name "
                                            f"({name}); remove the copy")
                 where[name] = rel
                 if name not in masks:
                     missing.append({"name": name, "reason": f"{rel} has no mask gtFine/{split}/"
-                                                            f"{city}/{name}{MASK_SUFFIX}"})
+                                                            f"{where_city}{name}{MASK_SUFFIX}"})
                     continue
                 names.append(name)
                 samples[name] = base.Sample(
-                    name=name, image_path=fsio.join(root, "leftImg8bit", split, city, photo),
-                    mask_path=fsio.join(root, "gtFine", split, city, name + MASK_SUFFIX),
+                    name=name,
+                    image_path=fsio.join(root, "leftImg8bit", split, *filter(None, [city]), photo),
+                    mask_path=fsio.join(root, "gtFine", split, *filter(None, [city]),
+                                        name + MASK_SUFFIX),
                     filename=photo)
-            missing += [{"name": n, "reason": f"gtFine/{split}/{city}/{n}{MASK_SUFFIX} has no "
-                                              f"photo leftImg8bit/{split}/{city}/{n}{PHOTO_SUFFIX}"}
+            missing += [{"name": n, "reason": f"gtFine/{split}/{where_city}{n}{MASK_SUFFIX} has "
+                                              f"no photo leftImg8bit/{split}/{where_city}{n}"
+                                              f"{PHOTO_SUFFIX}"}
                         for n in sorted(masks - {n for n, _ in photos})]
         splits[SPLIT_FOLDERS[split]] = names
-    train = cityscapes_labels.train_labels()
+    classes, palette, table, warnings = _labels(root)
     return base.DatasetLayout(
-        root=root, format="cityscapes", classes=[label.name for label in train],
-        palette=[list(label.color) for label in train],
-        label_map={str(i): i for i in range(len(train))},
-        decoder=base.MaskDecoder(kind="values", num_classes=len(train),
-                                 table=cityscapes_labels.id_to_train_id_table()),
+        root=root, format="cityscapes", classes=classes, palette=palette,
+        label_map={str(i): i for i in range(len(classes))},
+        decoder=base.MaskDecoder(kind="values", num_classes=len(classes), table=table),
         samples=dict(sorted(samples.items())),
         splits={s: splits[s] for s in ("train", "validation", "test") if s in splits},
-        missing=missing, ignored=sorted(ignored))
+        missing=missing, ignored=sorted(ignored), warnings=warnings)
+
+
+def _labels(root):
+    """-> (classes, palette, labelId table, warnings): the official 19 train classes, or the
+    custom labels of `label_colors.txt` (CVAT / Datumaro "Cityscapes 1.0" exports: labelIds in
+    line order, after an implicit "background" 0 when no line is black,
+    `label_colours.datumaro_order`; lines named like ignore are 255) when it names labels the
+    official table lacks.
+    """
+    train = cityscapes_labels.train_labels()
+    official = ([label.name for label in train], [list(label.color) for label in train],
+                cityscapes_labels.id_to_train_id_table(), [])
+    path = fsio.join(root, LABEL_COLORS)
+    if not fsio.isfile(path):
+        return official
+    names, colours = label_colours.datumaro_order(*label_colours.parse_label_colors(path),
+                                                   black_first=False)
+    key = lambda name: name.lower().replace(" ", "").replace("_", "")  # noqa: E731
+    by_name = {key(label.name): label for label in cityscapes_labels.LABELS}
+    if all(key(name) in by_name for name in names if name != label_colours.BACKGROUND):
+        # The official labels (Datumaro writes them in its own order and without spaces,
+        # "egovehicle"): line i -> the trainId of the label it names.
+        table = [base.INVALID] * 256
+        for i, name in enumerate(names):
+            train_id = by_name[key(name)].trainId if key(name) in by_name else -1
+            table[i] = train_id if 0 <= train_id < len(train) else base.IGNORE_LABEL
+        return official[0], official[1], tuple(table), []
+    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours)
+    table = [base.INVALID] * 256
+    for i, (*_, train_id) in enumerate(colour_table):
+        table[i] = train_id
+    warnings.append(f"{path}: custom labels ({len(classes)} classes, labelIds in line order) "
+                    "read instead of the official Cityscapes table")
+    return classes, palette, tuple(table), warnings

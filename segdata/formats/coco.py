@@ -18,7 +18,7 @@ import json
 import pathlib
 import posixpath
 
-from segdata.formats import coco_json
+from segdata.formats import coco_crowd, coco_json
 from segdata.formats.base import (
     DatasetLayout,
     Detection,
@@ -30,11 +30,13 @@ from segdata.formats.base import (
 from segdata.formats.coco_masks import (
     decode_instances,
     instance_features,
+    is_crowd,
     rasterize,
 )
 from segdata.io import fsio
 
-__all__ = ["detect", "scan", "rasterize", "instance_features", "decode_instances", "tfds_split"]
+__all__ = ["detect", "scan", "rasterize", "instance_features", "decode_instances", "is_crowd",
+           "tfds_split"]
 
 
 def _root(root):
@@ -135,7 +137,7 @@ class _Finder:
         return None
 
 
-def scan(root, *, instances=False):
+def scan(root, *, instances=False, crowd="auto"):
     """Scan a COCO instances folder -> DatasetLayout (format "coco").
 
     samples: one per image on disk (name = file stem, or the path relative to root without
@@ -143,6 +145,8 @@ def scan(root, *, instances=False):
     train_id, segmentation, area, iscrowd, bbox), height/width from the JSON. splits: TFDS
     split -> names in JSON image order (images missing on disk are in `missing`, not here).
     instances: also write Model Garden's instance keys (MaskDecoder.instances).
+    crowd: what `iscrowd: 1` means, per JSON file (segdata.formats.coco_crowd): "auto",
+      "ignore" or "objects"; crowd annotations read as objects get "crowd_object": 1.
     Raises FormatError for a folder without instances JSONs, a malformed JSON, JSONs that
     disagree on categories or map to the same split, or an image listed twice.
     """
@@ -193,7 +197,7 @@ def scan(root, *, instances=False):
         return no_ext if bare[no_ext] == 1 else path  # a.jpg beside a.png: keep the extension
 
     train_ids = {cat_id: i + 1 for i, (cat_id, _) in enumerate(cats)}
-    samples, splits, missing, dropped = {}, {}, [], []
+    samples, splits, missing, dropped, crowd_files = {}, {}, [], [], {}
     for (split, rel, data, images, found), (stem, _) in zip(entries, by_split.values()):
         names = {i: name_of(p) for i, p in found.items() if p}
         for img_id, img in images.items():
@@ -202,6 +206,7 @@ def scan(root, *, instances=False):
                                 f"image {img['file_name']} listed in {rel} is not on disk "
                                 f"(looked in {stem}/, images/{stem}/, images/ and {root})"})
         kept = coco_json.keep_annotations(rel, data, images, train_ids, names, dropped)
+        crowd_files[rel] = _crowd(crowd, kept, images)
         splits[split] = [names[i] for i in images if i in names]
         for img_id, name in names.items():
             img = images[img_id]
@@ -211,9 +216,23 @@ def scan(root, *, instances=False):
                 height=img["height"], width=img["width"])
 
     num_classes = len(cats) + 1
+    counted = {rel: f for rel, f in crowd_files.items() if f["crowd_annotations"]}
+    warnings = [f"{rel}: {f['crowd_annotations']} iscrowd annotation(s) read as objects "
+                f"({f['why']})" for rel, f in counted.items() if f["as"] == "objects"]
     return DatasetLayout(
         root=root, format="coco", classes=["background"] + [n for _, n in cats],
         palette=default_palette(num_classes), label_map={str(i): i for i in range(num_classes)},
         decoder=MaskDecoder(kind="coco", num_classes=num_classes, instances=instances),
         samples=dict(sorted(samples.items())), splits=splits, missing=missing, dropped=dropped,
-        foreground_class=1 if num_classes == 2 else None)
+        foreground_class=1 if num_classes == 2 else None, warnings=warnings,
+        report={"crowd": {"mode": crowd, "files": counted}})
+
+
+def _crowd(mode, kept, images):
+    """Decide one file's crowd meaning; marks its crowd annotations read as objects."""
+    decision, why = coco_crowd.decide(mode, kept, images)
+    crowd = [a for group in kept.values() for a in group if a["iscrowd"]]
+    if decision == "objects":
+        for ann in crowd:
+            ann["crowd_object"] = 1
+    return {"as": decision, "why": why, "crowd_annotations": len(crowd)}

@@ -184,6 +184,12 @@ def decode_instances(sample):
     return anns, rles, runs, notes
 
 
+def is_crowd(ann):
+    """True for a crowd region (ignore); an `iscrowd` annotation that its file's `--crowd`
+    rule reads as an object (segdata.formats.coco_crowd) carries "crowd_object" and is not."""
+    return bool(ann.get("iscrowd")) and not ann.get("crowd_object")
+
+
 def _area(ann, run):
     area = ann.get("area")
     if isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area):
@@ -212,21 +218,21 @@ def _binary(run, height, width):
 def rasterize(sample, decoder, decoded=None):
     """Paint `sample`'s annotations -> (mask uint8 [height, width] of train ids, notes [str]).
 
-    Background 0 everywhere; crowd regions (iscrowd=1) IGNORE_LABEL first; then the other
+    Background 0 everywhere; crowd regions (`is_crowd`) IGNORE_LABEL first; then the other
     instances by decreasing `area` (the JSON's; ties by annotation id), each overwriting, so
     smaller objects stay on top. Pixels come from pycocotools' RLEs (frPyObjects / merge for
     polygons), painted run by run. `decoded`: decode_instances(sample), to share one decode
     with instance_features.
     """
     anns, _, runs, notes = decoded or decode_instances(sample)
-    crowd = [i for i, a in enumerate(anns) if a.get("iscrowd")]
-    others = sorted((i for i, a in enumerate(anns) if not a.get("iscrowd")),
+    crowd = [i for i, a in enumerate(anns) if is_crowd(a)]
+    others = sorted((i for i, a in enumerate(anns) if not is_crowd(a)),
                     key=lambda i: (-_area(anns[i], runs[i]), anns[i].get("id", 0)))
     # COCO runs are column-major: paint the transpose's flat buffer, transpose once at the end.
     out_t = np.zeros((sample.width, sample.height), np.uint8)
     flat = out_t.reshape(-1)
     for i in crowd + others:
-        _paint(flat, runs[i], IGNORE_LABEL if anns[i].get("iscrowd") else anns[i]["train_id"])
+        _paint(flat, runs[i], IGNORE_LABEL if is_crowd(anns[i]) else anns[i]["train_id"])
     return np.ascontiguousarray(out_t.T), notes
 
 
@@ -267,7 +273,7 @@ def instance_features(sample, decoder, decoded=None):
                        ("ymax", (y + bh) / h)):
             out[f"image/object/bbox/{key}"].append(min(max(v, 0.0), 1.0))
         out["image/object/class/label"].append(int(ann["train_id"]))
-        out["image/object/is_crowd"].append(1 if ann.get("iscrowd") else 0)
+        out["image/object/is_crowd"].append(1 if is_crowd(ann) else 0)
         out["image/object/area"].append(_area(ann, run))
         out["image/object/mask"].append(_png(_binary(run, sample.height, sample.width)))
     kinds = {"image/object/class/label": "int64", "image/object/is_crowd": "int64",

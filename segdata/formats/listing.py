@@ -40,6 +40,18 @@ def list_folder(root, rel):
     return files, dirs, junk
 
 
+def list_tree(root, rel):
+    """Every file under root/rel, sub-folders included -> (paths relative to rel in posix form,
+    e.g. "batch_a/img_00.png", junk paths relative to root), each sorted. CVAT writes ids with
+    folders ("batch_a/img_00") when a task's images sit in folders."""
+    files, dirs, junk = list_folder(root, rel)
+    for sub in dirs:
+        inner, inner_junk = list_tree(root, f"{rel}/{sub}")
+        files += [f"{sub}/{f}" for f in inner]
+        junk += inner_junk
+    return sorted(files), sorted(junk)
+
+
 def split_name(list_path):
     """A split list's path (relative to the data folder) -> TFDS split name: train.txt ->
     "train", val.txt -> "validation", test.txt -> "test"; another plain name is kept (lower

@@ -11,17 +11,23 @@
 when neither train.txt nor val.txt exists. Photos no segmentation list names (VOC's
 detection-only photos) are not samples; they are counted in `unlisted`.
 
-CVAT (labelmap.txt present): `labelmap.txt` lines `name:r,g,b:parts:actions` give the classes
-in order and their colours; SegmentationClass/*.png are RGB colour masks; photos in JPEGImages/
-may have any common image extension; ImageSets/Segmentation/default.txt -> "train".
+CVAT / Datumaro (labelmap.txt present): `labelmap.txt` lines `name:r,g,b:parts:actions` give
+the classes in order and their colours (segdata.formats.label_colours: a line without a colour
+takes the VOC colour map entry of its index, a line named ignore/void or holding VOC's boundary
+colour is the ignore value); SegmentationClass/*.png are RGB colour masks, matched exactly;
+photos in JPEGImages/ may have any common image extension; ImageSets/Segmentation/default.txt
+-> "train". Ids may hold folders (`batch_a/img_00`: JPEGImages/batch_a/img_00.jpg), as CVAT
+writes them for a task whose images sit in folders. A plain VOC mask re-saved as RGB in the
+VOC colours is read through the VOC palette.
 """
 
 import os
 
-from segdata.formats import base
+from segdata.formats import base, label_colours
 from segdata.formats.listing import (
     clean_root,
     list_folder,
+    list_tree,
     ordered_splits,
     read_names,
     split_name,
@@ -64,17 +70,14 @@ def detect(root):
 
 
 def parse_labelmap(path):
-    """CVAT labelmap.txt -> (class names, [(r, g, b)]) in file order.
+    """CVAT labelmap.txt -> (label names, [(r, g, b) or None]) in file order.
 
-    Lines are `name:r,g,b:parts:actions` (parts/actions may be empty); `#` lines are comments.
-    Raises FormatError naming file and line for a malformed line, a repeated name or colour.
+    Lines are `name:r,g,b:parts:actions` (colour, parts and actions may be empty: Datumaro
+    writes `background:::` when no colour was set); `#` lines are comments. Raises FormatError
+    naming file and line for a malformed line, a repeated name or colour, or no label.
     """
-    try:
-        text = fsio.read_bytes(path).decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise base.FormatError(f"{path} is not UTF-8 text ({e})") from None
     names, colours, where = [], [], {}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(label_colours.read_text(path).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -83,9 +86,9 @@ def parse_labelmap(path):
             fields = [":".join(fields[:-3])] + fields[-3:]
         name, colour = (fields + [""])[:2]
         try:
-            rgb = tuple(int(v) for v in colour.split(","))
-            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) or not name.strip():
-                raise ValueError
+            if not name.strip():
+                raise ValueError(line)
+            rgb = label_colours.parse_rgb(colour) if colour.strip() else None
         except ValueError:
             raise base.FormatError(
                 f"{path}:{lineno}: expected 'name:r,g,b:parts:actions' with r, g, b in 0..255, "
@@ -94,7 +97,8 @@ def parse_labelmap(path):
             if key in where:
                 raise base.FormatError(f"{path}:{lineno}: {what} {key} is already on line "
                                        f"{where[key]}; every label needs its own name and colour")
-            where[key] = lineno
+            if key is not None:
+                where[key] = lineno
         names.append(name)
         colours.append(rgb)
     if not names:
@@ -102,9 +106,17 @@ def parse_labelmap(path):
     return names, colours
 
 
+def scan_decoder_colours():
+    """VOC's (r, g, b, train id) table: a mask re-saved as RGB in exactly the VOC colours
+    reads through the VOC palette (the boundary colour 224,224,192 is ignore)."""
+    colours = tuple((*c, i) for i, c in enumerate(base.default_palette(len(VOC_CLASSES))))
+    return colours + ((*label_colours.VOC_BOUNDARY, base.IGNORE_LABEL),)
+
+
 def _photos(root, cvat, ignored):
-    """JPEGImages/ -> {stem: file name}: .jpg for VOC, common image extensions for CVAT."""
-    files, _, junk = list_folder(root, "JPEGImages")
+    """JPEGImages/ (sub-folders included) -> {id: path relative to JPEGImages/}: .jpg for VOC,
+    common image extensions for CVAT; an id keeps its folders ("batch_a/img_00")."""
+    files, junk = list_tree(root, "JPEGImages")
     ignored.extend(junk)
     photos = {}
     for name in files:
@@ -149,19 +161,20 @@ def scan(root):
             "folder (or VOCdevkit above it) of VOCtrainval_11-May-2012.tar, or a CVAT "
             "'Segmentation mask 1.1' export (JPEGImages/, SegmentationClass/, labelmap.txt)")
     cvat = fsio.isfile(fsio.join(root, "labelmap.txt"))
+    warnings = []
     if cvat:
-        classes, colours = parse_labelmap(fsio.join(root, "labelmap.txt"))
-        decoder = base.MaskDecoder(kind="colour", num_classes=len(classes),
-                                   colours=tuple((*c, i) for i, c in enumerate(colours)))
-        palette = [list(c) for c in colours]
+        path = fsio.join(root, "labelmap.txt")
+        classes, palette, table, warnings = label_colours.resolve(path, *parse_labelmap(path))
+        decoder = base.MaskDecoder(kind="colour", num_classes=len(classes), colours=table)
     else:
         classes = list(VOC_CLASSES)
-        decoder = base.MaskDecoder(kind="values", num_classes=len(classes),
-                                   table=base.identity_table(len(classes)))
         palette = base.default_palette(len(classes))
+        decoder = base.MaskDecoder(kind="values", num_classes=len(classes),
+                                   table=base.identity_table(len(classes)),
+                                   colours=scan_decoder_colours())
     ignored = []
     photos = _photos(root, cvat, ignored)
-    files, _, junk = list_folder(root, "SegmentationClass")
+    files, junk = list_tree(root, "SegmentationClass")
     ignored.extend(junk)
     masks = {f[:-4] for f in files if f.lower().endswith(".png")}
     ignored.extend(f"SegmentationClass/{f}" for f in files if not f.lower().endswith(".png"))
@@ -179,8 +192,8 @@ def scan(root):
                                                     f"{'are' if len(lacks) > 1 else 'is'} missing"})
         else:
             samples[name] = base.Sample(
-                name=name, image_path=fsio.join(root, "JPEGImages", photos[name]),
-                mask_path=fsio.join(root, "SegmentationClass", f"{name}.png"),
+                name=name, image_path=fsio.join(root, "JPEGImages", *photos[name].split("/")),
+                mask_path=fsio.join(root, "SegmentationClass", *f"{name}.png".split("/")),
                 filename=photos[name])
     # A mask with neither a photo nor a list entry is no sample; say so rather than drop it.
     ignored.extend(f"SegmentationClass/{n}.png" for n in sorted(masks - set(photos) - set(listed)))
@@ -190,4 +203,4 @@ def scan(root):
         samples=dict(sorted(samples.items())),
         splits={s: [n for n in names if n in samples] for s, names in splits.items()},
         missing=missing, ignored=sorted(ignored),
-        unlisted=sorted(set(photos) - set(listed)))
+        unlisted=sorted(set(photos) - set(listed)), warnings=warnings)

@@ -88,7 +88,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     part = _join(tmp, sharding.part_name(prefix, split, shard))
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     stage = f"{part}.tmp-{uuid.uuid4().hex}"
-    writer, count, pixels, outcomes = None, 0, [0] * num_classes, []
+    writer, count, pixels, outcomes, stats = None, 0, [0] * num_classes, [], {}
     try:
         for index, result in sorted(items, key=lambda item: item[0]):
             if result.skipped:
@@ -105,6 +105,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
             writer.write(result.example)
             count += 1
             pixels = [a + b for a, b in zip(pixels, result.class_pixel_counts)]
+            sharding.add_stats(stats, getattr(result, "stats", ()))
         if writer is not None:
             writer.close()
             tf.io.gfile.rename(stage, part, overwrite=True)
@@ -115,7 +116,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     _count("skipped", sum(o[1] == "skipped" for o in outcomes))
     _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
-               "outcomes": outcomes}
+               "outcomes": outcomes, "stats": stats}
     if count:
         summary["sha256"], summary["bytes"] = fsio.sha256_and_size(part)
     _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
@@ -187,6 +188,7 @@ def _collect(plan, tmp):
     splits, skipped, repaired, dropped = {}, plan.missing_skips(), [], []
     for split, split_plan in plan.plans.items():
         counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
+        stats = {}
         digests = {}
         for shard, end in enumerate(split_plan.bounds):
             if end == (split_plan.bounds[shard - 1] if shard else 0):
@@ -200,6 +202,7 @@ def _collect(plan, tmp):
             counts[shard] = summary["num_examples"]
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
             outcomes += summary["outcomes"]
+            sharding.add_stats(stats, summary.get("stats", {}).items())
             digests[shard] = (summary.get("sha256"), summary.get("bytes"))
         lists = {"skipped": skipped, "repaired": repaired, "dropped": dropped}
         for _, kind, name, reason in sorted(outcomes, key=lambda o: o[0]):  # stable: local order
@@ -211,7 +214,7 @@ def _collect(plan, tmp):
             return digests[old_index]
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
-                                             install, split_plan.first_value)
+                                             install, split_plan.first_value, stats)
     return splits, skipped, repaired, dropped
 
 
@@ -259,8 +262,8 @@ def _install(tmp, out, manifest):
 
 def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                        num_shards=None, shard_size_mb=None, compression="none", strict=False,
-                       overwrite=False, prefix="pets", beam_options=None, format="auto",
-                       instances=False):
+                       overwrite=False, prefix=None, beam_options=None, format="auto",
+                       instances=False, crowd="auto"):
     """`segdata.records.convert.build_records` on Apache Beam; returns the manifest (dict).
 
     Arguments as build_records (no `workers`: the runner decides), plus
@@ -283,7 +286,7 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
                                  compression=compression, strict=strict, prefix=prefix,
-                                 format=format, instances=instances)
+                                 format=format, instances=instances, crowd=crowd)
     options, runner = _pipeline_options(beam_options)
     gfile = _gfile()
     out = output_dir if _is_remote(output_dir) else str(

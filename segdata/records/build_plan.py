@@ -86,11 +86,14 @@ def _assign_dataset_splits(layout, split, val_size, seed):
 
 
 def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, compression,
-               strict, prefix, format="auto", instances=False):
+               strict, prefix=None, format="auto", instances=False, crowd="auto"):
     """Check the options, scan `data_dir`, assign splits and fix shard boundaries -> BuildPlan.
 
     format: "auto" (recognise the layout from its files) or a name of segdata.formats.FORMATS;
     instances: COCO only, also write Model Garden's instance keys.
+    prefix: the shards' dataset name ({prefix}-{split}.tfrecord-...); None: the format's name
+      ("pets", "voc", "coco", ...).
+    crowd: COCO only, what `iscrowd: 1` means (segdata.formats.coco_crowd).
     Raises segdata.formats.pets.layout.LayoutError / segdata.formats.FormatError / BuildError
     (ValueError subclasses) saying what to do.
     """
@@ -99,14 +102,15 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
     if compression not in COMPRESSIONS:
         raise BuildError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got "
                          f"{compression!r}")
-    if not prefix or "/" in prefix or os.sep in prefix:
-        raise BuildError(f"--prefix must be a plain file-name prefix, got {prefix!r}")
-    fmt, layout = formats.scan(data_dir, format, instances=instances)
+    if prefix is not None and (not prefix or "/" in prefix or os.sep in prefix):
+        raise BuildError(f"--name must be a plain file-name prefix, got {prefix!r}")
+    fmt, layout = formats.scan(data_dir, format, instances=instances, crowd=crowd)
+    prefix = prefix or fmt
     if fmt != "pets":
         return _plan_dataset(fmt, layout, split=split, val_size=val_size, seed=seed,
                              num_shards=num_shards, shard_size_mb=shard_size_mb,
                              compression=compression, strict=strict, prefix=prefix,
-                             instances=instances)
+                             instances=instances, crowd=crowd)
     if not layout.image_names:
         raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
     names, missing, unlisted = _assign_splits(layout, split, val_size, seed)
@@ -121,7 +125,7 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
 
 
 def _plan_dataset(fmt, layout, *, split, val_size, seed, num_shards, shard_size_mb, compression,
-                  strict, prefix, instances):
+                  strict, prefix, instances, crowd):
     if not layout.samples:
         raise formats.FormatError(f"{layout.root} ({fmt}) has no sample with a photo; nothing to "
                                   "convert")
@@ -135,6 +139,8 @@ def _plan_dataset(fmt, layout, *, split, val_size, seed, num_shards, shard_size_
                "prefix": prefix}
     if instances:
         options["instances"] = True
+    if fmt == "coco":
+        options["crowd"] = crowd
     decoder = layout.decoder
     if fmt == "masks":
         decoder = dataclasses.replace(decoder, report_mask_repairs=True)
@@ -202,6 +208,7 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
         for key, n in entry.get("class_pixel_counts", {}).items():
             pixels[by_value[key]] += n
     dropped = list(dropped) + list(getattr(plan.layout, "dropped", []))
+    ignore, warnings = _ignore_report(plan, splits, classes, pixels)
     return {
         "format_version": manifest_mod.FORMAT_VERSION,
         "created_by": f"segkit {segdata.__version__}",
@@ -222,5 +229,50 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
         "dropped": {"count": len(dropped), "annotations": dropped},
         "ignored": {"count": len(plan.layout.ignored), "files": plan.layout.ignored},
         "unlisted": {"count": len(plan.unlisted), "names": plan.unlisted},
+        "ignore": ignore,
+        "warnings": warnings,
         "build": build,
     }
+
+
+MOSTLY_IGNORE = 0.5  # warn when more of the labelled pixels are ignore than this
+
+
+def _ignore_report(plan, splits, classes, pixels):
+    """-> (manifest "ignore" dict, [warning str]) from the splits' summed stats.
+
+    "ignore": pixels stored as 255, COCO's crowd annotations and pixels sent to ignore
+    (with the per-file decision, segdata.formats.coco_crowd). Warnings: the reader's own
+    (a fallback colour map, crowds read as objects), a class the dataset names that never
+    occurs, and a build where most labelled (non-background) pixels became ignore.
+    """
+    if plan.format == "pets":
+        return {}, []
+    stats = {}
+    for entry in splits.values():
+        sharding.add_stats(stats, entry.get("stats", {}).items())
+    ignore = {"pixels": stats.get("ignore_pixels", 0)}
+    report = dict(getattr(plan.layout, "report", {}))
+    if "crowd" in report:
+        ignore["crowd"] = {**report.pop("crowd"),
+                           "annotations": stats.get("crowd_annotations", 0),
+                           "pixels": stats.get("crowd_pixels", 0)}
+    ignore.update(report)
+    warnings = list(getattr(plan.layout, "warnings", []))
+    kept = sum(entry["num_examples"] for entry in splits.values())
+    crowd = ignore.get("crowd", {})
+    if crowd.get("annotations"):
+        warnings.append(f"{crowd['annotations']} iscrowd annotation(s) were painted as ignore "
+                        f"({crowd['pixels']} pixels, --crowd {crowd['mode']}); pass --crowd "
+                        "objects if they are objects stored as RLE (CVAT, Datumaro)")
+    never = [c for c, n in zip(classes, pixels) if not n]
+    if kept and never:
+        warnings.append(f"{len(never)} of {len(classes)} classes never occur in the records: "
+                        f"{', '.join(never[:20])}{' ...' if len(never) > 20 else ''}")
+    objects = sum(n for c, n in zip(classes, pixels) if c != "background")
+    if kept and ignore["pixels"] > MOSTLY_IGNORE * (ignore["pixels"] + objects):
+        warnings.append(f"{ignore['pixels']} pixels are ignore (255) against {objects} pixels "
+                        "of classes other than background: most labelled pixels became ignore; "
+                        "check that the masks' values or colours match the dataset's label "
+                        "table (e.g. a custom label_colors.txt or labelmap.txt)")
+    return ignore, warnings

@@ -134,8 +134,8 @@ def install_output(tmp, out):
 
 def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                   num_shards=None, shard_size_mb=None, workers=None, compression="none",
-                  strict=False, overwrite=False, prefix="pets", progress=True, format="auto",
-                  instances=False):
+                  strict=False, overwrite=False, prefix=None, progress=True, format="auto",
+                  instances=False, crowd="auto"):
     """Convert a dataset folder into sharded TFRecords; returns the manifest (dict).
 
     Args:
@@ -150,6 +150,10 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
       strict: raise StrictError (writing nothing) if any sample is skipped.
       format: "auto" (recognised from the files) or one of segdata.formats.FORMATS.
       instances: COCO only: also write Model Garden's instance keys (image/object/...).
+      prefix: the dataset name in shard file names ({prefix}-{split}.tfrecord-...); None:
+        the format's name ("pets", "voc", "coco", "cityscapes", ...).
+      crowd: COCO only: "auto", "ignore" or "objects", what `iscrowd: 1` means
+        (segdata.formats.coco_crowd); the manifest's "ignore" counts what went to ignore.
     Raises:
       segdata.formats.pets.layout.LayoutError / BuildError (ValueError subclasses) with what to do.
     """
@@ -157,7 +161,7 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
                                  compression=compression, strict=strict, prefix=prefix,
-                                 format=format, instances=instances)
+                                 format=format, instances=instances, crowd=crowd)
     workers = default_workers() if workers is None else max(0, int(workers))
     plans = plan.plans
     if fsio.is_remote(output_dir):  # pathlib would turn gs://b/x into a local folder "gs:"

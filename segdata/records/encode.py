@@ -42,6 +42,9 @@ class EncodedSample:
     skipped / repaired: human-readable reason, or None.
     class_pixel_counts: tuple of num_classes ints, pixels per train id (zeros when skipped).
     dropped: reasons (str) for annotations left out while the sample was kept.
+    stats: ((key, int), ...) counts summed over the build into the manifest's "ignore":
+      "ignore_pixels" (pixels stored as 255), COCO also "crowd_annotations" and
+      "crowd_pixels" (crowd regions painted as ignore, segdata.formats.coco_crowd).
     """
     name: str
     example: bytes = None
@@ -49,6 +52,7 @@ class EncodedSample:
     repaired: str = None
     class_pixel_counts: tuple = ()
     dropped: tuple = ()
+    stats: tuple = ()
 
 
 class MaskValueError(ValueError):
@@ -81,7 +85,7 @@ def encode_sample(sample, decoder=None):
     if sample.height > 0 and (sample.width, sample.height) != (w, h):
         return skip(f"image {filename} is {w}x{h} but the annotations say "
                     f"{sample.width}x{sample.height} (width x height)")
-    dropped, decoded = (), None
+    dropped, decoded, stats = (), None, ()
     if decoder.kind == "coco":
         from segdata.formats import coco
 
@@ -90,6 +94,8 @@ def encode_sample(sample, decoder=None):
         ids, notes = coco.rasterize(sample, decoder, decoded)
         dropped, mask_fix, (mw, mh) = tuple(notes), None, (w, h)
         mask_bytes, counts = png_bytes(ids), histogram(ids)
+        stats = (("crowd_annotations", sum(coco.is_crowd(a) for a in decoded[0])),
+                 ("crowd_pixels", int(counts[IGNORE_LABEL])))
     else:
         mask_name = os.path.basename(sample.mask_path)
         if not fsio.exists(sample.mask_path):
@@ -114,8 +120,10 @@ def encode_sample(sample, decoder=None):
         mask_bytes=mask_bytes, label=sample.label, species=sample.species,
         image_format=image_format, extra=extra)
     repaired = "; ".join(r for r in (image_fix, mask_fix) if r) or None
+    stats = (("ignore_pixels", int(counts[IGNORE_LABEL])),) + stats
     return EncodedSample(name, example=example, repaired=repaired, dropped=dropped,
-                         class_pixel_counts=tuple(int(c) for c in counts[:decoder.num_classes]))
+                         class_pixel_counts=tuple(int(c) for c in counts[:decoder.num_classes]),
+                         stats=stats)
 
 
 def _why(error):
@@ -198,35 +206,30 @@ def _ranges(values):
     return ", ".join(str(v) for v in values)
 
 
-def _map_colours(img, colours):
-    """Colour mask -> uint8 train ids via (r, g, b, id) tuples; raises naming unknown colours.
+def map_colours(img, colours):
+    """Colour mask -> uint8 train ids via (r, g, b, id) tuples, each colour matched exactly.
 
-    PIL maps every pixel to its nearest label-map colour in C (`quantize` onto the label map
-    as a palette, no dithering); the mapped image must then equal the original exactly, else
-    some colour is not in the label map and the slow path names it.
+    Close colours stay distinct ((250, 50, 83) and (250, 50, 86) are two classes): pixels are
+    packed to 24-bit keys and looked up with a binary search over the label map's sorted keys.
+    Raises MaskValueError naming the colours (up to 10) the label map does not name.
     """
-    from PIL import ImageChops
-
     if not colours:
         raise MaskValueError("the label map (labelmap.txt) names no colours")
-    rgb = img.convert("RGB")
-    flat = [c for r, g, b, _ in colours[:256] for c in (r, g, b)]
-    palette = Image.new("P", (1, 1))
-    palette.putpalette(flat + flat[:3] * (256 - len(flat) // 3))
-    indexed = rgb.quantize(palette=palette, dither=Image.Dither.NONE)
-    if ImageChops.difference(indexed.convert("RGB"), rgb).getbbox() is not None:
-        packed = np.asarray(rgb, np.uint32)
-        packed = (packed[..., 0] << 16) | (packed[..., 1] << 8) | packed[..., 2]
-        known = np.array([(r << 16) | (g << 8) | b for r, g, b, _ in colours], np.uint32)
+    rgb = np.asarray(img.convert("RGB"), np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    keys = np.array([(r << 16) | (g << 8) | b for r, g, b, _ in colours], np.uint32)
+    order = np.argsort(keys, kind="stable")
+    keys, ids = keys[order], np.array([c[3] for c in colours], np.int64)[order]
+    pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+    known = keys[pos] == packed
+    if not known.all():
         bad = [(int(k) >> 16, (int(k) >> 8) & 255, int(k) & 255)
-               for k in np.setdiff1d(np.unique(packed), known)]
-        raise MaskValueError(f"colours {', '.join(map(str, bad[:10]))} are not in the label map "
-                             "(labelmap.txt); add them there or repaint those pixels")
-    lut = np.zeros(256, np.uint8)
-    for index, (_, _, _, train_id) in enumerate(colours[:256]):
-        lut[index] = train_id
-    lut[len(colours):] = colours[0][3]  # padding entries repeat the first colour
-    return lut[np.asarray(indexed)]
+               for k in np.unique(packed[~known])]
+        raise MaskValueError(f"{len(bad)} colour(s) are not in the label map: "
+                             f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''}; "
+                             "add them to the label map (labelmap.txt, label_colors.txt) or "
+                             "repaint those pixels")
+    return ids.astype(np.uint8)[pos]
 
 
 def decode_mask(data, decoder):
@@ -240,8 +243,9 @@ def decode_mask(data, decoder):
     """
     img = Image.open(io.BytesIO(data))
     img.load()
-    if decoder.kind == "colour":
-        ids = _map_colours(img, decoder.colours)
+    if decoder.kind == "colour" or (decoder.colours and _is_colour(img)):
+        # "values" layouts with colours (VOC): a mask re-saved as RGB in the dataset's colours
+        ids = map_colours(img, decoder.colours)
         return img.size, png_bytes(ids), None, histogram(ids)
     low_bit = img.format == "PNG" and data[25:26] == b"\x00" and data[24] in (1, 2, 4)
     if img.mode in ("L", "P") and not low_bit:
@@ -271,6 +275,15 @@ def decode_mask(data, decoder):
         fix = (f"mask is {depth}{img.format or 'unknown'} {img.mode}, not an 8-bit "
                "single-channel PNG; re-encoded as one")
     return img.size, png_bytes(ids), fix, counts
+
+
+def _is_colour(img):
+    """True for an RGB(A) image whose channels differ somewhere (not gray saved as RGB)."""
+    if img.mode not in ("RGB", "RGBA"):
+        return False
+    rgb = np.asarray(img)[..., :3]
+    return not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                and np.array_equal(rgb[..., 0], rgb[..., 2]))
 
 
 def _check_values(values, mapped, table):

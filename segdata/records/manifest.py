@@ -71,6 +71,14 @@ def summarize(manifest, records_dir=None, seconds=None):
                  f"skipped {len(manifest['skipped'])}, ignored files {manifest['ignored']['count']}"
                  + (f", unlisted images {manifest['unlisted']['count']}"
                     if manifest.get("unlisted", {}).get("count") else ""))
+    ignore = manifest.get("ignore", {})
+    if ignore.get("pixels"):
+        crowd = ignore.get("crowd", {})
+        lines.append(f"  ignore pixels {ignore['pixels']}" + (
+            f" ({crowd['annotations']} crowd annotation(s), {crowd['pixels']} pixels, "
+            f"--crowd {crowd['mode']})" if crowd.get("annotations") else ""))
+    for warning in manifest.get("warnings", []):
+        lines.append(f"  warning: {warning}")
     dropped = manifest.get("dropped", {}).get("annotations", [])
     if dropped:
         lines.append(f"  dropped annotations {len(dropped)} (their images kept)")

@@ -78,7 +78,15 @@ def shard_index(bounds, index):
     return bisect.bisect_right(bounds, index)
 
 
-def split_entry(prefix, split, counts, class_pixels, install, first_value=1):
+def add_stats(total, stats):
+    """Sum a sample's `stats` ((key, int) pairs, segdata.records.encode.EncodedSample) into
+    the dict `total`."""
+    for key, n in stats:
+        total[key] = total.get(key, 0) + int(n)
+    return total
+
+
+def split_entry(prefix, split, counts, class_pixels, install, first_value=1, stats=None):
     """Name the non-empty shards of a split -> its manifest entry (dict).
 
     Args:
@@ -88,6 +96,7 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1):
         value: first_value + class (Pets: trimap values 1..3; other formats: train ids).
       install: callable(planned_index, final_name) -> (sha256 hex, bytes) that moves the
         written part of that planned shard to its final name.
+      stats: summed per-sample stats (`add_stats`), kept as the entry's "stats" when non-empty.
     """
     used = [i for i, c in enumerate(counts) if c]
     shards = []
@@ -96,8 +105,11 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1):
         digest, size = install(old_index, name)
         shards.append({"file": name, "num_examples": counts[old_index], "sha256": digest,
                        "bytes": size})
-    return {"num_examples": sum(counts), "shards": shards,
-            "class_pixel_counts": {str(c + first_value): n for c, n in enumerate(class_pixels)}}
+    entry = {"num_examples": sum(counts), "shards": shards,
+             "class_pixel_counts": {str(c + first_value): n for c, n in enumerate(class_pixels)}}
+    if stats:
+        entry["stats"] = dict(sorted(stats.items()))
+    return entry
 
 
 def sample_files(sample):
@@ -120,6 +132,7 @@ class SplitPlan:
         self.bounds = shard_boundaries(len(samples), num_shards)
         self.counts = [0] * num_shards
         self.class_pixels = [0] * num_classes
+        self.stats = {}
         self.first_value = first_value
         self._seen = 0
         self._shard = -1
@@ -161,6 +174,7 @@ class SplitPlan:
         self.counts[shard] += 1
         for c, n in enumerate(result.class_pixel_counts):
             self.class_pixels[c] += n
+        add_stats(self.stats, getattr(result, "stats", ()))
 
     def close(self):
         if self._writer is not None:
@@ -177,4 +191,4 @@ class SplitPlan:
             return sha256_file(path), path.stat().st_size
 
         return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install,
-                           self.first_value)
+                           self.first_value, self.stats)

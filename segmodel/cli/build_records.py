@@ -1,9 +1,10 @@
 """Convert a segmentation dataset folder into sharded TFRecords, or verify a built set.
 
   python tools/build_records.py --data-dir DATA --output-dir OUT [--format auto|pets|voc|coco|
-      cityscapes|ade20k|masks] [--instances] [--split official|holdout]
-      [--val-size 1000] [--seed 1337] [--num-shards N | --shard-size-mb M] [--workers K]
-      [--compression none|gzip] [--strict] [--overwrite] [--prefix pets] [--no-progress]
+      cityscapes|ade20k|camvid|masks] [--instances] [--crowd auto|ignore|objects]
+      [--split official|holdout] [--val-size 1000] [--seed 1337]
+      [--num-shards N | --shard-size-mb M] [--workers K] [--compression none|gzip] [--strict]
+      [--overwrite] [--name NAME] [--no-progress]
       [--runner local|beam] [--beam-options "--runner=DirectRunner --direct_num_workers=2 ..."]
   python tools/build_records.py --verify OUT [--decode]
 
@@ -15,19 +16,27 @@ import argparse
 import sys
 import time
 
+from segdata.formats import FORMATS
+from segdata.formats.base import CROWD_MODES
+
 
 def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit status: 0 ok, 1 verify/strict failure, 2 usage.")
     p.add_argument("--data-dir", help="the dataset's folder (any layout --format names)")
-    p.add_argument("--format", default="auto",
-                   choices=("auto", "pets", "voc", "coco", "cityscapes", "ade20k", "masks"),
+    p.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                    help="the folder's layout; auto recognises it from its files; voc also reads "
                         "CVAT's 'Segmentation mask 1.1' export (default: %(default)s)")
     p.add_argument("--instances", action="store_true",
                    help="with --format coco: also write Model Garden's instance keys "
                         "(image/object/bbox/*, class/label, is_crowd, area, mask) for Mask R-CNN")
+    p.add_argument("--crowd", choices=CROWD_MODES, default="auto",
+                   help="with COCO: what iscrowd=1 means. ignore: crowd regions (COCO's "
+                        "meaning, painted 255); objects: objects stored as RLE (CVAT's and "
+                        "Datumaro's mask exports); auto: per JSON file, objects when every "
+                        "annotation is a crowd RLE and none lies inside another "
+                        "(default: %(default)s)")
     p.add_argument("--output-dir", help="folder to write shards and manifest.json into")
     p.add_argument("--verify", metavar="OUT", help="re-read and check a built record folder")
     p.add_argument("--decode", action="store_true",
@@ -48,7 +57,9 @@ def _parser():
     p.add_argument("--strict", action="store_true", help="fail (exit 1, write nothing) if any "
                                                          "sample would be skipped")
     p.add_argument("--overwrite", action="store_true", help="replace an existing record set")
-    p.add_argument("--prefix", default="pets", help="shard file prefix (default: %(default)s)")
+    p.add_argument("--name", "--prefix", dest="prefix", default=None,
+                   help="dataset name in the shard file names, NAME-train.tfrecord-00000-of-"
+                        "00004 (default: the format's name: pets, voc, coco, ...)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--runner", choices=("local", "beam"), default="local",
                    help="local: worker processes on this machine; beam: an Apache Beam pipeline "
@@ -97,7 +108,8 @@ def main(argv=None):
     common = dict(split=args.split, val_size=args.val_size, seed=args.seed,
                   num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
                   compression=args.compression, strict=args.strict, overwrite=args.overwrite,
-                  prefix=args.prefix, format=args.format, instances=args.instances)
+                  prefix=args.prefix, format=args.format, instances=args.instances,
+                  crowd=args.crowd)
     start = time.perf_counter()
     try:
         if args.runner == "beam":

@@ -92,6 +92,15 @@ class ClassList:
         return {"classes": self.all_names, "ignore_label": IGNORE_LABEL,
                 "palette": [list(c) for c in self.palette]}
 
+    def datumaro_meta(self):
+        """Datumaro's dataset_meta.json content, so its `common_semantic_segmentation` importer
+        reads the folder as it is: masks/ hold label indices 0..K (background first). 255, the
+        ignore value, has no Datumaro field; it is kept as the extra key "ignore_label"."""
+        names = self.all_names
+        return {"labels": names, "label_map": {str(i): n for i, n in enumerate(names)},
+                "segmentation_colors": [list(c) for c in self.palette],
+                "background_label": "0", "ignore_label": IGNORE_LABEL}
+
     def coco_categories(self):
         """COCO "categories": [{"id": 1, "name": ..., "supercategory": ""}, ...]."""
         return [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(self.names)]

@@ -6,9 +6,13 @@
                                    on the optional ignore band around each object's edge
   OUT/classes.json                 {"classes": ["background", ...], "ignore_label": 255,
                                    "palette": [[r, g, b], ...]}
+  OUT/dataset_meta.json            the same classes for Datumaro, whose
+                                   `common_semantic_segmentation` importer then reads the
+                                   folder as it is (`ClassList.datumaro_meta`)
   OUT/prompts.json                 image file name -> the prompts its mask came from
   OUT/annotations/instances.json   COCO instances (file_name relative to images/), one
-                                   annotation per object (`coco_output`)
+                                   annotation per object (`coco_output`): the pixels the
+                                   object shows in the mask (no overlaps, no ignore band)
   OUT/annotations/parts/NAME.json  the image's part of the two JSON files (the source of truth)
 
 Cost per accept is bounded by the image, not the folder: `write` writes the image, the mask
@@ -66,6 +70,17 @@ def paint_mask(objects, size, ignore_width=0):
     label[band] = IGNORE_LABEL
     return label
 
+
+
+def visible_masks(masks, keep):
+    """Objects painted in order (later on top) -> the pixels each one shows: bool `[H, W]`
+    per mask, non-overlapping, inside `keep` (bool `[H, W]`)."""
+    covered = ~keep
+    out = []
+    for mask in reversed(masks):
+        out.append(mask & ~covered)
+        covered = covered | mask
+    return out[::-1]
 
 
 def _png(array):
@@ -133,11 +148,13 @@ class MasksFolder:
         return journal.locked(self._lock, self.parts_dir / ".lock", self.journal_dir)
 
     def _drop_orphans(self):
-        """Write classes.json if missing; delete temporaries of accepts killed before their
-        journal (safe: temporaries only exist while their writer holds the file lock)."""
-        classes_path = self.root / "classes.json"
-        if not classes_path.is_file():
-            write_json_atomic(classes_path, self.classes.to_json())
+        """Write classes.json and dataset_meta.json if missing; delete temporaries of accepts
+        killed before their journal (safe: temporaries only exist while their writer holds
+        the file lock)."""
+        for name, content in (("classes.json", self.classes.to_json),
+                              ("dataset_meta.json", self.classes.datumaro_meta)):
+            if not (self.root / name).is_file():
+                write_json_atomic(self.root / name, content())
         journal.drop_temporaries((self.images_dir, self.masks_dir, self.parts_dir,
                                   self.journal_dir))
 
@@ -305,7 +322,12 @@ class MasksFolder:
                              "written")
         label = paint_mask([(o["mask"], o["category_id"]) for o in objects], (height, width),
                            self.ignore_width)
-        part = coco_output.image_part(f"{stem}.jpg", (height, width), objects)
+        # The COCO instances hold what the mask shows: each object's visible pixels (later
+        # objects on top, the ignore band left out), so `--format masks` and `--format coco`
+        # of this folder give the same records.
+        visible = visible_masks([o["mask"] for o in objects], label != IGNORE_LABEL)
+        part = coco_output.image_part(f"{stem}.jpg", (height, width),
+                                      [dict(o, mask=v) for o, v in zip(objects, visible)])
         part["prompts"] = prompts
         part["token"] = uuid.uuid4().hex
         image_out, mask_out = self._paths(stem)
