@@ -12,7 +12,7 @@ Generates (once, cached) a Pets-layout set of Pets-sized images (250-500 px side
    mode. The DirectRunner is Beam's test runner, so this measures the pipeline's overhead
    over the local runner, not what Dataflow/Flink/Spark reach on many machines.
 Goal: default-worker images/s >= 0.8 x (cores x single-core decode rate).
-4. per dataset format (voc, cvat, coco, cityscapes, ade20k, masks; `--no-formats` skips it):
+4. per dataset format (voc, cvat, coco, cityscapes, ade20k, camvid, masks; `--no-formats` skips it):
    the generated layout at 375x375 px beside a Pets set of the same size, each built in-process
    (`--workers 0`), reported as images/s and CPU ms per image, and as a ratio to the Pets path
    per image (goal for COCO's rasterisation: <= 1.5x the Pets path).
@@ -95,7 +95,7 @@ def _format_rates(cache_dir, num_images, seed, out_root, repeats=3):
     from segdata.synthetic.pets import make_sample_data
 
     rates, roots = {}, {}
-    layouts = ("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "masks")
+    layouts = ("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "camvid", "masks")
     for layout in layouts:
         data = os.path.join(cache_dir, f"format-{layout}-{num_images}-seed{seed}-375")
         if not os.path.isdir(data):

@@ -53,7 +53,7 @@ def test_model_garden_decoder_reads_every_record(records_dir, pets_dir):
     assert seen == sum(info["num_examples"] for info in manifest["splits"].values())
 
 
-@pytest.mark.parametrize("layout", ("voc", "cvat", "coco", "cityscapes", "ade20k", "masks"))
+@pytest.mark.parametrize("layout", ("voc", "cvat", "coco", "cityscapes", "ade20k", "camvid", "masks"))
 def test_model_garden_decoder_reads_train_ids_of_every_layout(layout, tmp_path):
     """Every other layout stores train ids (255 ignore): Model Garden's decode, with its
     `ignore_label=255`, gives exactly the independent truth, with no table."""

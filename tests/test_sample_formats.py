@@ -45,12 +45,18 @@ def _cs_split(ds, name):
 
 
 # Where each layout keeps a sample's photo and its (main) mask, relative to ds.root.
+def _camvid_split(ds, name):
+    return next(folder for folder, split in (("train", "train"), ("val", "validation"),
+                                             ("test", "test")) if name in ds.splits[split])
+
+
 PHOTO = {
     "voc": lambda ds, n: f"VOC2012/JPEGImages/{n}.jpg",
     "cvat": lambda ds, n: f"JPEGImages/{n}.jpg",
     "coco": lambda ds, n: f"{'train' if n in ds.splits['train'] else 'val'}2017/{n}.jpg",
     "cityscapes": lambda ds, n: f"leftImg8bit/{_cs_split(ds, n)}/{_city(n)}/{n}_leftImg8bit.png",
     "ade20k": lambda ds, n: f"images/{'training' if 'train' in n else 'validation'}/{n}.jpg",
+    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}/{n}.png",
     "masks": lambda ds, n: next(f"images/{n}{e}" for e in (".jpg", ".png")
                                 if (ds.root / f"images/{n}{e}").exists()),
 }
@@ -59,6 +65,7 @@ MASK = {
     "cvat": lambda ds, n: f"SegmentationClass/{n}.png",
     "cityscapes": lambda ds, n: f"gtFine/{_cs_split(ds, n)}/{_city(n)}/{n}_gtFine_labelIds.png",
     "ade20k": lambda ds, n: f"annotations/{'training' if 'train' in n else 'validation'}/{n}.png",
+    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}annot/{n}.png",
     "masks": lambda ds, n: f"masks/{n}.png",
 }
 FIXED_FILES = {
@@ -69,6 +76,7 @@ FIXED_FILES = {
              "annotations/captions_train2017.json"],
     "cityscapes": [],
     "ade20k": ["objectInfo150.csv", "sceneCategories.txt"],
+    "camvid": ["train.txt", "val.txt", "test.txt"],
     "masks": ["classes.json", "splits/train.txt", "splits/val.txt"],
 }
 
@@ -136,10 +144,14 @@ def _decode(ds, name):
     if fmt == "ade20k":
         values = np.asarray(Image.open(path)).astype(np.int32)
         return np.where(values == 0, 255, values - 1).astype(np.uint8)
+    if fmt == "camvid":  # SegNet: 0 Sky .. 10 Bicyclist, 11 Unlabelled
+        values = np.asarray(Image.open(path))
+        assert values.max() <= 11
+        return np.where(values == 11, 255, values).astype(np.uint8)
     return np.asarray(Image.open(path))  # masks: train ids as stored
 
 
-@pytest.mark.parametrize("fmt", ["voc", "cvat", "cityscapes", "ade20k", "masks"])
+@pytest.mark.parametrize("fmt", ["voc", "cvat", "cityscapes", "ade20k", "camvid", "masks"])
 def test_truth_is_what_the_files_say(made, fmt):
     ds = made(fmt)
     for name, truth in ds.truth.items():
@@ -282,13 +294,14 @@ def test_quirks_are_in_the_files(made, fmt):
     ds = made(fmt, quirks=True)
     clean = made(fmt)
     outcomes = set(ds.quirks.values())
-    assert {"repaired: grayscale", "ignored: junk"} <= outcomes
+    # CamVid pairs come from its lists: files beside them are never read, so no junk is planted.
+    assert {"repaired: grayscale"} | ({"ignored: junk"} if fmt != "camvid" else set()) <= outcomes
     assert any(o.startswith("skipped") for o in outcomes)
     if fmt != "coco":
         assert {"skipped: missing mask", "skipped: size"} <= outcomes
         if fmt != "cityscapes":  # every labelId outside the official table is ignore
             assert any(o.startswith(("skipped: value", "skipped: colour")) for o in outcomes)
-    if fmt != "cityscapes":  # Cityscapes photos are PNG files already
+    if fmt not in ("cityscapes", "camvid"):  # their photos are PNG files already
         assert "repaired: png as jpg" in outcomes
     for key, outcome in ds.quirks.items():
         if outcome == "ignored: junk":

@@ -13,6 +13,8 @@ ignore/void are 255). Without it, SegNet's 11 classes (Sky ... Bicyclist), value
 ("Unlabelled") is ignore. Pair lists name paths relative to DATA (Datumaro writes
 `/train/a.png trainannot/a.png`; quoted paths may hold spaces); without a list, photos and
 masks pair by relative path without extension. Ids may hold folders (`batch_a/img_00`).
+Listed paths that do not exist under DATA as written (SegNet's lists hold
+`/SegNet/CamVid/train/a.png`) are matched by their longest tail that does (`train/a.png`).
 Split folders train/val/test become "train"/"validation"/"test".
 """
 
@@ -74,8 +76,20 @@ def _pairs_from_list(root, rel, ignored):
         if len(fields) != 2:
             raise base.FormatError(f"{root}/{rel}:{lineno}: expected 'image mask' (two paths "
                                    f"relative to {root}), got {line!r}")
-        pairs.append(tuple(posixpath.normpath(f.replace("\\", "/").lstrip("/")) for f in fields))
+        pairs.append(tuple(_within(root, f) for f in fields))
     return pairs
+
+
+def _within(root, listed):
+    """A listed path relative to `root`. SegNet's lists name absolute paths of the machine
+    they were made on (`/SegNet/CamVid/train/a.png`): the longest tail of the path that exists
+    under `root` wins (`train/a.png`); a path with no such tail is kept, and reported missing."""
+    parts = posixpath.normpath(listed.replace("\\", "/").lstrip("/")).split("/")
+    for start in range(len(parts)):
+        tail = "/".join(parts[start:])
+        if fsio.isfile(fsio.join(root, *parts[start:])):
+            return tail
+    return "/".join(parts)
 
 
 def _pairs_from_folders(root, split, ignored):
