@@ -38,7 +38,8 @@ def _masks(seed):
 
 def _dataset(labels, n=3, sub=True, colours=None, instances=False, polygons=False):
     """A Datumaro dataset: `n` items (the last one in a sub-folder when `sub`), one Mask (or
-    Polygon) per object; `colours` {name: rgb} adds MaskCategories."""
+    Polygon) per object (`polygons`: True, or the names drawn as polygons); `colours`
+    {name: rgb} adds MaskCategories."""
     items = []
     for i in range(n):
         rng = np.random.default_rng(100 + i)
@@ -47,7 +48,7 @@ def _dataset(labels, n=3, sub=True, colours=None, instances=False, polygons=Fals
         for k, (name, mask) in enumerate(_masks(i).items()):
             if name not in labels:
                 continue
-            if polygons:
+            if polygons is True or (polygons and name in polygons):
                 ys, xs = np.nonzero(mask)
                 x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
                 anns.append(dm.Polygon([x0, y0, x1, y0, x1, y1, x0, y1],
@@ -160,6 +161,33 @@ def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
     assert coco_crowd.decide("objects", mixed, images)[0] == "objects"
     with pytest.raises(ValueError, match="--crowd"):
         coco_crowd.decide("maybe", mixed, images)
+
+
+def test_coco_polygons_and_masks_in_one_file_are_all_objects(tmp_path):
+    """A CVAT task with polygons and brush masks exports both into one file (iscrowd 0 and 1):
+    the header Datumaro writes says its crowds are RLE-stored objects, as Datumaro reads them."""
+    from segdata.formats import coco_crowd
+
+    src = tmp_path / "coco"
+    _dataset(["cat", "dog"], polygons={"cat"}).export(str(src), "coco_instances", save_media=True)
+    data = json.loads((src / "annotations" / "instances_train.json").read_text())
+    assert {a["iscrowd"] for a in data["annotations"]} == {0, 1}
+    assert coco_crowd.written_by_datumaro(data)
+    manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["ignore"]["crowd"]["annotations"] == 0
+    views = _reimport(src, "coco_instances", manifest["classes"])
+    _same(found, {k.rsplit("/", 1)[-1]: v for k, v in views.items()})
+    assert all(set(np.unique(m)) == {0, 1, 2} for m in found.values())
+    # COCO's own header is not Datumaro's: there a mixed file keeps COCO's meaning.
+    coco_header = {"info": {"description": "COCO 2017 Dataset", "url": "http://cocodataset.org",
+                            "version": "1.0", "year": 2017, "contributor": "COCO Consortium",
+                            "date_created": "2017/09/01"},
+                   "licenses": [{"url": "http://creativecommons.org/licenses/by-nc-sa/2.0/",
+                                 "id": 1, "name": "Attribution-NonCommercial-ShareAlike License"}]}
+    assert not coco_crowd.written_by_datumaro(coco_header)
+    assert coco_crowd.decide("auto", {1: [{"iscrowd": 1, "segmentation": {}},
+                                          {"iscrowd": 0, "segmentation": []}]},
+                             {1: {}}, coco_header)[0] == "ignore"
 
 
 def test_coco_polygons(tmp_path):

@@ -206,7 +206,7 @@ def scan(root, *, instances=False, crowd="auto"):
                                 f"image {img['file_name']} listed in {rel} is not on disk "
                                 f"(looked in {stem}/, images/{stem}/, images/ and {root})"})
         kept = coco_json.keep_annotations(rel, data, images, train_ids, names, dropped)
-        crowd_files[rel] = _crowd(crowd, kept, images)
+        crowd_files[rel] = _crowd(crowd, kept, images, data)
         splits[split] = [names[i] for i in images if i in names]
         for img_id, name in names.items():
             img = images[img_id]
@@ -228,9 +228,9 @@ def scan(root, *, instances=False, crowd="auto"):
         report={"crowd": {"mode": crowd, "files": counted}})
 
 
-def _crowd(mode, kept, images):
+def _crowd(mode, kept, images, data):
     """Decide one file's crowd meaning; marks its crowd annotations read as objects."""
-    decision, why = coco_crowd.decide(mode, kept, images)
+    decision, why = coco_crowd.decide(mode, kept, images, data)
     crowd = [a for group in kept.values() for a in group if a["iscrowd"]]
     if decision == "objects":
         for ann in crowd:

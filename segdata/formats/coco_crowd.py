@@ -7,9 +7,16 @@ turn every labelled object into 255. The rule, per JSON file (`--crowd`):
 
     ignore   crowd annotations are ignore regions (COCO's meaning)
     objects  crowd annotations are objects like any other
-    auto     objects when every annotation of the file is a crowd RLE and no annotation lies
-             mostly (more than half of its area) inside another one of the same image, as
-             instances under a crowd region would; ignore otherwise (the default)
+    auto     objects when the file carries the header Datumaro (and so CVAT) writes (every
+             `info` field an empty string, one licence with no name), or when every
+             annotation of the file is a crowd RLE and no annotation lies mostly (more than
+             half of its area) inside another one of the same image, as instances under a
+             crowd region would; ignore otherwise (the default)
+
+Datumaro's own importer reads every `iscrowd: 1` RLE as a mask of its category (flagged
+`is_crowd`), so for the files it wrote, objects is also the reading that agrees with it; a
+file mixing polygons (iscrowd 0) and brush masks (iscrowd 1), as a CVAT task with both gives,
+is caught by the header.
 """
 
 from segdata.formats.base import CROWD_MODES
@@ -40,11 +47,20 @@ def _nested(anns, height, width):
     return any(cover[i, j] > NESTED for i in range(len(rles)) for j in range(len(rles)) if i != j)
 
 
-def decide(mode, annotations, images):
+def written_by_datumaro(data):
+    """True for a COCO JSON with the header Datumaro's exporter writes: `info` with only
+    empty-string fields and `licenses` == [{"name": "", "id": 0, "url": ""}]."""
+    info, licenses = data.get("info"), data.get("licenses")
+    return (isinstance(info, dict) and bool(info) and all(v == "" for v in info.values())
+            and licenses == [{"name": "", "id": 0, "url": ""}])
+
+
+def decide(mode, annotations, images, data=None):
     """-> ("objects" | "ignore", why) for one JSON file's crowd annotations.
 
     mode: one of CROWD_MODES; annotations: the file's kept annotation dicts by image id
-    ({image id: [ann]}, segmentations checked); images: {image id: image dict}.
+    ({image id: [ann]}, segmentations checked); images: {image id: image dict}; data: the
+    whole JSON (its header), or None.
     """
     if mode not in CROWD_MODES:
         raise ValueError(f"--crowd must be one of {', '.join(CROWD_MODES)}, got {mode!r}")
@@ -52,6 +68,9 @@ def decide(mode, annotations, images):
     crowd = [a for a in anns if a.get("iscrowd")]
     if mode != "auto" or not crowd:
         return (mode if mode != "auto" else "ignore"), f"--crowd {mode}"
+    if data is not None and written_by_datumaro(data):
+        return "objects", ("the file has the header Datumaro and CVAT write, whose iscrowd "
+                           "means 'stored as RLE'")
     if len(crowd) != len(anns):
         return "ignore", (f"{len(anns) - len(crowd)} annotation(s) are not crowds, so crowds "
                           "are COCO's ignore regions")
