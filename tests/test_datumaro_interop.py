@@ -5,6 +5,9 @@ colours and with sub-folder ids, coco_instances with masks and polygons, citysca
 official and custom labels, camvid), converted with build_records, and every record's mask is
 compared pixel for pixel with Datumaro's re-import of the same folder (class names matched,
 not indices). Images are tiny (12 x 16) and few, so the module runs in seconds.
+
+Label Studio's converter (label-studio-sdk) is not used: installing it would downgrade numpy
+under TensorFlow, so it cannot sit in the dev extra.
 """
 
 import io
@@ -380,3 +383,45 @@ def test_labelled_folder_opens_in_datumaro_and_both_readers_agree(tmp_path):
         shutil.copytree(out / sub, upload / sub)
     coco_view = _reimport(upload / "annotations" / "instances.json", "coco_instances", classes)
     _same(by_coco, {k.rsplit(".", 1)[0]: v for k, v in coco_view.items()})
+
+
+def test_cli_crowd_and_name_flags(tmp_path, capsys):
+    """`--crowd ignore --name NAME` on Datumaro's COCO export: shards carry the name, the
+    summary counts what iscrowd sent to ignore and warns."""
+    from segmodel.cli.build_records import main
+
+    src = tmp_path / "coco"
+    _dataset(["cat", "dog"], n=2, sub=False).export(str(src), "coco_instances", save_media=True)
+    out = tmp_path / "rec"
+    assert main(["--data-dir", str(src), "--output-dir", str(out), "--crowd", "ignore",
+                 "--name", "pets_cvat", "--workers", "0", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "ignore pixels" in printed and "crowd annotation(s)" in printed
+    assert "warning:" in printed and "--crowd objects" in printed
+    shards = sorted(p.name for p in out.glob("*.tfrecord-*"))
+    assert shards and all(p.startswith("pets_cvat-train.tfrecord-") for p in shards)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["crowd"] == "ignore" and manifest["prefix"] == "pets_cvat"
+
+
+def test_masks_layout_pair_lists(tmp_path):
+    """A masks folder whose mask names differ from the photos' (a.jpg, a_label.png) pairs them
+    through `image mask` lines in splits/*.txt; nothing is reported missing."""
+    from segdata.formats import masks
+
+    root = tmp_path / "data"
+    for d in ("images", "masks", "splits"):
+        (root / d).mkdir(parents=True)
+    (root / "classes.json").write_text(json.dumps({"classes": ["background", "cat"]}))
+    ids = np.zeros((H, W), np.uint8)
+    ids[2:6, 3:9] = 1
+    for stem in ("a", "b"):
+        Image.fromarray(np.full((H, W, 3), 40, np.uint8)).save(root / "images" / f"{stem}.jpg")
+        Image.fromarray(ids).save(root / "masks" / f"{stem}_label.png")
+    (root / "splits" / "train.txt").write_text("images/a.jpg masks/a_label.png\n"
+                                               "/images/b.jpg masks/b_label.png\n")
+    layout = masks.scan(root)
+    assert sorted(layout.samples) == ["a", "b"] and not layout.missing
+    manifest, found = _build(root, tmp_path / "rec")
+    assert manifest["prefix"] == "masks" and sorted(found) == ["a", "b"]
+    np.testing.assert_array_equal(found["a"], ids)

@@ -17,10 +17,16 @@ Split folders train/val/test become "train"/"validation"/"test".
 """
 
 import posixpath
-import shlex
 
 from segdata.formats import base, label_colours
-from segdata.formats.listing import clean_root, list_tree, ordered_splits, split_name
+from segdata.formats.listing import (
+    clean_root,
+    is_pair,
+    list_tree,
+    ordered_splits,
+    read_pairs,
+    split_name,
+)
 from segdata.io import fsio
 
 SPLIT_FOLDERS = ("train", "val", "test")
@@ -59,22 +65,13 @@ def _labels(root):
     return classes, palette, tuple(table), colour_table, warnings
 
 
-def _pairs_from_list(root, rel, ignored):
+def _pairs_from_list(root, rel):
     """A pair list -> [(photo rel path, mask rel path)]; raises FormatError naming the line."""
-    text = label_colours.read_text(fsio.join(root, rel))
-    pairs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            fields = shlex.split(line)
-        except ValueError:
-            fields = []
-        if len(fields) != 2:
-            raise base.FormatError(f"{root}/{rel}:{lineno}: expected 'image mask' (two paths "
-                                   f"relative to {root}), got {line!r}")
-        pairs.append(tuple(posixpath.normpath(f.replace("\\", "/").lstrip("/")) for f in fields))
+    pairs = read_pairs(root, rel)
+    for i, pair in enumerate(pairs):
+        if not is_pair(pair):
+            raise base.FormatError(f"{root}/{rel}: entry {i + 1} ({pair[0]!r}) is not an "
+                                   f"'image mask' pair (two paths relative to {root})")
     return pairs
 
 
@@ -110,7 +107,7 @@ def scan(root):
     for split in SPLIT_FOLDERS:
         listed = f"{split}.txt"
         if fsio.isfile(fsio.join(root, listed)):
-            pairs = _pairs_from_list(root, listed, ignored)
+            pairs = _pairs_from_list(root, listed)
         elif fsio.isdir(fsio.join(root, split)):
             pairs = _pairs_from_folders(root, split, ignored)
         else:

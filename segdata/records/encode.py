@@ -209,13 +209,29 @@ def _ranges(values):
 def map_colours(img, colours):
     """Colour mask -> uint8 train ids via (r, g, b, id) tuples, each colour matched exactly.
 
-    Close colours stay distinct ((250, 50, 83) and (250, 50, 86) are two classes): pixels are
-    packed to 24-bit keys and looked up with a binary search over the label map's sorted keys.
-    Raises MaskValueError naming the colours (up to 10) the label map does not name.
+    Fast path: PIL maps every pixel to a label-map colour in C (`quantize` onto the label map
+    as a palette, no dithering), and the result is kept only when mapping it back gives the
+    original image exactly. PIL's colour lookup works at reduced precision, so close colours
+    ((250, 50, 83) and (250, 50, 86)) can land on one entry; then, or when some colour is not
+    in the label map, the exact path packs pixels to 24-bit keys and looks them up with a
+    binary search over the label map's sorted keys. Raises MaskValueError naming the colours
+    (up to 10) the label map does not name.
     """
+    from PIL import ImageChops
+
     if not colours:
         raise MaskValueError("the label map (labelmap.txt) names no colours")
-    rgb = np.asarray(img.convert("RGB"), np.uint32)
+    rgb_img = img.convert("RGB")
+    if len(colours) <= 256:
+        flat = [c for r, g, b, _ in colours for c in (r, g, b)]
+        palette = Image.new("P", (1, 1))
+        palette.putpalette(flat + flat[:3] * (256 - len(colours)))
+        indexed = rgb_img.quantize(palette=palette, dither=Image.Dither.NONE)
+        if ImageChops.difference(indexed.convert("RGB"), rgb_img).getbbox() is None:
+            lut = np.full(256, colours[0][3], np.uint8)  # padding repeats the first colour
+            lut[:len(colours)] = [c[3] for c in colours]
+            return lut[np.asarray(indexed)]
+    rgb = np.asarray(rgb_img, np.uint32)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     keys = np.array([(r << 16) | (g << 8) | b for r, g, b, _ in colours], np.uint32)
     order = np.argsort(keys, kind="stable")

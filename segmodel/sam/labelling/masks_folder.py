@@ -326,8 +326,9 @@ class MasksFolder:
         # objects on top, the ignore band left out), so `--format masks` and `--format coco`
         # of this folder give the same records.
         visible = visible_masks([o["mask"] for o in objects], label != IGNORE_LABEL)
-        part = coco_output.image_part(f"{stem}.jpg", (height, width),
-                                      [dict(o, mask=v) for o, v in zip(objects, visible)])
+        part = coco_output.image_part(
+            f"{stem}.jpg", (height, width),
+            [dict(o, mask=v, object_mask=o["mask"]) for o, v in zip(objects, visible)])
         part["prompts"] = prompts
         part["token"] = uuid.uuid4().hex
         image_out, mask_out = self._paths(stem)
