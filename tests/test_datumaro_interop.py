@@ -165,10 +165,13 @@ def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
         coco_crowd.decide("maybe", mixed, images)
 
 
-def test_coco_polygons(tmp_path):
+@pytest.mark.parametrize("labels", [["cat", "dog"], ["background", "cat", "dog"]])
+def test_coco_polygons(tmp_path, labels):
+    """Polygons; a "background" category (VOC-style label lists) is train id 0, not a class."""
     src = tmp_path / "coco"
-    _dataset(["cat", "dog"], polygons=True).export(str(src), "coco_instances", save_media=True)
+    _dataset(labels, polygons=True).export(str(src), "coco_instances", save_media=True)
     manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["classes"] == ["background", "cat", "dog"]
     views = _reimport(src, "coco_instances", manifest["classes"])
     _same(found, {k.rsplit("/", 1)[-1]: v for k, v in views.items()})
 
