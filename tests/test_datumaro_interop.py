@@ -144,7 +144,8 @@ def test_coco_masks_exported_as_crowd_rle_are_objects(tmp_path):
 
 
 def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
-    """A file mixing objects and crowds, or crowds lying over objects, keeps COCO's meaning."""
+    """A file mixing objects and crowds, or crowds lying over objects of their category, keeps
+    COCO's meaning; a small object of another category inside a big one is no crowd."""
     from segdata.formats import coco_crowd
 
     rle = {"size": [H, W], "counts": [0, H * W]}
@@ -155,10 +156,14 @@ def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
     small = mask_utils.encode(np.asfortranarray(inner))
     small["counts"] = small["counts"].decode()
     images = {1: {"height": H, "width": W, "file_name": "a.jpg"}}
-    crowd = lambda segm: {"iscrowd": 1, "segmentation": segm}  # noqa: E731
+    def crowd(segm, cat=1):
+        return {"iscrowd": 1, "segmentation": segm, "category_id": cat}
+
     assert coco_crowd.decide("auto", {1: [crowd(rle), crowd(small)]}, images)[0] == "ignore"
+    assert coco_crowd.decide("auto", {1: [crowd(rle), crowd(small, 2)]}, images)[0] == "objects"
     assert coco_crowd.decide("auto", {1: [crowd(small)]}, images)[0] == "objects"
-    mixed = {1: [crowd(small), {"iscrowd": 0, "segmentation": [[0, 0, 5, 0, 5, 5]]}]}
+    mixed = {1: [crowd(small), {"iscrowd": 0, "segmentation": [[0, 0, 5, 0, 5, 5]],
+                                "category_id": 1}]}
     assert coco_crowd.decide("auto", mixed, images)[0] == "ignore"
     assert coco_crowd.decide("objects", mixed, images)[0] == "objects"
     with pytest.raises(ValueError, match="--crowd"):
@@ -428,3 +433,38 @@ def test_masks_layout_pair_lists(tmp_path):
     manifest, found = _build(root, tmp_path / "rec")
     assert manifest["prefix"] == "masks" and sorted(found) == ["a", "b"]
     np.testing.assert_array_equal(found["a"], ids)
+
+
+def test_coco_mask_export_with_overlaps(tmp_path):
+    """A CVAT-style mask export where a small object of another class sits on a big one (and
+    one overlaps partly): still objects (not crowds), smaller on top, so the window stays
+    visible. (Datumaro's own re-import reverses the file's annotation order, so its layering
+    is no reference here; the pixels outside the overlaps are compared with it.)"""
+    labels = ["car", "window", "person"]
+    rng = np.random.default_rng(3)
+    car = np.zeros((H, W), np.uint8)
+    car[2:10, 1:14] = 1
+    window = np.zeros((H, W), np.uint8)
+    window[3:5, 3:7] = 1  # wholly inside the car
+    person = np.zeros((H, W), np.uint8)
+    person[6:12, 10:16] = 1  # partly over the car
+    item = dm.DatasetItem(id="a", subset="train",
+                          media=DmImage.from_numpy(rng.integers(0, 256, (H, W, 3), np.uint8)),
+                          annotations=[dm.Mask(image=m, label=labels.index(n), id=i + 1)
+                                       for i, (n, m) in enumerate((("car", car),
+                                                                   ("window", window),
+                                                                   ("person", person)))])
+    src = tmp_path / "coco"
+    dm.Dataset.from_iterable([item], categories=labels).export(str(src), "coco_instances",
+                                                               save_media=True)
+    manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["ignore"]["crowd"]["files"]["annotations/instances_train.json"]["as"] == \
+        "objects"
+    classes = manifest["classes"]
+    expected = np.zeros((H, W), np.uint8)
+    for name, mask in (("car", car), ("person", person), ("window", window)):  # by area
+        expected[mask.astype(bool)] = classes.index(name)
+    np.testing.assert_array_equal(found["a"], expected)
+    view = _reimport(src, "coco_instances", classes)["a"]
+    alone = (car + window + person) == 1
+    np.testing.assert_array_equal(found["a"][alone], view[alone])
