@@ -135,6 +135,15 @@ def test_coco_masks_exported_as_crowd_rle_are_objects(tmp_path):
     assert crowd["files"]["annotations/instances_train.json"]["as"] == "objects"
     assert any("read as objects" in w for w in manifest["warnings"])
 
+    # Model Garden's instance keys: objects read from crowd RLE are no crowds there either.
+    out = tmp_path / "rec_instances"
+    manifest = build_records(src, out, workers=1, progress=False, instances=True)
+    for shard in manifest["splits"]["train"]["shards"]:
+        for raw in tf.data.TFRecordDataset(str(out / shard["file"])):
+            feat = tf.train.Example.FromString(raw.numpy()).features.feature
+            assert feat["image/object/is_crowd"].int64_list.value
+            assert set(feat["image/object/is_crowd"].int64_list.value) == {0}
+
     manifest, found = _build(src, tmp_path / "rec_ignore", crowd="ignore")
     objects = sum(int(v.astype(bool).sum()) for v in views.values())
     assert manifest["ignore"]["crowd"]["annotations"] == len(data["annotations"])
