@@ -244,7 +244,7 @@ def test_labelmap_ignore_line_and_voc_rgb_masks(tmp_path):
     vrgb = np.array([palette[v] for v in voc_ids.reshape(-1)], np.uint8).reshape(H, W, 3)
     decoder = base.MaskDecoder(kind="values", num_classes=21,
                                    table=base.identity_table(21),
-                                   colours=voc.scan_decoder_colours())
+                                   colours=voc.voc_colours())
     buf = io.BytesIO()
     Image.fromarray(vrgb).save(buf, format="PNG")
     _, png, _, _ = encode.decode_mask(buf.getvalue(), decoder)

@@ -57,7 +57,8 @@ def _labels(root):
                 base.identity_table(k, ignore_values=(SEGNET_IGNORE, base.IGNORE_LABEL)), (), [])
     names, colours = label_colours.datumaro_order(*label_colours.parse_label_colors(path),
                                                   black_first=True)
-    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours)
+    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours,
+                                                                         voc=False)
     table = [base.INVALID] * 256
     for value, (*_, train_id) in enumerate(colour_table):
         table[value] = train_id
