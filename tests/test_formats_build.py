@@ -15,7 +15,7 @@ from PIL import Image
 from segdata.records.convert import build_records
 from segdata.synthetic.datasets import make_dataset
 
-LAYOUTS = ("voc", "cvat", "coco", "cityscapes", "ade20k", "masks")
+LAYOUTS = ("voc", "cvat", "coco", "cityscapes", "ade20k", "camvid", "masks")
 FORMAT = {"cvat": "voc"}  # the format name build_records reports for each generated layout
 
 
@@ -99,7 +99,8 @@ def test_photos_keep_their_bytes_and_format(built):
         with Image.open(io.BytesIO(encoded)) as img:
             assert img.format.lower() == fmt and img.mode == "RGB"
         filename = feat["image/filename"].bytes_list.value[0].decode()
-        originals = list(data.root.rglob(filename))
+        # (CamVid's masks share their photos' names, in the *annot/ folders)
+        originals = [p for p in data.root.rglob(filename) if not p.parent.name.endswith("annot")]
         if name not in repaired and len(originals) == 1:
             assert originals[0].read_bytes() == encoded, name
             kept_same += 1

@@ -53,6 +53,7 @@ PHOTO = {
     "ade20k": lambda ds, n: f"images/{'training' if 'train' in n else 'validation'}/{n}.jpg",
     "masks": lambda ds, n: next(f"images/{n}{e}" for e in (".jpg", ".png")
                                 if (ds.root / f"images/{n}{e}").exists()),
+    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}/{n}.jpg",
 }
 MASK = {
     "voc": lambda ds, n: f"VOC2012/SegmentationClass/{n}.png",
@@ -60,6 +61,7 @@ MASK = {
     "cityscapes": lambda ds, n: f"gtFine/{_cs_split(ds, n)}/{_city(n)}/{n}_gtFine_labelIds.png",
     "ade20k": lambda ds, n: f"annotations/{'training' if 'train' in n else 'validation'}/{n}.png",
     "masks": lambda ds, n: f"masks/{n}.png",
+    "camvid": lambda ds, n: _camvid_pairs(ds)[n],
 }
 FIXED_FILES = {
     "voc": ["VOC2012/ImageSets/Segmentation/train.txt", "VOC2012/ImageSets/Segmentation/val.txt",
@@ -70,6 +72,7 @@ FIXED_FILES = {
     "cityscapes": [],
     "ade20k": ["objectInfo150.csv", "sceneCategories.txt"],
     "masks": ["classes.json", "splits/train.txt", "splits/val.txt"],
+    "camvid": ["label_colors.txt", "train.txt", "val.txt"],
 }
 
 
@@ -106,6 +109,20 @@ def test_same_seed_same_bytes(tmp_path, fmt):
     assert all(np.array_equal(a.truth[n], b.truth[n]) for n in a.truth)
 
 
+def _camvid_split(ds, name):
+    return "train" if name in ds.splits["train"] else "val"
+
+
+def _camvid_pairs(ds):
+    """{photo stem: mask path} from the `image mask` lines of train.txt and val.txt."""
+    pairs = {}
+    for split in ("train", "val"):
+        for line in (ds.root / f"{split}.txt").read_text().splitlines():
+            photo, mask = line.split()
+            pairs[pathlib.PurePath(photo).stem] = mask
+    return pairs
+
+
 def _decode(ds, name):
     """Train ids from the files, by each layout's documented rule (not the generator's code)."""
     fmt, path = ds.format, ds.root / MASK.get(ds.format, lambda *_: "")(ds, name)
@@ -136,10 +153,20 @@ def _decode(ds, name):
     if fmt == "ade20k":
         values = np.asarray(Image.open(path)).astype(np.int32)
         return np.where(values == 0, 255, values - 1).astype(np.uint8)
+    if fmt == "camvid":
+        # label_colors.txt: `r g b name`; the black Void line is ignore, the rest in order.
+        lines = [ln.split() for ln in (ds.root / "label_colors.txt").read_text().splitlines()]
+        assert lines[0] == ["0", "0", "0", "Void"] and [ln[3] for ln in lines[1:]] == \
+            list(ds.classes)
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        out = np.full(rgb.shape[:2], 254, np.uint8)
+        for index, ln in enumerate(lines):
+            out[(rgb == tuple(map(int, ln[:3]))).all(-1)] = 255 if index == 0 else index - 1
+        return out
     return np.asarray(Image.open(path))  # masks: train ids as stored
 
 
-@pytest.mark.parametrize("fmt", ["voc", "cvat", "cityscapes", "ade20k", "masks"])
+@pytest.mark.parametrize("fmt", ["voc", "cvat", "cityscapes", "ade20k", "camvid", "masks"])
 def test_truth_is_what_the_files_say(made, fmt):
     ds = made(fmt)
     for name, truth in ds.truth.items():

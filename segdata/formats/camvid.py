@@ -109,6 +109,8 @@ def scan(root):
         listed = f"{split}.txt"
         if fsio.isfile(fsio.join(root, listed)):
             pairs = _pairs_from_list(root, listed)
+            for folder in (split, f"{split}annot"):  # junk beside the listed files
+                ignored.extend(list_tree(root, folder)[1])
         elif fsio.isdir(fsio.join(root, split)):
             pairs = _pairs_from_folders(root, split, ignored)
         else:

@@ -4,7 +4,7 @@
     ds.root          # point a reader here (e.g. .../voc/VOCdevkit)
     ds.truth[name]   # uint8 [H, W] train ids, 255 = ignore
 
-Formats: voc, cvat, coco, cityscapes, ade20k, masks (the Pets layout is
+Formats: voc, cvat, coco, cityscapes, ade20k, camvid, masks (the Pets layout is
 `segdata.synthetic.pets.make_sample_data`). Output is a pure function of the arguments (same
 bytes every run). The folder is generated under a temporary name and renamed when complete.
 """
@@ -14,11 +14,11 @@ import os
 import pathlib
 import shutil
 
-from segdata.synthetic import ade20k, cityscapes, coco, masks, voc
+from segdata.synthetic import ade20k, camvid, cityscapes, coco, masks, voc
 
 WRITERS = {"voc": voc.write_voc, "cvat": voc.write_cvat, "coco": coco.write_coco,
            "cityscapes": cityscapes.write_cityscapes, "ade20k": ade20k.write_ade20k,
-           "masks": masks.write_masks}
+           "camvid": camvid.write_camvid, "masks": masks.write_masks}
 FORMATS = tuple(WRITERS)
 
 

@@ -4,7 +4,7 @@
   segkit make-sample-data --format voc --output-dir data/voc [--num-images 12] [--quirks]
 
 --format pets (the default) writes the Oxford-IIIT Pet layout; voc, cvat, coco, cityscapes,
-ade20k and masks write that layout with several classes per image (segdata.synthetic.datasets).
+ade20k, camvid and masks write that layout with several classes per image (segdata.synthetic.datasets).
 --quirks (alias --with-quirks) also plants the layout's real mess (for pets: PNG/GIF bytes named
 .jpg, CMYK, RGBA and grayscale JPEGs, a truncated JPEG, missing/wrong-size/out-of-range trimaps,
 junk files; for the others: a missing mask, a wrong-size mask, an out-of-range value or colour,
@@ -17,7 +17,7 @@ import argparse
 import pathlib
 import sys
 
-FORMATS = ("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "masks")
+FORMATS = ("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "camvid", "masks")
 
 
 def _parser():
