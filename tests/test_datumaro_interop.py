@@ -5,6 +5,9 @@ colours and with sub-folder ids, coco_instances with masks and polygons, citysca
 official and custom labels, camvid), converted with build_records, and every record's mask is
 compared pixel for pixel with Datumaro's re-import of the same folder (class names matched,
 not indices). Images are tiny (12 x 16) and few, so the module runs in seconds.
+
+Label Studio's converter (label-studio-sdk) is not used: installing it would downgrade numpy
+under TensorFlow, so it cannot sit in the dev extra.
 """
 
 import io
@@ -133,6 +136,15 @@ def test_coco_masks_exported_as_crowd_rle_are_objects(tmp_path):
     assert crowd["files"]["annotations/instances_train.json"]["as"] == "objects"
     assert any("read as objects" in w for w in manifest["warnings"])
 
+    # Model Garden's instance keys: objects read from crowd RLE are no crowds there either.
+    out = tmp_path / "rec_instances"
+    manifest = build_records(src, out, workers=1, progress=False, instances=True)
+    for shard in manifest["splits"]["train"]["shards"]:
+        for raw in tf.data.TFRecordDataset(str(out / shard["file"])):
+            feat = tf.train.Example.FromString(raw.numpy()).features.feature
+            assert feat["image/object/is_crowd"].int64_list.value
+            assert set(feat["image/object/is_crowd"].int64_list.value) == {0}
+
     manifest, found = _build(src, tmp_path / "rec_ignore", crowd="ignore")
     objects = sum(int(v.astype(bool).sum()) for v in views.values())
     assert manifest["ignore"]["crowd"]["annotations"] == len(data["annotations"])
@@ -142,7 +154,8 @@ def test_coco_masks_exported_as_crowd_rle_are_objects(tmp_path):
 
 
 def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
-    """A file mixing objects and crowds, or crowds lying over objects, keeps COCO's meaning."""
+    """A file mixing objects and crowds, or crowds lying over objects of their category, keeps
+    COCO's meaning; a small object of another category inside a big one is no crowd."""
     from segdata.formats import coco_crowd
 
     rle = {"size": [H, W], "counts": [0, H * W]}
@@ -153,10 +166,14 @@ def test_coco_crowd_auto_keeps_real_crowds(tmp_path):
     small = mask_utils.encode(np.asfortranarray(inner))
     small["counts"] = small["counts"].decode()
     images = {1: {"height": H, "width": W, "file_name": "a.jpg"}}
-    crowd = lambda segm: {"iscrowd": 1, "segmentation": segm}  # noqa: E731
+    def crowd(segm, cat=1):
+        return {"iscrowd": 1, "segmentation": segm, "category_id": cat}
+
     assert coco_crowd.decide("auto", {1: [crowd(rle), crowd(small)]}, images)[0] == "ignore"
+    assert coco_crowd.decide("auto", {1: [crowd(rle), crowd(small, 2)]}, images)[0] == "objects"
     assert coco_crowd.decide("auto", {1: [crowd(small)]}, images)[0] == "objects"
-    mixed = {1: [crowd(small), {"iscrowd": 0, "segmentation": [[0, 0, 5, 0, 5, 5]]}]}
+    mixed = {1: [crowd(small), {"iscrowd": 0, "segmentation": [[0, 0, 5, 0, 5, 5]],
+                                "category_id": 1}]}
     assert coco_crowd.decide("auto", mixed, images)[0] == "ignore"
     assert coco_crowd.decide("objects", mixed, images)[0] == "objects"
     with pytest.raises(ValueError, match="--crowd"):
@@ -190,10 +207,13 @@ def test_coco_polygons_and_masks_in_one_file_are_all_objects(tmp_path):
                              {1: {}}, coco_header)[0] == "ignore"
 
 
-def test_coco_polygons(tmp_path):
+@pytest.mark.parametrize("labels", [["cat", "dog"], ["background", "cat", "dog"]])
+def test_coco_polygons(tmp_path, labels):
+    """Polygons; a "background" category (VOC-style label lists) is train id 0, not a class."""
     src = tmp_path / "coco"
-    _dataset(["cat", "dog"], polygons=True).export(str(src), "coco_instances", save_media=True)
+    _dataset(labels, polygons=True).export(str(src), "coco_instances", save_media=True)
     manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["classes"] == ["background", "cat", "dog"]
     views = _reimport(src, "coco_instances", manifest["classes"])
     _same(found, {k.rsplit("/", 1)[-1]: v for k, v in views.items()})
 
@@ -252,7 +272,7 @@ def test_labelmap_ignore_line_and_voc_rgb_masks(tmp_path):
     vrgb = np.array([palette[v] for v in voc_ids.reshape(-1)], np.uint8).reshape(H, W, 3)
     decoder = base.MaskDecoder(kind="values", num_classes=21,
                                    table=base.identity_table(21),
-                                   colours=voc.scan_decoder_colours())
+                                   colours=voc.voc_colours())
     buf = io.BytesIO()
     Image.fromarray(vrgb).save(buf, format="PNG")
     _, png, _, _ = encode.decode_mask(buf.getvalue(), decoder)
@@ -408,3 +428,80 @@ def test_labelled_folder_opens_in_datumaro_and_both_readers_agree(tmp_path):
         shutil.copytree(out / sub, upload / sub)
     coco_view = _reimport(upload / "annotations" / "instances.json", "coco_instances", classes)
     _same(by_coco, {k.rsplit(".", 1)[0]: v for k, v in coco_view.items()})
+
+
+def test_cli_crowd_and_name_flags(tmp_path, capsys):
+    """`--crowd ignore --name NAME` on Datumaro's COCO export: shards carry the name, the
+    summary counts what iscrowd sent to ignore and warns."""
+    from segmodel.cli.build_records import main
+
+    src = tmp_path / "coco"
+    _dataset(["cat", "dog"], n=2, sub=False).export(str(src), "coco_instances", save_media=True)
+    out = tmp_path / "rec"
+    assert main(["--data-dir", str(src), "--output-dir", str(out), "--crowd", "ignore",
+                 "--name", "pets_cvat", "--workers", "0", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "ignore pixels" in printed and "crowd annotation(s)" in printed
+    assert "warning:" in printed and "--crowd objects" in printed
+    shards = sorted(p.name for p in out.glob("*.tfrecord-*"))
+    assert shards and all(p.startswith("pets_cvat-train.tfrecord-") for p in shards)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["crowd"] == "ignore" and manifest["prefix"] == "pets_cvat"
+
+
+def test_masks_layout_pair_lists(tmp_path):
+    """A masks folder whose mask names differ from the photos' (a.jpg, a_label.png) pairs them
+    through `image mask` lines in splits/*.txt; nothing is reported missing."""
+    from segdata.formats import masks
+
+    root = tmp_path / "data"
+    for d in ("images", "masks", "splits"):
+        (root / d).mkdir(parents=True)
+    (root / "classes.json").write_text(json.dumps({"classes": ["background", "cat"]}))
+    ids = np.zeros((H, W), np.uint8)
+    ids[2:6, 3:9] = 1
+    for stem in ("a", "b"):
+        Image.fromarray(np.full((H, W, 3), 40, np.uint8)).save(root / "images" / f"{stem}.jpg")
+        Image.fromarray(ids).save(root / "masks" / f"{stem}_label.png")
+    (root / "splits" / "train.txt").write_text("images/a.jpg masks/a_label.png\n"
+                                               "/images/b.jpg masks/b_label.png\n")
+    layout = masks.scan(root)
+    assert sorted(layout.samples) == ["a", "b"] and not layout.missing
+    manifest, found = _build(root, tmp_path / "rec")
+    assert manifest["prefix"] == "masks" and sorted(found) == ["a", "b"]
+    np.testing.assert_array_equal(found["a"], ids)
+
+
+def test_coco_mask_export_with_overlaps(tmp_path):
+    """A CVAT-style mask export where a small object of another class sits on a big one (and
+    one overlaps partly): still objects (not crowds), smaller on top, so the window stays
+    visible. (Datumaro's own re-import reverses the file's annotation order, so its layering
+    is no reference here; the pixels outside the overlaps are compared with it.)"""
+    labels = ["car", "window", "person"]
+    rng = np.random.default_rng(3)
+    car = np.zeros((H, W), np.uint8)
+    car[2:10, 1:14] = 1
+    window = np.zeros((H, W), np.uint8)
+    window[3:5, 3:7] = 1  # wholly inside the car
+    person = np.zeros((H, W), np.uint8)
+    person[6:12, 10:16] = 1  # partly over the car
+    item = dm.DatasetItem(id="a", subset="train",
+                          media=DmImage.from_numpy(rng.integers(0, 256, (H, W, 3), np.uint8)),
+                          annotations=[dm.Mask(image=m, label=labels.index(n), id=i + 1)
+                                       for i, (n, m) in enumerate((("car", car),
+                                                                   ("window", window),
+                                                                   ("person", person)))])
+    src = tmp_path / "coco"
+    dm.Dataset.from_iterable([item], categories=labels).export(str(src), "coco_instances",
+                                                               save_media=True)
+    manifest, found = _build(src, tmp_path / "rec")
+    assert manifest["ignore"]["crowd"]["files"]["annotations/instances_train.json"]["as"] == \
+        "objects"
+    classes = manifest["classes"]
+    expected = np.zeros((H, W), np.uint8)
+    for name, mask in (("car", car), ("person", person), ("window", window)):  # by area
+        expected[mask.astype(bool)] = classes.index(name)
+    np.testing.assert_array_equal(found["a"], expected)
+    view = _reimport(src, "coco_instances", classes)["a"]
+    alone = (car + window + person) == 1
+    np.testing.assert_array_equal(found["a"][alone], view[alone])

@@ -99,7 +99,7 @@ def test_photos_keep_their_bytes_and_format(built):
         with Image.open(io.BytesIO(encoded)) as img:
             assert img.format.lower() == fmt and img.mode == "RGB"
         filename = feat["image/filename"].bytes_list.value[0].decode()
-        # CamVid's masks carry their photo's file name, in the split's annot/ folder.
+        # (CamVid's masks share their photos' names, in the *annot/ folders)
         originals = [p for p in data.root.rglob(filename) if not p.parent.name.endswith("annot")]
         if name not in repaired and len(originals) == 1:
             assert originals[0].read_bytes() == encoded, name
@@ -239,3 +239,26 @@ def test_a_labelled_masks_folder_with_coco_beside_it_detects_as_masks(tmp_path):
     (data.root / "annotations" / "instances.json").write_text(json.dumps(
         {"images": [], "annotations": [], "categories": [{"id": 1, "name": "x"}]}))
     assert formats.detect_format(data.root)[0] == "masks"
+
+
+def test_segnet_camvid_with_absolute_list_paths(tmp_path):
+    """CamVid as the SegNet tutorial ships it: class-id masks (11 = Unlabelled), and lists that
+    name `/SegNet/CamVid/train/X.png` paths of another machine; the reader finds each file by
+    the longest tail of its listed path, and the records hold SegNet's 11 classes."""
+    from segdata.synthetic.segnet_camvid import CLASSES, write_segnet_camvid
+
+    fields = write_segnet_camvid(tmp_path, num_images=9, image_size=(48, 64), seed=2,
+                                 quirks=True)
+    root = tmp_path / fields["root"]
+    listed = (root / "train.txt").read_text().splitlines()[0].split()
+    assert listed[0].startswith("/SegNet/CamVid/train/") and not (root / listed[0]).exists()
+    manifest = build_records(root, tmp_path / "records", workers=0, progress=False)
+    assert manifest["format"] == "camvid" and manifest["classes"] == list(CLASSES)
+    records = _records(tmp_path / "records", manifest)
+    assert set(records) == set(fields["truth"])
+    for name, (_, feat) in records.items():
+        np.testing.assert_array_equal(_mask(feat), fields["truth"][name], err_msg=name)
+    skipped = {s["name"] for s in manifest["skipped"]}
+    assert skipped == {n for n, o in fields["quirks"].items() if o.startswith("skipped")}
+    thin = {"Pole", "Fence", "Bicyclist"}
+    assert all(manifest["class_pixel_counts"][c] > 0 for c in thin)

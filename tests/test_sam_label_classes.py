@@ -13,10 +13,11 @@ from pycocotools.coco import COCO
 
 from segdata.formats.base import default_palette
 from segmodel.cli import sam_label
-from segmodel.sam.labelling import journal, masks_folder
+from segmodel.sam.labelling import journal, painting
 from segmodel.sam.labelling.classes import ClassList, parse_classes
 from segmodel.sam.labelling.entries import normalize_prompts, object_mask
-from segmodel.sam.labelling.masks_folder import MasksFolder, visible_masks
+from segmodel.sam.labelling.masks_folder import MasksFolder
+from segmodel.sam.labelling.painting import visible_masks
 from segmodel.testing import smooth_image
 
 SIZES = [(64, 96), (72, 56), (60, 60)]
@@ -231,7 +232,7 @@ def test_two_writers_accepting_the_same_image_stay_consistent(tmp_path):
     out = tmp_path / "out"
     winner = json.loads((out / "prompts.json").read_text())["a.jpg"]["writer"]
     objects = variants[winner]
-    expected = masks_folder.paint_mask(
+    expected = painting.paint_mask(
         [(o["mask"], classes.train_id(o["class"])) for o in objects], (24, 32))
     np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / "a.png")), expected)
     coco = COCO(str(out / "annotations" / "instances.json"))

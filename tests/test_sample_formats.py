@@ -45,28 +45,23 @@ def _cs_split(ds, name):
 
 
 # Where each layout keeps a sample's photo and its (main) mask, relative to ds.root.
-def _camvid_split(ds, name):
-    return next(folder for folder, split in (("train", "train"), ("val", "validation"),
-                                             ("test", "test")) if name in ds.splits[split])
-
-
 PHOTO = {
     "voc": lambda ds, n: f"VOC2012/JPEGImages/{n}.jpg",
     "cvat": lambda ds, n: f"JPEGImages/{n}.jpg",
     "coco": lambda ds, n: f"{'train' if n in ds.splits['train'] else 'val'}2017/{n}.jpg",
     "cityscapes": lambda ds, n: f"leftImg8bit/{_cs_split(ds, n)}/{_city(n)}/{n}_leftImg8bit.png",
     "ade20k": lambda ds, n: f"images/{'training' if 'train' in n else 'validation'}/{n}.jpg",
-    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}/{n}.png",
     "masks": lambda ds, n: next(f"images/{n}{e}" for e in (".jpg", ".png")
                                 if (ds.root / f"images/{n}{e}").exists()),
+    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}/{n}.jpg",
 }
 MASK = {
     "voc": lambda ds, n: f"VOC2012/SegmentationClass/{n}.png",
     "cvat": lambda ds, n: f"SegmentationClass/{n}.png",
     "cityscapes": lambda ds, n: f"gtFine/{_cs_split(ds, n)}/{_city(n)}/{n}_gtFine_labelIds.png",
     "ade20k": lambda ds, n: f"annotations/{'training' if 'train' in n else 'validation'}/{n}.png",
-    "camvid": lambda ds, n: f"{_camvid_split(ds, n)}annot/{n}.png",
     "masks": lambda ds, n: f"masks/{n}.png",
+    "camvid": lambda ds, n: _camvid_pairs(ds)[n],
 }
 FIXED_FILES = {
     "voc": ["VOC2012/ImageSets/Segmentation/train.txt", "VOC2012/ImageSets/Segmentation/val.txt",
@@ -76,8 +71,8 @@ FIXED_FILES = {
              "annotations/captions_train2017.json"],
     "cityscapes": [],
     "ade20k": ["objectInfo150.csv", "sceneCategories.txt"],
-    "camvid": ["train.txt", "val.txt", "test.txt"],
     "masks": ["classes.json", "splits/train.txt", "splits/val.txt"],
+    "camvid": ["label_colors.txt", "train.txt", "val.txt"],
 }
 
 
@@ -114,6 +109,20 @@ def test_same_seed_same_bytes(tmp_path, fmt):
     assert all(np.array_equal(a.truth[n], b.truth[n]) for n in a.truth)
 
 
+def _camvid_split(ds, name):
+    return "train" if name in ds.splits["train"] else "val"
+
+
+def _camvid_pairs(ds):
+    """{photo stem: mask path} from the `image mask` lines of train.txt and val.txt."""
+    pairs = {}
+    for split in ("train", "val"):
+        for line in (ds.root / f"{split}.txt").read_text().splitlines():
+            photo, mask = line.split()
+            pairs[pathlib.PurePath(photo).stem] = mask
+    return pairs
+
+
 def _decode(ds, name):
     """Train ids from the files, by each layout's documented rule (not the generator's code)."""
     fmt, path = ds.format, ds.root / MASK.get(ds.format, lambda *_: "")(ds, name)
@@ -144,10 +153,16 @@ def _decode(ds, name):
     if fmt == "ade20k":
         values = np.asarray(Image.open(path)).astype(np.int32)
         return np.where(values == 0, 255, values - 1).astype(np.uint8)
-    if fmt == "camvid":  # SegNet: 0 Sky .. 10 Bicyclist, 11 Unlabelled
-        values = np.asarray(Image.open(path))
-        assert values.max() <= 11
-        return np.where(values == 11, 255, values).astype(np.uint8)
+    if fmt == "camvid":
+        # label_colors.txt: `r g b name`; the black Void line is ignore, the rest in order.
+        lines = [ln.split() for ln in (ds.root / "label_colors.txt").read_text().splitlines()]
+        assert lines[0] == ["0", "0", "0", "Void"] and [ln[3] for ln in lines[1:]] == \
+            list(ds.classes)
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        out = np.full(rgb.shape[:2], 254, np.uint8)
+        for index, ln in enumerate(lines):
+            out[(rgb == tuple(map(int, ln[:3]))).all(-1)] = 255 if index == 0 else index - 1
+        return out
     return np.asarray(Image.open(path))  # masks: train ids as stored
 
 
@@ -294,14 +309,13 @@ def test_quirks_are_in_the_files(made, fmt):
     ds = made(fmt, quirks=True)
     clean = made(fmt)
     outcomes = set(ds.quirks.values())
-    # CamVid pairs come from its lists: files beside them are never read, so no junk is planted.
-    assert {"repaired: grayscale"} | ({"ignored: junk"} if fmt != "camvid" else set()) <= outcomes
+    assert {"repaired: grayscale", "ignored: junk"} <= outcomes
     assert any(o.startswith("skipped") for o in outcomes)
     if fmt != "coco":
         assert {"skipped: missing mask", "skipped: size"} <= outcomes
         if fmt != "cityscapes":  # every labelId outside the official table is ignore
             assert any(o.startswith(("skipped: value", "skipped: colour")) for o in outcomes)
-    if fmt not in ("cityscapes", "camvid"):  # their photos are PNG files already
+    if fmt != "cityscapes":  # Cityscapes photos are PNG files already
         assert "repaired: png as jpg" in outcomes
     for key, outcome in ds.quirks.items():
         if outcome == "ignored: junk":

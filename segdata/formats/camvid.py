@@ -19,10 +19,16 @@ Split folders train/val/test become "train"/"validation"/"test".
 """
 
 import posixpath
-import shlex
 
 from segdata.formats import base, label_colours
-from segdata.formats.listing import clean_root, list_tree, ordered_splits, split_name
+from segdata.formats.listing import (
+    clean_root,
+    is_pair,
+    list_tree,
+    ordered_splits,
+    read_pairs,
+    split_name,
+)
 from segdata.io import fsio
 
 SPLIT_FOLDERS = ("train", "val", "test")
@@ -53,7 +59,8 @@ def _labels(root):
                 base.identity_table(k, ignore_values=(SEGNET_IGNORE, base.IGNORE_LABEL)), (), [])
     names, colours = label_colours.datumaro_order(*label_colours.parse_label_colors(path),
                                                   black_first=True)
-    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours)
+    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours,
+                                                                         voc=False)
     table = [base.INVALID] * 256
     for value, (*_, train_id) in enumerate(colour_table):
         table[value] = train_id
@@ -61,23 +68,14 @@ def _labels(root):
     return classes, palette, tuple(table), colour_table, warnings
 
 
-def _pairs_from_list(root, rel, ignored):
+def _pairs_from_list(root, rel):
     """A pair list -> [(photo rel path, mask rel path)]; raises FormatError naming the line."""
-    text = label_colours.read_text(fsio.join(root, rel))
-    pairs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            fields = shlex.split(line)
-        except ValueError:
-            fields = []
-        if len(fields) != 2:
-            raise base.FormatError(f"{root}/{rel}:{lineno}: expected 'image mask' (two paths "
-                                   f"relative to {root}), got {line!r}")
-        pairs.append(tuple(_within(root, f) for f in fields))
-    return pairs
+    pairs = read_pairs(root, rel)
+    for i, pair in enumerate(pairs):
+        if not is_pair(pair):
+            raise base.FormatError(f"{root}/{rel}: entry {i + 1} ({pair[0]!r}) is not an "
+                                   f"'image mask' pair (two paths relative to {root})")
+    return [tuple(_within(root, f) for f in pair) for pair in pairs]
 
 
 def _within(root, listed):
@@ -124,7 +122,9 @@ def scan(root):
     for split in SPLIT_FOLDERS:
         listed = f"{split}.txt"
         if fsio.isfile(fsio.join(root, listed)):
-            pairs = _pairs_from_list(root, listed, ignored)
+            pairs = _pairs_from_list(root, listed)
+            for folder in (split, f"{split}annot"):  # junk beside the listed files
+                ignored.extend(list_tree(root, folder)[1])
         elif fsio.isdir(fsio.join(root, split)):
             pairs = _pairs_from_folders(root, split, ignored)
         else:

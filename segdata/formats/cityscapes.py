@@ -141,7 +141,8 @@ def _labels(root):
             train_id = by_name[key(name)].trainId if key(name) in by_name else -1
             table[i] = train_id if 0 <= train_id < len(train) else base.IGNORE_LABEL
         return official[0], official[1], tuple(table), []
-    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours)
+    classes, palette, colour_table, warnings = label_colours.resolve(path, names, colours,
+                                                                         voc=False)
     table = [base.INVALID] * 256
     for i, (*_, train_id) in enumerate(colour_table):
         table[i] = train_id

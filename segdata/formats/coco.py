@@ -8,9 +8,9 @@ CVAT's "COCO 1.0" export (instances_default.json, photos in images/) and Label S
 export (root/result.json whose file_name values start with images/) are read the same way.
 Splits get TFDS names: train* -> "train", val* -> "validation", test* -> "test", any other
 name -> "train". Category ids may have gaps and come in any order: train id 0 is background
-and the categories sorted by id become 1..K. Pixels are drawn from the annotations by
-`segdata.formats.coco_masks` (pycocotools), re-exported here; each JSON is read and checked
-by `segdata.formats.coco_json`.
+(a category named "background" maps to it) and the other categories sorted by id become
+1..K. Pixels are drawn from the annotations by `segdata.formats.coco_masks` (pycocotools),
+re-exported here; each JSON is read and checked by `segdata.formats.coco_json`.
 """
 
 import collections
@@ -196,7 +196,12 @@ def scan(root, *, instances=False, crowd="auto"):
             return stem
         return no_ext if bare[no_ext] == 1 else path  # a.jpg beside a.png: keep the extension
 
-    train_ids = {cat_id: i + 1 for i, (cat_id, _) in enumerate(cats)}
+    # A category named "background" (Datumaro and CVAT export one for VOC-style label lists)
+    # is train id 0 itself, not a second background class.
+    background = [cat_id for cat_id, n in cats if n.strip().lower() == "background"][:1]
+    named = [(cat_id, n) for cat_id, n in cats if cat_id not in background]
+    train_ids = {cat_id: i + 1 for i, (cat_id, _) in enumerate(named)}
+    train_ids.update({cat_id: 0 for cat_id in background})
     samples, splits, missing, dropped, crowd_files = {}, {}, [], [], {}
     for (split, rel, data, images, found), (stem, _) in zip(entries, by_split.values()):
         names = {i: name_of(p) for i, p in found.items() if p}
@@ -215,12 +220,12 @@ def scan(root, *, instances=False, crowd="auto"):
                 filename=posixpath.basename(found[img_id]), annotations=tuple(kept.get(img_id, ())),
                 height=img["height"], width=img["width"])
 
-    num_classes = len(cats) + 1
+    num_classes = len(named) + 1
     counted = {rel: f for rel, f in crowd_files.items() if f["crowd_annotations"]}
     warnings = [f"{rel}: {f['crowd_annotations']} iscrowd annotation(s) read as objects "
                 f"({f['why']})" for rel, f in counted.items() if f["as"] == "objects"]
     return DatasetLayout(
-        root=root, format="coco", classes=["background"] + [n for _, n in cats],
+        root=root, format="coco", classes=["background"] + [n for _, n in named],
         palette=default_palette(num_classes), label_map={str(i): i for i in range(num_classes)},
         decoder=MaskDecoder(kind="coco", num_classes=num_classes, instances=instances),
         samples=dict(sorted(samples.items())), splits=splits, missing=missing, dropped=dropped,

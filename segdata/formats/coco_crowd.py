@@ -10,8 +10,9 @@ turn every labelled object into 255. The rule, per JSON file (`--crowd`):
     auto     objects when the file carries the header Datumaro (and so CVAT) writes (every
              `info` field an empty string, one licence with no name), or when every
              annotation of the file is a crowd RLE and no annotation lies mostly (more than
-             half of its area) inside another one of the same image, as instances under a
-             crowd region would; ignore otherwise (the default)
+             half of its area) inside another one of the same image and category, as
+             instances under a crowd region would; ignore otherwise (the default). A car's
+             window inside the car (another category) is not a crowd.
 
 Datumaro's own importer reads every `iscrowd: 1` RLE as a mask of its category (flagged
 `is_crowd`), so for the files it wrote, objects is also the reading that agrees with it; a
@@ -35,8 +36,8 @@ def _rle(segm, height, width):
 
 
 def _nested(anns, height, width):
-    """True when some annotation lies more than NESTED inside another (pixel overlap)."""
-    if len(anns) < 2:
+    """True when some annotation lies more than NESTED inside another of its category."""
+    if len(anns) < 2 or len({a["category_id"] for a in anns}) == len(anns):
         return False
     from pycocotools import mask as mask_utils
 
@@ -44,7 +45,8 @@ def _nested(anns, height, width):
     # iou with every "ground truth" marked crowd is intersection / area(detection):
     # cover[i, j] = the part of annotation i that lies inside annotation j.
     cover = mask_utils.iou(rles, rles, [1] * len(rles))
-    return any(cover[i, j] > NESTED for i in range(len(rles)) for j in range(len(rles)) if i != j)
+    return any(cover[i, j] > NESTED and anns[i]["category_id"] == anns[j]["category_id"]
+               for i in range(len(rles)) for j in range(len(rles)) if i != j)
 
 
 def written_by_datumaro(data):
@@ -80,6 +82,6 @@ def decide(mode, annotations, images, data=None):
         img = images[img_id]
         if _nested(group, img["height"], img["width"]):
             return "ignore", (f"in image {img['file_name']} an annotation lies mostly inside "
-                              "another, as objects under a crowd region do")
+                              "another of its category, as objects under a crowd region do")
     return "objects", ("every annotation is a crowd RLE and none lies inside another: a mask "
                        "export (CVAT, Datumaro) whose iscrowd means 'stored as RLE'")

@@ -220,9 +220,10 @@ def rasterize(sample, decoder, decoded=None):
 
     Background 0 everywhere; crowd regions (`is_crowd`) IGNORE_LABEL first; then the other
     instances by decreasing `area` (the JSON's; ties by annotation id), each overwriting, so
-    smaller objects stay on top. Pixels come from pycocotools' RLEs (frPyObjects / merge for
-    polygons), painted run by run. `decoded`: decode_instances(sample), to share one decode
-    with instance_features.
+    smaller objects stay on top (also for a mask export's "crowds" read as objects: JSON order
+    is no layering to trust, Datumaro's own re-import reverses it). Pixels come from
+    pycocotools' RLEs (frPyObjects / merge for polygons), painted run by run. `decoded`:
+    decode_instances(sample), to share one decode with instance_features.
     """
     anns, _, runs, notes = decoded or decode_instances(sample)
     crowd = [i for i, a in enumerate(anns) if is_crowd(a)]

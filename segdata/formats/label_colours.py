@@ -6,8 +6,8 @@
 
 `resolve` turns the lines into the dataset's classes (in file order), its palette and the
 (r, g, b, train id) table a colour mask is read through:
-- a line named like ignore (ignore, ignored, void, boundary, dontcare) or holding VOC's
-  boundary colour (224, 224, 192) is the ignore value (255), not a class;
+- a line named like ignore (ignore, ignored, void, boundary, dontcare) or, in labelmap.txt,
+  holding VOC's boundary colour (224, 224, 192) is the ignore value (255), not a class;
 - lines without a colour take the VOC colour map entry of their line index, as Datumaro's
   importer does; the summary names the fallback.
 """
@@ -20,9 +20,10 @@ BACKGROUND = "background"
 IGNORE_NAMES = ("ignore", "ignored", "void", "boundary", "dontcare", "don't care")
 
 
-def is_ignore(name, rgb):
-    """True for a label line that means "ignore these pixels"."""
-    return name.strip().lower() in IGNORE_NAMES or tuple(rgb or ()) == VOC_BOUNDARY
+def is_ignore(name, rgb, voc=True):
+    """True for a label line that means "ignore these pixels": named like ignore, or (`voc`,
+    a labelmap.txt) holding VOC's boundary colour."""
+    return name.strip().lower() in IGNORE_NAMES or (voc and tuple(rgb or ()) == VOC_BOUNDARY)
 
 
 def read_text(path):
@@ -84,9 +85,9 @@ def datumaro_order(names, colours, black_first):
     return [names[i] for i in order], [colours[i] for i in order]
 
 
-def resolve(path, names, colours):
+def resolve(path, names, colours, voc=True):
     """Label lines -> (classes, palette [[r, g, b]], colour table ((r, g, b, train id), ...),
-    warnings [str]).
+    warnings [str]). voc: VOC's boundary colour marks an ignore line (labelmap.txt).
 
     Raises FormatError naming `path` for a repeated name or colour (after the fallback), or a
     file that names no class.
@@ -111,7 +112,7 @@ def resolve(path, names, colours):
                 raise base.FormatError(f"{path}: {what} {key} is given twice ({seen[key]!r} and "
                                        f"{name!r}); every label needs its own name and colour")
             seen[key] = name
-        if is_ignore(name, rgb):
+        if is_ignore(name, rgb, voc):
             ignored.append(name)
             table.append((*rgb, base.IGNORE_LABEL))
         else:

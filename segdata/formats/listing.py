@@ -2,7 +2,9 @@
 a data folder's root, one folder listing, split list names and contents."""
 
 import os
+import posixpath
 import re
+import shlex
 
 from segdata.formats.base import FormatError, read_split_list
 from segdata.io import fsio
@@ -69,12 +71,43 @@ def split_name(list_path):
 def read_names(root, rel):
     """The names a split list root/rel holds, in order (segdata.formats.base.read_split_list:
     CRLF, trailing spaces, blank lines and a UTF-8 byte-order mark are fine)."""
+    return read_split_list(_text(root, rel))
+
+
+def read_pairs(root, rel):
+    """A list of `image mask` pairs (or of names) -> [tuple of fields (posix paths)], in order.
+
+    Paths are relative to root; a leading "/" (Datumaro's CamVid lists) is dropped, and a path
+    holding spaces is quoted. Raises FormatError naming a line that cannot be split.
+    """
+    pairs = []
+    for lineno, line in enumerate(_text(root, rel).splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            fields = shlex.split(line.replace("\\", "/"))  # Windows separators, not escapes
+        except ValueError:
+            fields = []
+        if not fields:
+            raise FormatError(f"{root}/{rel}:{lineno}: expected a name or 'image mask' (two "
+                              f"paths relative to {root}), got {line!r}")
+        pairs.append(tuple(posixpath.normpath(f.lstrip("/")) for f in fields))
+    return pairs
+
+
+def is_pair(fields):
+    """True for an `image mask` line: two fields, both file paths with an extension, whose
+    stems differ or that sit in different folders."""
+    return len(fields) == 2 and all("." in posixpath.basename(f) for f in fields)
+
+
+def _text(root, rel):
     try:
-        return read_split_list(fsio.read_bytes(fsio.join(root, *rel.split("/")))
-                               .decode("utf-8-sig"))
+        return fsio.read_bytes(fsio.join(root, *rel.split("/"))).decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise FormatError(f"{root}/{rel} is not UTF-8 text ({e}); a split list holds one "
-                          "sample name a line") from None
+        raise FormatError(f"{root}/{rel} is not UTF-8 text ({e}); a list holds one sample "
+                          "name (or one 'image mask' pair) a line") from None
 
 
 def unique(names):

@@ -4,7 +4,9 @@
     DATA/masks/NAME.png                  single-channel PNGs of class ids (8 or 16 bit)
     DATA/classes.json                    {"classes": ["background", ...], "ignore_label": 255,
                                           "palette": [[r, g, b], ...]}  (palette optional)
-    DATA/splits/train.txt, val.txt, test.txt   optional, one stem a line
+    DATA/splits/train.txt, val.txt, test.txt   optional, one stem a line, or one
+                                         `image mask` pair of paths relative to DATA (for
+                                         files whose names differ: a.jpg, a_label.png)
 
 Without splits/ the layout has no official split (splits = {}; only `--split holdout`).
 """
@@ -24,9 +26,10 @@ from segdata.formats.base import (
 )
 from segdata.formats.listing import (
     clean_root,
+    is_pair,
     list_folder,
     ordered_splits,
-    read_names,
+    read_pairs,
     split_name,
     unique,
 )
@@ -151,7 +154,8 @@ def scan(root):
             missing.append({"name": stem, "reason": f"images/{photo} has no mask masks/{stem}.png"})
     missing += [{"name": stem, "reason": f"masks/{stem}.png has no photo in images/"}
                 for stem in sorted(masks - set(photos))]
-    splits, listed = _read_splits(root, ignored)
+    splits, listed, pairs = _read_splits(root, ignored)
+    _add_pairs(root, pairs, samples, missing)
     for split, names in splits.items():
         for name in names:
             if name not in samples and name not in photos and name not in masks:
@@ -170,19 +174,50 @@ def scan(root):
         foreground_class=classes.index("foreground") if "foreground" in classes else None)
 
 
+def _add_pairs(root, pairs, samples, missing):
+    """Samples from `image mask` lines (paths relative to root, any names): they replace the
+    entries pairing by stem would give them, missing ones included."""
+    if not pairs:
+        return
+    # "masks/a_label.png has no photo": the pair gives it one.
+    paired_masks = {mask[len("masks/"):-len(".png")] for _, mask in pairs.values()
+                    if mask.startswith("masks/") and mask.endswith(".png")}
+    missing[:] = [m for m in missing if m["name"] not in pairs and not (
+        m["name"] in paired_masks and m["reason"].startswith(f"masks/{m['name']}.png "))]
+    for name, (photo, mask) in pairs.items():
+        lacks = [p for p in (photo, mask) if not fsio.isfile(fsio.join(root, *p.split("/")))]
+        if lacks:
+            samples.pop(name, None)
+            missing.append({"name": name, "reason": f"listed as '{photo} {mask}' but "
+                                                    f"{' and '.join(lacks)} missing"})
+            continue
+        samples[name] = Sample(name=name, image_path=fsio.join(root, *photo.split("/")),
+                               mask_path=fsio.join(root, *mask.split("/")),
+                               filename=os.path.basename(photo))
+
+
 def _read_splits(root, ignored):
-    """splits/*.txt -> ({split: [stem] in file order, no repeats}, {stem: first list path})."""
+    """splits/*.txt -> ({split: [name] in file order, no repeats}, {name: first list path},
+    {name: (photo, mask)} from `image mask` lines, the name being the photo's stem)."""
     files, _, junk = list_folder(root, "splits")
     ignored.extend(junk)
-    splits, listed = {}, {}
+    splits, listed, pairs = {}, {}, {}
     for fname in files:
         if not fname.endswith(".txt"):
             ignored.append(f"splits/{fname}")
             continue
         rel = f"splits/{fname}"
-        names = read_names(root, rel)
-        for name in names:
+        names = []
+        for fields in read_pairs(root, rel):
+            name = fields[0]
+            if is_pair(fields):
+                name = os.path.splitext(os.path.basename(fields[0]))[0]
+                if pairs.get(name, fields) != fields:
+                    raise FormatError(f"{root}/{rel}: {fields[0]} and {pairs[name][0]} are one "
+                                      f"sample name ({name}); rename one")
+                pairs[name] = fields
+            names.append(name)
             listed.setdefault(name, rel)
         split = split_name(rel)
         splits[split] = unique(splits.get(split, []) + names)
-    return ordered_splits(splits), listed
+    return ordered_splits(splits), listed, pairs

@@ -106,7 +106,7 @@ def parse_labelmap(path):
     return names, colours
 
 
-def scan_decoder_colours():
+def voc_colours():
     """VOC's (r, g, b, train id) table: a mask re-saved as RGB in exactly the VOC colours
     reads through the VOC palette (the boundary colour 224,224,192 is ignore)."""
     colours = tuple((*c, i) for i, c in enumerate(base.default_palette(len(VOC_CLASSES))))
@@ -171,7 +171,7 @@ def scan(root):
         palette = base.default_palette(len(classes))
         decoder = base.MaskDecoder(kind="values", num_classes=len(classes),
                                    table=base.identity_table(len(classes)),
-                                   colours=scan_decoder_colours())
+                                   colours=voc_colours())
     ignored = []
     photos = _photos(root, cvat, ignored)
     files, junk = list_tree(root, "SegmentationClass")

@@ -10,6 +10,7 @@ import dataclasses
 import os
 
 from segdata import formats
+from segdata.formats.base import CROWD_MODES
 from segdata.formats.pets import layout as layout_mod
 from segdata.records import labels, sharding
 from segdata.records import manifest as manifest_mod
@@ -102,6 +103,8 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
     if compression not in COMPRESSIONS:
         raise BuildError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got "
                          f"{compression!r}")
+    if crowd not in CROWD_MODES:
+        raise BuildError(f"--crowd must be one of {', '.join(CROWD_MODES)}, got {crowd!r}")
     if prefix is not None and (not prefix or "/" in prefix or os.sep in prefix):
         raise BuildError(f"--name must be a plain file-name prefix, got {prefix!r}")
     fmt, layout = formats.scan(data_dir, format, instances=instances, crowd=crowd)

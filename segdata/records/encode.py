@@ -29,6 +29,7 @@ from segdata.formats.base import IGNORE_LABEL, INVALID
 from segdata.formats.pets import samples as pets_samples
 from segdata.io import fsio
 from segdata.records import features
+from segdata.records.colour_masks import MaskValueError, is_colour, map_colours
 
 JPEG_QUALITY = pets_samples.JPEG_QUALITY
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,10 +54,6 @@ class EncodedSample:
     class_pixel_counts: tuple = ()
     dropped: tuple = ()
     stats: tuple = ()
-
-
-class MaskValueError(ValueError):
-    """A decodable mask whose values cannot be trusted as train ids."""
 
 
 def encode_sample(sample, decoder=None):
@@ -206,32 +203,6 @@ def _ranges(values):
     return ", ".join(str(v) for v in values)
 
 
-def map_colours(img, colours):
-    """Colour mask -> uint8 train ids via (r, g, b, id) tuples, each colour matched exactly.
-
-    Close colours stay distinct ((250, 50, 83) and (250, 50, 86) are two classes): pixels are
-    packed to 24-bit keys and looked up with a binary search over the label map's sorted keys.
-    Raises MaskValueError naming the colours (up to 10) the label map does not name.
-    """
-    if not colours:
-        raise MaskValueError("the label map (labelmap.txt) names no colours")
-    rgb = np.asarray(img.convert("RGB"), np.uint32)
-    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    keys = np.array([(r << 16) | (g << 8) | b for r, g, b, _ in colours], np.uint32)
-    order = np.argsort(keys, kind="stable")
-    keys, ids = keys[order], np.array([c[3] for c in colours], np.int64)[order]
-    pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
-    known = keys[pos] == packed
-    if not known.all():
-        bad = [(int(k) >> 16, (int(k) >> 8) & 255, int(k) & 255)
-               for k in np.unique(packed[~known])]
-        raise MaskValueError(f"{len(bad)} colour(s) are not in the label map: "
-                             f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''}; "
-                             "add them to the label map (labelmap.txt, label_colors.txt) or "
-                             "repaint those pixels")
-    return ids.astype(np.uint8)[pos]
-
-
 def decode_mask(data, decoder):
     """Stored mask bytes -> ((width, height), PNG bytes of train ids to store, repair or None,
     int64 [256] pixel count per train id).
@@ -243,7 +214,7 @@ def decode_mask(data, decoder):
     """
     img = Image.open(io.BytesIO(data))
     img.load()
-    if decoder.kind == "colour" or (decoder.colours and _is_colour(img)):
+    if decoder.kind == "colour" or (decoder.colours and is_colour(img)):
         # "values" layouts with colours (VOC): a mask re-saved as RGB in the dataset's colours
         ids = map_colours(img, decoder.colours)
         return img.size, png_bytes(ids), None, histogram(ids)
@@ -275,15 +246,6 @@ def decode_mask(data, decoder):
         fix = (f"mask is {depth}{img.format or 'unknown'} {img.mode}, not an 8-bit "
                "single-channel PNG; re-encoded as one")
     return img.size, png_bytes(ids), fix, counts
-
-
-def _is_colour(img):
-    """True for an RGB(A) image whose channels differ somewhere (not gray saved as RGB)."""
-    if img.mode not in ("RGB", "RGBA"):
-        return False
-    rgb = np.asarray(img)[..., :3]
-    return not (np.array_equal(rgb[..., 0], rgb[..., 1])
-                and np.array_equal(rgb[..., 0], rgb[..., 2]))
 
 
 def _check_values(values, mapped, table):

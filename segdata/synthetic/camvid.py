@@ -1,74 +1,58 @@
-"""CamVid as the SegNet tutorial ships it: CamVid/{train,val,test}/*.png photos,
-{train,val,test}annot/*.png 8-bit class ids (0 Sky ... 10 Bicyclist, 11 Unlabelled = ignore),
-and {train,val,test}.txt lists of `/SegNet/CamVid/train/X.png /SegNet/CamVid/trainannot/X.png`
-pairs (absolute paths of the machine the lists were made on, as in the real release).
+"""CamVid as Datumaro (CVAT) writes it: train/ + trainannot/, val/ + valannot/, JPEG photos,
+RGB colour masks in the colours of label_colors.txt (`r g b name`, the black label first), and
+train.txt / val.txt lists of `/train/NAME.jpg trainannot/NAME.png` pairs.
 
-Street scenes from `cityscapes.street_shapes` (sky, buildings, trees, road, pavement, cars,
-pedestrians, a sign) plus the thin classes CamVid is known for: poles, a fence, a cyclist.
-The truth is written here from SegNet's class order, not from segkit's reader.
+Road is the ground every scene stands on; two labels have close colours ((250, 50, 83) and
+(250, 50, 86), as CVAT users get); the black `Void` line is the ignore value (the top rows,
+like CamVid's unlabelled border). Some masks are named differently from their photos
+(`NAME_L.png`, the original CamVid naming), which only the pair lists connect.
 """
 
 import numpy as np
 
-from segdata.synthetic import cityscapes, common, scenes
+from segdata.synthetic import common, scenes
 
-CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-           "Pedestrian", "Bicyclist")
-UNLABELLED = 11
-# Cityscapes labelIds the street scenes draw -> SegNet class ids.
-FROM_CITYSCAPES = {23: 0, 11: 1, 7: 3, 8: 4, 21: 5, 4: 6, 26: 8, 24: 9, 1: UNLABELLED}
-SPLITS = {"train": "train", "val": "validation", "test": "test"}
-QUIRKS = ("missing", "size", "value", "grayscale")
-
-
-def _shapes(rng, h, w):
-    """SegNet-labelled shapes, back to front: the street, then poles, a fence, a cyclist."""
-    shapes = [scenes.Shape(FROM_CITYSCAPES[s.label], s.polygons, s.mask)
-              for s in cityscapes.street_shapes(rng, h, w)]
-    ego = shapes.pop()  # the bonnet stays in front of everything
-    r = scenes.rectangle
-    horizon = h * 0.45
-    extra = []
-    for _ in range(int(rng.integers(1, 3))):  # poles: a few pixels wide, most of the height
-        x = w * rng.uniform(0.05, 0.95)
-        extra.append((2, [r(x, h * rng.uniform(0.1, 0.25), x + max(2.0, w / 120), h * 0.75,
-                            h, w)]))
-    if rng.uniform() < 0.7:
-        x0 = w * rng.uniform(0.0, 0.3)
-        extra.append((7, [r(x0, horizon, x0 + w * 0.25, horizon + h * 0.08, h, w)]))
-    if rng.uniform() < 0.6:
-        cx, cy = w * rng.uniform(0.3, 0.7), h * rng.uniform(0.6, 0.75)
-        extra.append((10, [scenes.ellipse(rng, cx, cy, w * 0.03, h * 0.08, h, w, theta=0)]))
-    shapes += [scenes.Shape(label, polys, scenes.polygon_mask(polys, h, w))
-               for label, polys in extra]
-    return shapes + [ego]
+LABELS = (("Void", (0, 0, 0)), ("Road", (128, 64, 128)), ("Sky", (128, 128, 128)),
+          ("Car", (250, 50, 83)), ("Pedestrian", (250, 50, 86)))
+CLASSES = tuple(name for name, _ in LABELS[1:])  # Void (black, first) is ignore
+QUIRKS = ("missing", "size", "colour", "grayscale", "png_as_jpg")
+VOID_ROWS = 3
 
 
 def write_camvid(out, *, num_images, image_size, seed, quirks):
-    """Write CamVid/ under `out`; returns the GeneratedDataset fields (root relative)."""
-    common.need_images("camvid", num_images, len(QUIRKS) + 4 if quirks else 3, quirks)
+    """Write the CamVid layout into `out` (the root)."""
+    common.need_images("camvid", num_images, len(QUIRKS) + 3 if quirks else 2, quirks)
     h, w = image_size
     rng = np.random.default_rng(seed)
-    looks = scenes.class_looks(range(UNLABELLED + 1))
-    root = out / "CamVid"
-    names = [f"0001TP_{6690 + 30 * i:06d}" for i in range(num_images)]
-    train, val, test = common.split_names(names, (0.6, 0.2, 0.2))
-    truth, splits = {}, {}
-    for split, listed in (("train", train), ("val", val), ("test", test)):
-        for name in listed:
-            shapes = _shapes(rng, h, w)
-            image = scenes.render(rng, h, w, shapes, looks)
-            values = scenes.paint(shapes, h, w, fill=UNLABELLED)
-            common.write(root / split / f"{name}.png", common.encode(image, "PNG"))
-            common.write(root / f"{split}annot" / f"{name}.png", common.encode(values, "PNG"))
-            truth[name] = np.where(values == UNLABELLED, 255, values).astype(np.uint8)
-        common.write(root / f"{split}.txt", "".join(
-            f"/SegNet/CamVid/{split}/{n}.png /SegNet/CamVid/{split}annot/{n}.png\n"
-            for n in listed))
-        splits[SPLITS[split]] = list(listed)
+    labels = list(range(2, len(LABELS)))  # objects: Sky, Car, Pedestrian on Road
+    looks = scenes.class_looks(labels)
+    colours = np.array([rgb for _, rgb in LABELS], np.uint8)
+    names = [f"seq01_{i:04d}" for i in range(num_images)]
+    train, val = common.split_names(names, (2 / 3, 1 / 3))
+    split_of = {n: s for s, listed in (("train", train), ("val", val)) for n in listed}
+    mask_file = {n: f"{n}_L.png" if i % 3 == 2 else f"{n}.png" for i, n in enumerate(names)}
+    truth = {}
+    for name in names:
+        split = split_of[name]
+        shapes = scenes.random_objects(rng, h, w, labels)
+        image = scenes.render(rng, h, w, shapes, looks)
+        common.write(out / split / f"{name}.jpg", common.jpeg(image))
+        values = scenes.paint(shapes, h, w, fill=1)  # label indices, Road where no object is
+        values[:VOID_ROWS] = 0
+        common.write(out / f"{split}annot" / mask_file[name],
+                     common.encode(colours[values], "PNG"))
+        truth[name] = np.where(values == 0, 255, values - 1).astype(np.uint8)
+    common.write(out / "label_colors.txt",
+                 "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in LABELS))
+    for split, listed in (("train", train), ("val", val)):
+        common.write(out / f"{split}.txt", "".join(
+            f"/{split}/{n}.jpg {split}annot/{mask_file[n]}\n" for n in listed))
     planted = {}
     if quirks:
-        planted = common.plant_samples(QUIRKS, train, lambda n: root / "train" / f"{n}.png",
-                                       lambda n: root / "trainannot" / f"{n}.png", bad=37)
-    return dict(root="CamVid", classes=CLASSES, truth=common.keep_truth(truth, planted),
-                splits=splits, quirks=planted)
+        picks = train[:len(QUIRKS)]
+        planted = common.plant_samples(
+            QUIRKS, picks, lambda n: out / split_of[n] / f"{n}.jpg",
+            lambda n: out / f"{split_of[n]}annot" / mask_file[n], bad=None)
+        planted.update(common.plant_junk(out, "train", "trainannot", train[-1]))
+    return dict(root=".", classes=CLASSES, truth=common.keep_truth(truth, planted),
+                splits={"train": train, "validation": val}, quirks=planted)

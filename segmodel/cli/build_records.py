@@ -35,7 +35,7 @@ def _parser():
                    help="with COCO: what iscrowd=1 means. ignore: crowd regions (COCO's "
                         "meaning, painted 255); objects: objects stored as RLE (CVAT's and "
                         "Datumaro's mask exports); auto: per JSON file, objects when every "
-                        "annotation is a crowd RLE and none lies inside another "
+                        "annotation is a crowd RLE and none lies inside another of its category "
                         "(default: %(default)s)")
     p.add_argument("--output-dir", help="folder to write shards and manifest.json into")
     p.add_argument("--verify", metavar="OUT", help="re-read and check a built record folder")

@@ -104,7 +104,8 @@ def parse_args(argv):
     p.add_argument("--workdir", default="runs/demo", help="where every output goes")
     p.add_argument("--pets-dir", help="an existing Oxford-IIIT Pet folder (images/, annotations/)")
     p.add_argument("--dataset", default="pets",
-                   choices=("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "camvid", "masks"),
+                   choices=("pets", "voc", "cvat", "coco", "cityscapes", "ade20k", "camvid",
+                            "masks"),
                    help="layout of the generated data (default: %(default)s); every other "
                         "layout has N classes, so the demo shows N-class records to served masks")
     p.add_argument("--num-images", type=int, default=300, help="generated images when no --pets-dir")

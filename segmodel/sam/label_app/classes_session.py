@@ -141,7 +141,8 @@ class ClassLabelSession(LabelSession):
             out.append({"class": self.classes.names[annotation["category_id"] - 1],
                         "points": prompt.get("points", []), "labels": prompt.get("labels", []),
                         "box": prompt.get("box"),
-                        "mask_png": mask_b64(coco_output.decode_mask(annotation["segmentation"]))})
+                        "mask_png": mask_b64(coco_output.decode_mask(
+                            annotation.get("object_mask", annotation["segmentation"])))})
         return out
 
     def close(self):

@@ -7,8 +7,10 @@ stored, so parts written by two processes never collide).
 
 Annotation fields: "segmentation" {"size": [H, W], "counts": str} (compressed RLE),
 "area" (pixels), "bbox" [x, y, w, h], "category_id" (1-based, in class order), "iscrowd" 0,
-plus the extra fields "score" (SAM's score for the mask) and "prompt" (the object's prompt
-as in prompts.json). `pycocotools.coco.COCO`, CVAT ("COCO 1.0") and Label Studio read it.
+plus the extra fields "score" (SAM's score for the mask), "prompt" (the object's prompt
+as in prompts.json) and, where an object is partly covered, "object_mask" (the whole object
+as drawn, compressed RLE; "segmentation" holds what the label mask shows of it).
+`pycocotools.coco.COCO`, CVAT ("COCO 1.0") and Label Studio read it.
 """
 
 import json
@@ -45,8 +47,11 @@ def image_part(file_name, size, objects):
       file_name: the image's path relative to the folder's images/ ("cat_1.jpg").
       size: (H, W).
       objects: list of dicts {"mask": bool `[H, W]`, "category_id": int >= 1,
-        "score": float or None, "prompt": JSON-able dict}, in painting order. Objects with an
-        empty mask get no annotation (COCO has no empty instances).
+        "score": float or None, "prompt": JSON-able dict, optional "object_mask": bool
+        `[H, W]`}, in painting order. Objects with an empty mask get no annotation (COCO has
+        no empty instances). "object_mask", the object as drawn when "mask" is only the part
+        of it the label mask shows, is kept as the extra RLE field "object_mask" (where it
+        differs) so the labelling page can re-open the whole object.
 
     Returns:
       {"image": {"file_name", "height", "width"}, "annotations": [...]} (no ids).
@@ -63,6 +68,10 @@ def image_part(file_name, size, objects):
             annotation["score"] = float(obj["score"])
         if obj.get("prompt") is not None:
             annotation["prompt"] = obj["prompt"]
+        whole = obj.get("object_mask")
+        if whole is not None and not np.array_equal(np.asarray(whole, bool),
+                                                    np.asarray(obj["mask"], bool)):
+            annotation["object_mask"] = encode_mask(whole)[0]
         annotations.append(annotation)
     return {"image": {"file_name": file_name, "height": height, "width": width},
             "annotations": annotations}

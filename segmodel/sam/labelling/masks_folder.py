@@ -42,45 +42,12 @@ import numpy as np
 from PIL import Image
 
 from segdata.formats.base import IGNORE_LABEL
-from segdata.formats.pets.labelled import OUTLINE, sample_name, trimap_from_mask
+from segdata.formats.pets.labelled import sample_name, trimap_from_mask
 from segdata.formats.pets.samples import prepare_image
 from segdata.io.atomic import write_json_atomic, write_text_atomic
 from segmodel.sam.labelling import coco_output, journal
 from segmodel.sam.labelling.classes import folder_classes
-
-
-def paint_mask(objects, size, ignore_width=0):
-    """The train-id mask: objects painted in order, later on top, then the ignore band.
-
-    Args:
-      objects: list of (bool `[H, W]` mask, train id 1..254).
-      size: (H, W).
-      ignore_width: total width of the band around each object's edge set to 255, as the
-        Pets outline (`trimap_from_mask`): width // 2 px outside the object, the rest inside.
-
-    Returns:
-      uint8 `[H, W]`.
-    """
-    label = np.zeros(tuple(size), np.uint8)
-    band = np.zeros(tuple(size), bool)
-    for mask, train_id in objects:
-        label[mask] = train_id
-        if ignore_width:
-            band |= trimap_from_mask(mask, ignore_width) == OUTLINE
-    label[band] = IGNORE_LABEL
-    return label
-
-
-
-def visible_masks(masks, keep):
-    """Objects painted in order (later on top) -> the pixels each one shows: bool `[H, W]`
-    per mask, non-overlapping, inside `keep` (bool `[H, W]`)."""
-    covered = ~keep
-    out = []
-    for mask in reversed(masks):
-        out.append(mask & ~covered)
-        covered = covered | mask
-    return out[::-1]
+from segmodel.sam.labelling.painting import paint_mask, visible_masks
 
 
 def _png(array):
@@ -326,8 +293,9 @@ class MasksFolder:
         # objects on top, the ignore band left out), so `--format masks` and `--format coco`
         # of this folder give the same records.
         visible = visible_masks([o["mask"] for o in objects], label != IGNORE_LABEL)
-        part = coco_output.image_part(f"{stem}.jpg", (height, width),
-                                      [dict(o, mask=v) for o, v in zip(objects, visible)])
+        part = coco_output.image_part(
+            f"{stem}.jpg", (height, width),
+            [dict(o, mask=v, object_mask=o["mask"]) for o, v in zip(objects, visible)])
         part["prompts"] = prompts
         part["token"] = uuid.uuid4().hex
         image_out, mask_out = self._paths(stem)
