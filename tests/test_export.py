@@ -16,7 +16,8 @@ import tensorflow as tf
 from PIL import Image
 
 from segmodel import build_model
-from segmodel.serving.export import export_saved_model, load_keras_model, read_metadata
+from segmodel.serving.export import export_saved_model, load_keras_model
+from segmodel.serving.metadata import read_metadata
 
 pytestmark = pytest.mark.slow
 

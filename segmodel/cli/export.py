@@ -30,7 +30,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from segmodel.serving.export import export_saved_model, read_metadata  # after --help: TF is slow
+    from segmodel.serving.export import export_saved_model  # after --help: TF is slow
+    from segmodel.serving.metadata import read_metadata
 
     try:
         version_dir = export_saved_model(args.model, args.output_dir, version=args.version,

@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from segdata.io.fsio import sha256_file
 from segmodel.serving import signatures as serving
+from segmodel.serving.metadata import METADATA_FILE
 
-METADATA_FILE = "segkit.json"
 METADATA_FORMAT_VERSION = 1
 
 
@@ -290,9 +290,3 @@ def publish_version(temp, target, overwrite):
         ) from error
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def read_metadata(version_dir):
-    """dict: `version_dir/assets.extra/segkit.json`, or None if the export has none."""
-    path = pathlib.Path(version_dir) / "assets.extra" / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
