@@ -10,6 +10,10 @@ import json
 import pathlib
 
 METADATA_FILE = "segkit.json"
+FORMATS = ("saved_model", "litert", "onnx")  # `segkit export --format`
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")  # `--quantize`, LiteRT only
+DEFAULT_CALIBRATION_IMAGES = 100  # int8 calibration images (Model Garden's export_tflite: 100)
+DEFAULT_AGREEMENT_IMAGES = 32  # validation images `segkit export` checks the written file on
 # The file in a version folder that holds the model, per export format.
 MODEL_FILES = {"saved_model": "saved_model.pb", "litert": "model.tflite", "onnx": "model.onnx"}
 
@@ -30,6 +34,16 @@ def read_metadata(version_dir):
         if path.is_file():
             return json.loads(path.read_text())
     return None
+
+
+def run_dataset(model_file):
+    """run.json's "dataset" entry (classes, palette, foreground class) beside a trained model
+    file, or {} when the file is not in a run folder."""
+    path = pathlib.Path(model_file).resolve().parent / "run.json"
+    try:
+        return json.loads(path.read_text()).get("dataset") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def version_format(version_dir):

@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from segmodel.serving.metadata import METADATA_FILE, find_version_dir, read_metadata
+from segmodel.serving.metadata import METADATA_FILE, find_version_dir, read_metadata, run_dataset
 
 KINDS = ("keras", "saved_model", "litert", "onnx")
 # Name of the JSON entry in a .tflite file's metadata and key in an .onnx file's metadata_props.
@@ -108,22 +108,13 @@ class KerasRunner(ModelRunner):
 
         self.model = load_keras_model(path)
         size, num_classes = model_signature(self.model, image_size)
-        dataset = _run_dataset(path)
+        dataset = run_dataset(path)
         super().__init__(path, size, num_classes,
                          {"label_names": dataset.get("classes"),
                           "palette": dataset.get("palette")})
 
     def _run(self, images):
         return self.model.predict_on_batch(images.astype(np.float32))
-
-
-def _run_dataset(model_file):
-    """run.json's "dataset" entry beside a trained model file, or {}."""
-    path = pathlib.Path(model_file).resolve().parent / "run.json"
-    try:
-        return json.loads(path.read_text()).get("dataset") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 class SavedModelRunner(ModelRunner):
