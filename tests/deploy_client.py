@@ -7,9 +7,22 @@ IMAGES.npz "images": uint8 [N, H, W, 3] RGB at the model's input size. OUT.npz g
 """
 
 import json
+import pathlib
+import subprocess
 import sys
 
 import numpy as np
+
+
+def run_client(model_file, images, tmp_path):
+    """(probabilities, embedded metadata) of this script run in a fresh process (for tests)."""
+    np.savez(tmp_path / "images.npz", images=images)
+    proc = subprocess.run([sys.executable, str(pathlib.Path(__file__)), str(model_file),
+                           str(tmp_path / "images.npz"), str(tmp_path / "out.npz")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(tmp_path / "out.npz")["probabilities"], json.loads(
+        proc.stdout.strip().splitlines()[-1])
 
 
 def run_litert(path, images):
@@ -44,9 +57,11 @@ def run_onnx(path, images):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feed = images.astype(np.uint8 if session.get_inputs()[0].type == "tensor(uint8)"
-                         else np.float32)
-    result = session.run(None, {session.get_inputs()[0].name: feed})[0]
+    inp = session.get_inputs()[0]
+    feed = images.astype(np.uint8 if inp.type == "tensor(uint8)" else np.float32)
+    step = inp.shape[0] if isinstance(inp.shape[0], int) else len(feed)  # a fixed batch size
+    result = np.concatenate([session.run(None, {inp.name: feed[i:i + step]})[0]
+                             for i in range(0, len(feed), step)])
     props = session.get_modelmeta().custom_metadata_map
     return result.astype(np.float32), json.loads(props["segkit.json"])
 

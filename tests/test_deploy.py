@@ -4,14 +4,12 @@ with the Keras model on held-out records; the metadata travels inside the file a
 `segkit predict` / `segkit evaluate` take the files; bad input is a clear error."""
 
 import json
-import pathlib
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+from deploy_client import run_client
 from PIL import Image
 
 from segdata.input.pipeline import load_dataset
@@ -27,7 +25,6 @@ from segmodel.training import runinfo
 pytestmark = pytest.mark.slow
 
 SIZE = 32
-CLIENT = pathlib.Path(__file__).with_name("deploy_client.py")
 
 
 def make_run(root, records, model):
@@ -45,17 +42,6 @@ def held_out(records, count=12):
     images, masks = next(load_dataset(records, "validation", image_size=SIZE,
                                       batch_size=count).as_numpy_iterator())
     return images.astype(np.uint8), masks[..., 0]
-
-
-def run_client(model_file, images, tmp_path):
-    """(probabilities, embedded metadata) from tests/deploy_client.py in a fresh process."""
-    np.savez(tmp_path / "images.npz", images=images)
-    proc = subprocess.run([sys.executable, str(CLIENT), str(model_file),
-                           str(tmp_path / "images.npz"), str(tmp_path / "out.npz")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return np.load(tmp_path / "out.npz")["probabilities"], json.loads(
-        proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

@@ -134,20 +134,46 @@ def _convert_litert(model, image_size, path, quantize, calibration):
 
 
 def _convert_onnx(model, image_size, path):
+    """Writes `path`; returns the file's batch size (None: any, 1: one image per call)."""
     import keras
     import tensorflow as tf
 
-    signature = [tf.TensorSpec([None, *image_size, 3], tf.float32, name="images")]
     # Keras' ONNX export traces model(x) without training=False, and layers that do not pass
     # `training` on (keras-hub's SpatialPyramidPooling) then trace batch norm in training mode:
     # DeepLabV3+ files disagreed with Keras on 40 % of pixels. A wrapper pins inference mode.
     inputs = keras.Input((*image_size, 3), name="images")
-    model = keras.Model(inputs, model(inputs, training=False), name=model.name)
-    model(np.zeros((1, *image_size, 3), np.float32))  # tf2onnx needs a model that was called
+    wrapper = keras.Model(inputs, model(inputs, training=False), name=model.name)
+    wrapper(np.zeros((1, *image_size, 3), np.float32))  # tf2onnx needs a model that was called
+    problem = None
+    # tf2onnx mis-converts some reshapes whose size depends on the batch (keras-hub SegFormer's
+    # attention): such a file fails in onnxruntime, so it is written again for batch 1.
+    for batch in (None, 1):
+        signature = [tf.TensorSpec([batch, *image_size, 3], tf.float32, name="images")]
+        try:
+            wrapper.export(str(path), format="onnx", verbose=False, input_signature=signature)
+        except Exception as error:  # tf2onnx raises ValueError, KeyError, RuntimeError, ...
+            raise conversion_error(model, "onnx", "none", error) from error
+        problem = _onnx_self_check(wrapper, path, image_size, batch)
+        if problem is None:
+            return batch
+    raise conversion_error(model, "onnx", "none", problem)
+
+
+def _onnx_self_check(model, path, image_size, batch):
+    """None if onnxruntime runs `path` like Keras on random pixels, else what went wrong."""
+    import onnxruntime
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (batch or 2, *image_size, 3))
+    pixels = pixels.astype(np.float32)
     try:
-        model.export(str(path), format="onnx", verbose=False, input_signature=signature)
-    except Exception as error:  # tf2onnx raises ValueError, KeyError, RuntimeError, ...
-        raise conversion_error(model, "onnx", "none", error) from error
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        result = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    except Exception as error:  # onnxruntime's own error types
+        return f"onnxruntime cannot run the converted file: {error}"
+    difference = float(np.max(np.abs(result - np.asarray(model(pixels), np.float32))))
+    if difference > 1e-3:
+        return f"the converted file's outputs differ from Keras by up to {difference:.3g}"
+    return None
 
 
 def embed_onnx_metadata(path, metadata):
@@ -174,7 +200,8 @@ def _describe_io(runner):
                                    if d["quantization"][0] else None)} for d in details]
     else:
         specs = [{"name": t.name, "dtype": t.type[len("tensor("):-1].replace("float", "float32"),
-                  "shape": [None, *t.shape[1:]], "quantization": None}
+                  "shape": [t.shape[0] if isinstance(t.shape[0], int) else None, *t.shape[1:]],
+                  "quantization": None}
                  for t in (runner.session.get_inputs()[0], runner.session.get_outputs()[0])]
     specs[0].update(range=[0, 255], color="RGB", layout="NHWC")
     specs[1].update(kind="probabilities", axis=-1, layout="NHWC")
@@ -292,15 +319,19 @@ def _export_file(model, output_dir, export_format, quantize, calibration, metada
     path = temp / MODEL_FILES[export_format]
     metadata.update(version=version, quantization=quantize,
                     output={"kind": _output_kind(model, image_size)})
+    notes = []
     try:
         if export_format == "litert":
             _convert_litert(model, image_size, path, quantize, calibration)
         else:
-            _convert_onnx(model, image_size, path)
+            batch = _convert_onnx(model, image_size, path)
+            if batch is not None:
+                notes.append("tf2onnx could not convert this model for any batch size: the "
+                             "ONNX file takes one image per call")
         # The runtime's own view of the file's input and output (dtype, quantization).
         io_spec = _describe_io(runtimes.load_runner(path))
         io_spec["output"]["kind"] = metadata["output"]["kind"]
-        metadata.update(io_spec)
+        metadata.update(io_spec, notes=notes)
         if export_format == "litert":
             path.write_bytes(embed_tflite_metadata(path.read_bytes(), metadata))
         else:

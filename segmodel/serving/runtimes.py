@@ -228,6 +228,7 @@ class OnnxRunner(ModelRunner):
             raise ValueError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; a "
                              "segmentation model takes one image batch [N, H, W, 3].")
         self.input_name = inputs[0].name
+        self.fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
         self.input_type = np.uint8 if inputs[0].type == "tensor(uint8)" else np.float32
         size = inputs[0].shape[1:3]
         if not all(isinstance(s, int) for s in size):
@@ -239,7 +240,13 @@ class OnnxRunner(ModelRunner):
                          embedded or read_metadata(path.parent))
 
     def _run(self, images):
-        return self.session.run(None, {self.input_name: images.astype(self.input_type)})[0]
+        images = images.astype(self.input_type)
+        if self.fixed_batch is None or len(images) == self.fixed_batch:
+            return self.session.run(None, {self.input_name: images})[0]
+        # A file written for one batch size (see segmodel.serving.deploy): one call per slice.
+        return np.concatenate([
+            self.session.run(None, {self.input_name: images[i:i + self.fixed_batch]})[0]
+            for i in range(0, len(images), self.fixed_batch)])
 
 
 def load_runner(path, *, image_size=None, num_threads=None):
