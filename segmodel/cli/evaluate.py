@@ -53,7 +53,7 @@ def main(argv=None):
         result = evaluate.evaluate(args.model, args.records, split=args.split, image_size=size,
                                    batch_size=args.batch_size, at=args.at, worst=args.worst,
                                    output_dir=args.output_dir, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",

@@ -38,7 +38,7 @@ def main(argv=None):
             print(format_results(err.results))
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_results(results))

@@ -39,8 +39,7 @@ from segmodel.serving.metadata import (
     MODEL_FILES,
     QUANTIZATIONS,
 )
-
-EMBEDDED_METADATA = METADATA_FILE  # .tflite metadata entry name / .onnx metadata_props key
+from segmodel.serving.runtimes import EMBEDDED_METADATA, require
 
 
 class ConversionError(ValueError):
@@ -105,8 +104,8 @@ def embed_tflite_metadata(model_bytes, metadata):
     The TFLite schema's Model.metadata list holds named buffers; runtimes ignore unknown names,
     and any flatbuffer reader (or segmodel.serving.runtimes.tflite_metadata) gets the JSON back.
     """
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
+    flatbuffers = require("flatbuffers", "Writing .tflite metadata")
+    schema = require("ai_edge_litert.schema_py_generated", "Writing .tflite metadata")
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
     buffer = schema.BufferT()
@@ -138,6 +137,7 @@ def _convert_onnx(model, image_size, path):
     import keras
     import tensorflow as tf
 
+    require("tf2onnx", "--format onnx")  # Keras converts through it; say so before converting
     # Keras' ONNX export traces model(x) without training=False, and layers that do not pass
     # `training` on (keras-hub's SpatialPyramidPooling) then trace batch norm in training mode:
     # DeepLabV3+ files disagreed with Keras on 40 % of pixels. A wrapper pins inference mode.
@@ -161,8 +161,7 @@ def _convert_onnx(model, image_size, path):
 
 def _onnx_self_check(model, path, image_size, batch):
     """None if onnxruntime runs `path` like Keras on random pixels, else what went wrong."""
-    import onnxruntime
-
+    onnxruntime = require("onnxruntime", "Checking the .onnx file")
     pixels = np.random.default_rng(0).uniform(0, 255, (batch or 2, *image_size, 3))
     pixels = pixels.astype(np.float32)
     try:
@@ -178,8 +177,7 @@ def _onnx_self_check(model, path, image_size, batch):
 
 def embed_onnx_metadata(path, metadata):
     """Stores `metadata` (dict) as the .onnx file's metadata_props "segkit.json" (in place)."""
-    import onnx
-
+    onnx = require("onnx", "Writing .onnx metadata")
     proto = onnx.load(str(path))
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != EMBEDDED_METADATA]
     del proto.metadata_props[:]
@@ -256,7 +254,10 @@ def export_model(model, output_dir, *, export_format="saved_model", quantize="no
       Keras model; it is also stored in segkit.json.
 
     Raises:
-      ValueError (ConversionError for unconvertible ops), FileExistsError, FileNotFoundError.
+      ValueError: a bad argument, records of another dataset, or (ConversionError) a layer or
+        op the format cannot express.
+      FileExistsError: the version exists and `overwrite` is False.
+      FileNotFoundError: a missing model file or records.
     """
     if export_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}.")
