@@ -27,11 +27,18 @@ def family_model(family, root):
     if family == "hub-unet":
         return hub_models.build_hub_model("unet", (32, 32), 3,
                                           backbone_preset=testing.save_resnet(root / "resnet"))
+    if family == "chapter-bf16":  # what precision "auto" trains on CPUs with native bf16
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            return build_model("chapter", image_size=(32, 32))
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
     return build_model(family, image_size=(32, 32), **({"base_filters": 4} if family == "unet"
                                                        else {}))
 
 
-@pytest.mark.parametrize("family", ["unet", "deeplabv3plus", "segformer", "hub-unet"])
+@pytest.mark.parametrize("family", ["unet", "deeplabv3plus", "segformer", "hub-unet",
+                                    "chapter-bf16"])
 def test_family_exports_run_like_keras(family, tmp_path):
     model = family_model(family, tmp_path)
     size = model.input_shape[1:3]
@@ -45,5 +52,14 @@ def test_family_exports_run_like_keras(family, tmp_path):
         probabilities, metadata = run_client(version / name, images, tmp_path)
         assert metadata["input_size"] == list(size) and metadata["num_classes"] == 3
         agree = np.mean(probabilities.argmax(-1) == reference.argmax(-1))
+        if family.endswith("bf16"):
+            # The file computes in float32, Keras in bfloat16 (8 bits of mantissa): it matches
+            # the float32 copy exactly and the bf16 model to bf16's precision.
+            float32 = deploy.float32_model(model)
+            assert float32.layers[1].compute_dtype == "float32"
+            np.testing.assert_allclose(probabilities, float32.predict(
+                images.astype(np.float32), verbose=0), atol=1e-4)
+            assert agree >= 0.99 and "bfloat16" in " ".join(metadata["notes"])
+            continue
         assert agree >= 0.999, (family, export_format, agree)
         np.testing.assert_allclose(probabilities, reference, atol=2e-3)

@@ -121,6 +121,40 @@ def embed_tflite_metadata(model_bytes, metadata):
     return bytes(builder.Output())
 
 
+def float32_model(model):
+    """`model` itself when every layer computes in float32, else a float32 copy of it.
+
+    LiteRT and onnxruntime have no bfloat16 kernels, and mixed float16/bfloat16 graphs fail to
+    convert (bf16 Conv2D) or to load (Mul bound to float16 and bfloat16): the files are written
+    in float32 (the weights of a mixed-precision model already are float32), quantized after.
+    """
+    import keras
+
+    def mixed(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") == "DTypePolicy" and str(
+                    obj.get("config", {}).get("name", "")).startswith("mixed_"):
+                return True
+            return any(mixed(v) for v in obj.values())
+        return isinstance(obj, list) and any(mixed(v) for v in obj)
+
+    def to_float32(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") == "DTypePolicy":
+                return dict(obj, config={**obj["config"], "name": "float32"})
+            return {k: to_float32(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [to_float32(v) for v in obj]
+        return obj
+
+    config = keras.saving.serialize_keras_object(model)
+    if not mixed(config):
+        return model
+    copy = keras.saving.deserialize_keras_object(to_float32(config))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _convert_litert(model, image_size, path, quantize, calibration):
     import tensorflow as tf
 
@@ -270,9 +304,17 @@ def export_model(model, output_dir, *, export_format="saved_model", quantize="no
         source = model if source is None else source
         model = saved_model_export.load_keras_model(model)
     image_size, num_classes = saved_model_export.model_signature(model, image_size)
+    notes = []
+    if export_format != "saved_model":
+        policy = saved_model_export.describe_precision(model)["dtype_policy"]
+        model = float32_model(model)
+        if policy != "float32":
+            notes.append(f"the Keras model computes in {policy}; the file computes in float32 "
+                         "(LiteRT and onnxruntime have no bfloat16 kernels)")
     metadata = saved_model_export.build_metadata(model, image_size, num_classes, label_names,
                                                  source, None, palette=palette,
                                                  export_format=export_format)
+    metadata["notes"] = notes
     classes = metadata["label_names"]
     calibration_records = calibration_records or default_records(source)
     validation_records = validation_records or calibration_records
@@ -320,7 +362,7 @@ def _export_file(model, output_dir, export_format, quantize, calibration, metada
     path = temp / MODEL_FILES[export_format]
     metadata.update(version=version, quantization=quantize,
                     output={"kind": _output_kind(model, image_size)})
-    notes = []
+    notes = metadata["notes"]
     try:
         if export_format == "litert":
             _convert_litert(model, image_size, path, quantize, calibration)
@@ -332,7 +374,7 @@ def _export_file(model, output_dir, export_format, quantize, calibration, metada
         # The runtime's own view of the file's input and output (dtype, quantization).
         io_spec = _describe_io(runtimes.load_runner(path))
         io_spec["output"]["kind"] = metadata["output"]["kind"]
-        metadata.update(io_spec, notes=notes)
+        metadata.update(io_spec)
         if export_format == "litert":
             path.write_bytes(embed_tflite_metadata(path.read_bytes(), metadata))
         else:
