@@ -29,6 +29,8 @@ import shutil
 
 import numpy as np
 
+from segdata.records.labels import dataset_classes
+from segdata.records.manifest import read_manifest
 from segmodel.serving import export as saved_model_export
 from segmodel.serving import records_check
 from segmodel.serving.metadata import (
@@ -38,6 +40,7 @@ from segmodel.serving.metadata import (
     METADATA_FILE,
     MODEL_FILES,
     QUANTIZATIONS,
+    run_dataset,
 )
 from segmodel.serving.runtimes import EMBEDDED_METADATA, require
 
@@ -311,13 +314,22 @@ def export_model(model, output_dir, *, export_format="saved_model", quantize="no
         if policy != "float32":
             notes.append(f"the Keras model computes in {policy}; the file computes in float32 "
                          "(LiteRT and onnxruntime have no bfloat16 kernels)")
+    calibration_records = calibration_records or default_records(source)
+    validation_records = validation_records or calibration_records
+    records = calibration_records or validation_records
+    if label_names is None and records is not None and not (
+            source is not None and run_dataset(source)):
+        # A model outside a run folder knows no class names: the records it is checked on
+        # name them (when the count matches; otherwise check_records_match says why not).
+        names, _ = dataset_classes(read_manifest(records))
+        if len(names) == num_classes:
+            label_names = names
+            palette = palette if palette is not None else read_manifest(records).get("palette")
     metadata = saved_model_export.build_metadata(model, image_size, num_classes, label_names,
                                                  source, None, palette=palette,
                                                  export_format=export_format)
     metadata["notes"] = notes
     classes = metadata["label_names"]
-    calibration_records = calibration_records or default_records(source)
-    validation_records = validation_records or calibration_records
     calibration = None
     if quantize == "int8":
         if calibration_records is None:
