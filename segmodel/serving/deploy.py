@@ -56,7 +56,8 @@ def _ops_and_layers(text):
     ops |= set(re.findall(r"No (?:conversion|op) (?:function|handler) registered for (?:op )?"
                           r"['\"]?([A-Za-z0-9_]+)", text))
     ops |= set(re.findall(r"Unsupported ops?:? *\[?([A-Za-z0-9_, ]+)", text))
-    ops = sorted({o.strip() for op in ops for o in op.split(",") if o.strip()})
+    # "tf.Conv2D" and "Conv2D" are one op: keep the bare TensorFlow/TFLite op name.
+    ops = sorted({o.strip().split(".")[-1] for op in ops for o in op.split(",") if o.strip()})
     # Locations look like loc(fused["Conv2D:", "functional_1/conv2d_3/convolution@..."]) or
     # callsite("model/layer_name/Op@__inference..."): the path's second part is the layer.
     layers = sorted(set(re.findall(r"\"[A-Za-z0-9_]+/([A-Za-z0-9_.-]+)/[^\"]*\"", text)))
