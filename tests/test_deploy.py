@@ -19,7 +19,7 @@ from segmodel.cli import evaluate as evaluate_cli
 from segmodel.cli import export as export_cli
 from segmodel.cli import predict as predict_cli
 from segmodel.models.builtin import build_model
-from segmodel.serving import deploy
+from segmodel.serving import converters, deploy
 from segmodel.training import runinfo
 
 pytestmark = pytest.mark.slow
@@ -175,7 +175,7 @@ def test_unsupported_op_names_the_layer(tmp_path):
     inputs = keras.Input((SIZE, SIZE, 3))
     x = Spectrum(name="spectrum")(inputs)
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(x))
-    with pytest.raises(deploy.ConversionError) as caught:
+    with pytest.raises(converters.ConversionError) as caught:
         deploy.export_model(model, tmp_path / "lite", export_format="litert")
     message = str(caught.value)
     assert "FFT2D" in message and "spectrum" in message and "--format onnx" in message
