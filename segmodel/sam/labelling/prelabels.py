@@ -16,8 +16,8 @@ Accept records (`accept_record`), stored in the image's prompts.json entry:
    "classes": {name: {"pre": pixels, "final": pixels, "changed": pixels}}}
 "pre-labelled": the written mask equals the pre-label pixel for pixel; "edited": it differs
 (changed_fraction = the share of the image's pixels whose class changed) and at least one
-object came from the model; "new": no pre-label was shown (no model) or none of its objects
-was kept.
+object came from the model; "new": no pre-label was shown (no model: changed_fraction null) or
+none of its objects was kept.
 """
 
 import collections
@@ -131,6 +131,7 @@ def accept_record(pre_label, final_label, class_names, from_model):
       the record dict.
     """
     final_label = np.asarray(final_label)
+    shown = pre_label
     if pre_label is None:
         pre_label = np.zeros_like(final_label)
         origin = "new"
@@ -145,15 +146,16 @@ def accept_record(pre_label, final_label, class_names, from_model):
         if pre.any() or final.any():
             classes[name] = {"pre": int(pre.sum()), "final": int(final.sum()),
                              "changed": int((pre != final).sum())}
-    return {"origin": origin, "changed_fraction": round(float(changed.mean()), 6),
-            "classes": classes}
+    fraction = None if shown is None else round(float(changed.mean()), 6)
+    return {"origin": origin, "changed_fraction": fraction, "classes": classes}
 
 
 def summarize(records, class_names):
     """Accept records (prompts.json entries' "origin"...) -> per class
     {name: {"pre-labelled": images, "edited": images, "new": images, "changed_fraction":
     pixels whose membership of the class changed / pixels of the class in the pre-label or
-    the final mask, summed over images (1 - the IoU of pre-label and final)}}, plus "all"
+    the final mask, summed over the images that had a pre-label (1 - the IoU of pre-label
+    and final)}}, plus "all"
     counting images by origin. An image counts for a class when either mask holds it."""
     per_class = {n: collections.Counter() for n in class_names}
     images = collections.Counter()
@@ -168,6 +170,8 @@ def summarize(records, class_names):
             kind = "new" if record["origin"] == "new" else (
                 "edited" if c["changed"] else "pre-labelled")
             counts[kind] += 1
+            if record.get("changed_fraction") is None:
+                continue  # no pre-label was shown: nothing to hold against the model
             counts["changed"] += c["changed"]
             counts["union"] += (c["pre"] + c["final"] + c["changed"]) // 2
     out = {}
