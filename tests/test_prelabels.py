@@ -134,9 +134,11 @@ def test_accept_records():
     summary = prelabels.summarize([same, edited, scratch, {"objects": []}], ["cat", "dog"])
     assert summary["all"] == {"pre-labelled": 1, "edited": 1, "new": 1}
     assert summary["cat"]["pre-labelled"] == 1 and summary["cat"]["edited"] == 1
-    # dog: unchanged twice (2 px each), then 2 px new: 2 changed of a 2 + 2 + 2 px union.
+    # dog: unchanged twice; the image labelled without a model does not count against it.
     assert summary["dog"] == {"pre-labelled": 2, "edited": 0, "new": 1,
-                              "changed_fraction": 0.3333}
+                              "changed_fraction": 0.0}
+    assert summary["cat"]["changed_fraction"] == 0.125  # 1 px of a 4 + 4 px union
+    assert scratch["changed_fraction"] is None
     lines = prelabels.format_summary(summary)
     assert lines[0].startswith("accepted images: 1 as pre-labelled, 1 edited, 1 labelled")
 
