@@ -16,7 +16,8 @@ import tensorflow as tf
 from PIL import Image
 
 from segmodel import build_model
-from segmodel.serving.export import export_saved_model, load_keras_model, read_metadata
+from segmodel.serving.export import export_saved_model, load_keras_model
+from segmodel.serving.metadata import read_metadata
 
 pytestmark = pytest.mark.slow
 
@@ -239,7 +240,7 @@ def test_versions_overwrite_and_interrupted_export(tmp_path, monkeypatch):
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. Ctrl-C after the graph was written
-    monkeypatch.setattr("segmodel.serving.export._metadata", crash)
+    monkeypatch.setattr("segmodel.serving.export.build_metadata", crash)
     with pytest.raises(KeyboardInterrupt):
         export_saved_model(model, base)
     assert sorted(p.name for p in base.iterdir()) == [".tmp-9-1", "3", "4"]

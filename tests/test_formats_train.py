@@ -38,7 +38,8 @@ def test_training_logs_mean_iou_without_a_foreground_class(voc_run):
 
 def test_evaluation_names_every_class_and_the_model_learned(voc_run):
     from segmodel.evaluation.evaluate import evaluate
-    from segmodel.serving.export import export_saved_model, read_metadata
+    from segmodel.serving.export import export_saved_model
+    from segmodel.serving.metadata import read_metadata
 
     _, manifest, records, run, tmp = voc_run
     version = export_saved_model(run / "model.keras", tmp / "export", version=1)

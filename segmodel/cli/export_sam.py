@@ -30,7 +30,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from segmodel.sam.servable import export_sam
-    from segmodel.serving.export import read_metadata  # after --help: TensorFlow is slow to import
+    from segmodel.serving.metadata import read_metadata  # after --help: TensorFlow is slow to import
 
     try:
         version_dir = export_sam(args.preset, args.output_dir, version=args.version,

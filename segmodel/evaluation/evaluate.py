@@ -39,8 +39,8 @@ def load_model(path, image_size=None):
     predict(batch) -> uint8 [N, H, W] class ids at the model's input size, where batch is the
     dict made by `_examples` (the Keras model reads "pixels", the SavedModel "encoded").
     """
-    from segmodel.serving.export import load_keras_model, model_signature, read_metadata
-    from segmodel.serving.predict import find_version_dir
+    from segmodel.serving.export import load_keras_model, model_signature
+    from segmodel.serving.metadata import find_version_dir, read_metadata
 
     path = pathlib.Path(path)
     if path.suffix in (".keras", ".h5") or path.is_file():

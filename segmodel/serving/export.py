@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from segdata.io.fsio import sha256_file
 from segmodel.serving import signatures as serving
+from segmodel.serving.metadata import METADATA_FILE, run_dataset
 
-METADATA_FILE = "segkit.json"
 METADATA_FORMAT_VERSION = 1
 
 
@@ -149,22 +149,12 @@ def describe_endpoints(endpoints):
     return result
 
 
-def _run_dataset(source):
-    """run.json's "dataset" entry beside a trained model file, or {} (no run folder)."""
-    if source is None:
-        return {}
-    path = pathlib.Path(source).resolve().parent / "run.json"
-    try:
-        return json.loads(path.read_text()).get("dataset") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def _metadata(model, image_size, num_classes, label_names, source, version, endpoints,
-              palette=None):
+def build_metadata(model, image_size, num_classes, label_names, source, version, endpoints=None,
+                   palette=None, export_format="saved_model"):
+    """dict: segkit.json of an export (the `signatures` entry only when `endpoints` is given)."""
     import segmodel
 
-    dataset = _run_dataset(source)
+    dataset = run_dataset(source) if source is not None else {}
     if label_names is None and len(dataset.get("classes") or []) == num_classes:
         label_names = dataset["classes"]
         palette = palette if palette is not None else dataset.get("palette")
@@ -181,8 +171,9 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
         source = pathlib.Path(source).resolve()
         source_info = {"model": str(source), "run": str(source.parent),
                        "sha256": sha256_file(source)}
-    return {
+    metadata = {
         "format_version": METADATA_FORMAT_VERSION,
+        "format": export_format,
         "created_by": f"segkit {segmodel.__version__}",
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tensorflow_version": tf.__version__,
@@ -203,8 +194,10 @@ def _metadata(model, image_size, num_classes, label_names, source, version, endp
             "resize": "bilinear to input_size, rounded, float32 0..255 (segdata.input.transforms)",
             "mask_resize_to_original": "nearest, PIL-exact (segment_image)",
         },
-        "signatures": describe_endpoints(endpoints),
     }
+    if endpoints is not None:
+        metadata["signatures"] = describe_endpoints(endpoints)
+    return metadata
 
 
 def claim_target(output_dir, version, overwrite):
@@ -263,8 +256,8 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
     try:
         archive, endpoints = build_archive(model, image_size)
         archive.write_out(str(temp), verbose=False)
-        metadata = _metadata(model, image_size, num_classes, label_names, source, version,
-                             endpoints, palette)
+        metadata = build_metadata(model, image_size, num_classes, label_names, source, version,
+                                  endpoints, palette)
         (temp / "assets.extra").mkdir(exist_ok=True)
         (temp / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         publish_version(temp, target, overwrite)
@@ -290,9 +283,3 @@ def publish_version(temp, target, overwrite):
         ) from error
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def read_metadata(version_dir):
-    """dict: `version_dir/assets.extra/segkit.json`, or None if the export has none."""
-    path = pathlib.Path(version_dir) / "assets.extra" / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -20,7 +20,7 @@ import tensorflow as tf
 from PIL import Image
 
 from segdata.io.atomic import atomic_write
-from segmodel.serving.export import read_metadata
+from segmodel.serving.metadata import find_version_dir, read_metadata
 
 
 class PredictError(ValueError):
@@ -32,26 +32,6 @@ class PredictError(ValueError):
         self.results = list(results)
         lines = "\n".join(f"  {path}: {reason}" for path, reason in self.failures.items())
         super().__init__(f"{len(self.failures)} image(s) could not be segmented:\n{lines}")
-
-
-def find_version_dir(path):
-    """Path of the SavedModel folder: `path` itself, or its highest version (as Serving picks).
-
-    Raises:
-      FileNotFoundError naming `path` when it holds no SavedModel.
-    """
-    path = pathlib.Path(path)
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = sorted((p for p in path.iterdir() if p.name.isdigit() and
-                       (p / "saved_model.pb").is_file()), key=lambda p: int(p.name)) if (
-        path.is_dir()) else []
-    if not versions:
-        raise FileNotFoundError(
-            f"{path} is not a SavedModel folder (no saved_model.pb) and holds no version "
-            "folders; pass EXPORT/N as written by tools/export.py."
-        )
-    return versions[-1]
 
 
 def palette(num_classes):
