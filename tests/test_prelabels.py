@@ -185,3 +185,24 @@ def test_rank_errors_name_the_argument(run, photos, tmp_path, capsys):
                    "--output", str(tmp_path / "r.csv")]) == 2
     assert "--images" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_prelabels_from_a_savedmodel_export_equal_its_own_argmax(run, photos, tmp_path):
+    import tensorflow as tf
+
+    from segdata.input import transforms
+    from segmodel.serving.export import export_saved_model
+
+    version = export_saved_model(run, tmp_path / "export")  # classes from the run's run.json
+    runner = load_runner(tmp_path / "export")
+    assert runner.kind == "saved_model" and runner.classes == ["background", "cat", "dog"]
+    signature = tf.saved_model.load(str(version)).signatures["predict_pixels"]
+    prelabeller = prelabels.PreLabeller(runner, CLASSES)
+    for name in ("p0.png", "p2.png"):
+        image = _pixels(photos / name)
+        small = transforms.resize_image(image, (32, 32)).numpy().astype(np.float32)
+        probs = signature(images=tf.constant(small[None]))["probabilities"][0]
+        probs = tf.image.resize(probs, image.shape[:2], method="bilinear").numpy()
+        painted = prelabels.paint([(o["mask"], o["category_id"])
+                                   for o in prelabeller.objects(image)], image.shape[:2])
+        np.testing.assert_array_equal(painted, np.argmax(probs, -1))
