@@ -206,3 +206,37 @@ def test_prelabels_from_a_savedmodel_export_equal_its_own_argmax(run, photos, tm
         painted = prelabels.paint([(o["mask"], o["category_id"])
                                    for o in prelabeller.objects(image)], image.shape[:2])
         np.testing.assert_array_equal(painted, np.argmax(probs, -1))
+
+
+def test_sam_label_model_writes_the_prelabels_as_a_masks_folder(run, keras_model, photos,
+                                                                tmp_path, capsys):
+    import json
+
+    from segmodel.sam.labelling import coco_output
+
+    out = tmp_path / "out"
+    assert segkit(["sam-label", "--images", str(photos), "--model", str(run), "--output-dir",
+                   str(out), "--no-progress"]) == 0  # no --preset: SAM is not needed
+    assert "5 labelled" in capsys.readouterr().out
+    assert json.loads((out / "classes.json").read_text())["classes"] == \
+        ["background", "cat", "dog"]
+    coco = json.loads((out / "annotations" / "instances.json").read_text())
+    prompts = json.loads((out / "prompts.json").read_text())
+    for i in (0, 1):  # at the model's input size: the written mask is its arg-max
+        image = _pixels(photos / f"p{i}.png")
+        expected = np.argmax(keras_model.predict(image[None].astype(np.float32), verbose=0)[0],
+                             -1)
+        np.testing.assert_array_equal(np.asarray(Image.open(out / "masks" / f"p{i}.png")),
+                                      expected)
+        (image_id,) = [im["id"] for im in coco["images"] if im["file_name"] == f"p{i}.jpg"]
+        anns = [a for a in coco["annotations"] if a["image_id"] == image_id]
+        assert len(anns) == len(prelabels.class_regions(expected, 2))
+        for a in anns:
+            mask = coco_output.decode_mask(a["segmentation"])
+            assert ndimage.label(mask, structure=np.ones((3, 3)))[1] == 1
+            assert (expected[mask] == a["category_id"]).all()
+        assert prompts[f"p{i}.jpg"]["model"] == str(run)
+    # The folder's classes must be the model's.
+    assert segkit(["sam-label", "--images", str(photos), "--model", str(run), "--output-dir",
+                   str(tmp_path / "b"), "--classes", "cat", "bird", "--no-progress"]) == 2
+    assert "['background', 'cat', 'bird']" in capsys.readouterr().err

@@ -103,7 +103,7 @@ def main(argv=None):
             raise ValueError("--order uncertainty needs --model")
         model = None
         if args.model:  # loaded (and its classes checked) before SAM
-            from segmodel.sam.label_app.app import model_classes
+            from segmodel.sam.labelling.prelabels import model_classes
 
             model, classes = model_classes(args.model, args.output_dir, classes)
             layout = resolve_layout(classes, args.layout or "masks")

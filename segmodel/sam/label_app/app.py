@@ -61,6 +61,8 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
       min_area, order: `ClassLabelSession`'s ("uncertainty" needs `model`).
     """
     if model is not None:
+        from segmodel.sam.labelling.prelabels import model_classes
+
         model, classes = model_classes(model, output_dir, classes)
         if layout == "pets":
             raise ValueError("--model pre-labels with the model's classes, in the masks layout; "
@@ -120,37 +122,6 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
     with urllib.request.urlopen(request, timeout=60) as answer:
         json.load(answer)
     return server
-
-
-def model_classes(model, output_dir, classes):
-    """(the loaded `ModelRunner`, the folder's classes): `classes` if given, else None when
-    OUT/classes.json exists (the session reads it), else the model's classes after
-    "background" (a model whose class 0 is not "background" needs --classes).
-
-    Raises:
-      ValueError naming both lists when the model's classes are not the folder's.
-    """
-    import pathlib
-
-    from segmodel.sam.labelling.classes import BACKGROUND, ClassList, folder_classes
-    from segmodel.sam.labelling.prelabels import check_model_classes
-
-    if not hasattr(model, "probabilities"):
-        from segmodel.serving.runtimes import load_runner
-
-        model = load_runner(model)
-    root = pathlib.Path(output_dir)
-    if classes is not None or (root / "classes.json").is_file():
-        check_model_classes(model.classes, folder_classes(root, classes), model.path)
-    else:
-        names = list(model.classes)
-        if names[:1] != [BACKGROUND] or len(names) < 2:
-            raise ValueError(f"the model {model.path} predicts the classes {names}; the page "
-                             "needs 'background' first and the labelled classes after it. "
-                             "Pass --classes with the folder's classes.")
-        classes = ClassList(tuple(names[1:]), tuple(tuple(c) for c in model.palette)
-                            if model.palette else None)
-    return model, classes
 
 
 def _local_url(server, path):

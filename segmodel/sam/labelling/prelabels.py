@@ -21,11 +21,12 @@ none of its objects was kept.
 """
 
 import collections
+import pathlib
 
 import numpy as np
 from scipy import ndimage
 
-from segmodel.sam.labelling.classes import BACKGROUND
+from segmodel.sam.labelling.classes import BACKGROUND, ClassList, folder_classes
 
 ORIGINS = ("pre-labelled", "edited", "new")
 _EIGHT = np.ones((3, 3), bool)  # 8-neighbour connectivity
@@ -40,6 +41,32 @@ def check_model_classes(model_classes, class_list, model_path):
         raise ValueError(f"the model {model_path} predicts the classes {got} but the labelled "
                          f"folder's classes are {expected}; pass --classes (or a folder) with "
                          "the model's classes after 'background', or a model trained on them")
+
+
+def model_classes(model, output_dir, classes):
+    """(the loaded `ModelRunner`, the folder's classes): `classes` if given, else None when
+    OUT/classes.json exists (the session reads it), else the model's classes after
+    "background" (a model whose class 0 is not "background" needs --classes).
+
+    Raises:
+      ValueError naming both lists when the model's classes are not the folder's.
+    """
+    if not hasattr(model, "probabilities"):
+        from segmodel.serving.runtimes import load_runner
+
+        model = load_runner(model)
+    root = pathlib.Path(output_dir)
+    if classes is not None or (root / "classes.json").is_file():
+        check_model_classes(model.classes, folder_classes(root, classes), model.path)
+    else:
+        names = list(model.classes)
+        if names[:1] != [BACKGROUND] or len(names) < 2:
+            raise ValueError(f"the model {model.path} predicts the classes {names}; labelling "
+                             "needs 'background' first and the labelled classes after it. "
+                             "Pass --classes with the folder's classes.")
+        classes = ClassList(tuple(names[1:]), tuple(tuple(c) for c in model.palette)
+                            if model.palette else None)
+    return model, classes
 
 
 def class_regions(label, num_classes, min_area=0):
@@ -115,6 +142,36 @@ class PreLabeller:
         """-> list of {"mask": bool `[H, W]`, "category_id": 1..K, "box": [x0, y0, x1, y1]}."""
         return [{"mask": mask, "category_id": class_id, "box": box_of(mask)}
                 for mask, class_id, _ in self.regions(image)]
+
+
+class ModelSource:
+    """A mask source of `segmodel.sam.labelling.folder.label_images` (`segkit sam-label
+    --model`): every image's pre-label objects, as written by the page before any edit.
+
+    Each object's "score" is the mean probability of its class over its pixels; its "prompt"
+    the region's box and class; the prompts.json record {"objects": [...], "model": path}.
+    """
+
+    def __init__(self, prelabeller):
+        self.prelabeller = prelabeller
+
+    def check(self, name, image_size, entry):
+        """Nothing to check: the entry is empty (every image is labelled)."""
+
+    def objects(self, name, image_path, entry):
+        from segmodel.sam.prompting.files import load_image
+
+        probabilities = self.prelabeller.probabilities(load_image(image_path))
+        argmax = np.argmax(probabilities, axis=-1)
+        names = self.prelabeller.classes.names
+        out = []
+        for mask, class_id, _ in class_regions(argmax, len(names), self.prelabeller.min_area):
+            prompt = {"points": [], "labels": [], "box": box_of(mask),
+                      "class": names[class_id - 1]}
+            out.append({"mask": mask, "category_id": class_id, "prompt": prompt,
+                        "score": round(float(probabilities[..., class_id][mask].mean()), 4)})
+        return out, {"objects": [o["prompt"] for o in out],
+                     "model": str(self.prelabeller.runner.path)}
 
 
 def accept_record(pre_label, final_label, class_names, from_model):
