@@ -111,6 +111,13 @@ def test_model_and_folder_classes_must_match(run):
         prelabels.PreLabeller(runner, ClassList(("cat", "bird")))
     message = str(err.value)
     assert "['background', 'cat', 'dog']" in message and "['background', 'cat', 'bird']" in message
+    # Class 0 under another background name (VOC's, or an unnamed model's) is the background.
+    for name in ("_background_", "class_0", "Background"):
+        runner.classes[0] = name
+        prelabels.PreLabeller(runner, CLASSES)
+    runner.classes[0] = "road"  # a class, not the background (Cityscapes' train id 0)
+    with pytest.raises(ValueError, match="'road'"):
+        prelabels.PreLabeller(runner, CLASSES)
     with pytest.raises(ValueError, match="min-area"):
         prelabels.PreLabeller(runner, CLASSES, min_area=-1)
 

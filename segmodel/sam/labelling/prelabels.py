@@ -3,22 +3,18 @@ record of what the labeller did with them.
 
     runner = segmodel.serving.runtimes.load_runner("runs/pets/model.keras")
     prelabeller = PreLabeller(runner, folder_classes, min_area=20)
-    label = prelabeller.label(image)          # uint8 [H, W]: the model's arg-max, specks dropped
     objects = prelabeller.objects(image)      # [{"mask", "category_id", "box"}, ...]
 
-The model's class 0 is the folder's background, its classes 1..K the folder's classes in the
-same order (`check_model_classes`). An object is one connected region (8-neighbour
-connectivity, as OpenCV's connectedComponents and skimage.measure.label default) of one
-class of the arg-max; regions under `min_area` pixels become background.
+The model's class 0 is the folder's background (named "background", "_background_", "bg" or
+"class_0"), its classes 1..K the folder's classes in the same order (`check_model_classes`).
+An object is one connected region (8-neighbour connectivity, as OpenCV's connectedComponents
+and skimage.measure.label default) of one class of the arg-max; regions under `min_area`
+pixels become background.
 
-Accept records (`accept_record`), stored in the image's prompts.json entry:
-  {"origin": "pre-labelled" | "edited" | "new", "changed_fraction": float,
-   "classes": {name: {"pre": pixels, "final": pixels, "changed": pixels}}}
-"pre-labelled": the written mask equals the pre-label pixel for pixel; "edited": it differs
-(changed_fraction = the share of the image's pixels whose class changed) and at least one
-object came from the model; "new": no pre-label was shown (no model: changed_fraction null) or
-none of its objects was kept.
-"""
+Accept records (`accept_record`; the page stores "origin", "changed_fraction" and, as
+"class_pixels", "classes" in the image's prompts.json entry):
+  {"origin": "pre-labelled" | "edited" | "new", "changed_fraction": float or None,
+   "classes": {name: {"pre": pixels, "final": pixels, "changed": pixels}}}"""
 
 import collections
 import pathlib
@@ -32,12 +28,19 @@ ORIGINS = ("pre-labelled", "edited", "new")
 _EIGHT = np.ones((3, 3), bool)  # 8-neighbour connectivity
 
 
+def is_background(name):
+    """True for the names a model's class 0 has when it is the background: "background" (any
+    case, VOC's "_background_"), "bg", or "class_0" (what segkit calls an unnamed model's
+    class 0)."""
+    return str(name).strip("_").lower() in (BACKGROUND, "bg", "class_0")
+
+
 def check_model_classes(model_classes, class_list, model_path):
-    """ValueError naming both lists unless the model's classes are ["background", *the
-    folder's classes] (train id = class id on both sides)."""
+    """ValueError naming both lists unless the model's classes are the background (see
+    `is_background`) then the folder's classes in order (train id = class id on both sides)."""
     expected = [BACKGROUND, *class_list.names]
     got = [str(c) for c in model_classes]
-    if got != expected:
+    if len(got) != len(expected) or not is_background(got[0]) or got[1:] != expected[1:]:
         raise ValueError(f"the model {model_path} predicts the classes {got} but the labelled "
                          f"folder's classes are {expected}; pass --classes (or a folder) with "
                          "the model's classes after 'background', or a model trained on them")
@@ -60,7 +63,7 @@ def model_classes(model, output_dir, classes):
         check_model_classes(model.classes, folder_classes(root, classes), model.path)
     else:
         names = list(model.classes)
-        if names[:1] != [BACKGROUND] or len(names) < 2:
+        if len(names) < 2 or not is_background(names[0]):
             raise ValueError(f"the model {model.path} predicts the classes {names}; labelling "
                              "needs 'background' first and the labelled classes after it. "
                              "Pass --classes with the folder's classes.")
