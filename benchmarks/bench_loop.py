@@ -1,8 +1,8 @@
 """The active-learning loop, simulated: does labelling the most uncertain photos first beat
 labelling them in random order?
 
-    python benchmarks/bench_loop.py [--pool 400] [--test 150] [--start 16] [--step 16]
-        [--rounds 6] [--seeds 0 1 2] [--steps 300] [--size 32] [--out bench_loop]
+    python benchmarks/bench_loop.py [--pool 300] [--test 120] [--start 8] [--step 8]
+        [--rounds 6] [--seeds 0 1 2] [--steps 150] [--size 32] [--out bench_loop]
 
 Data: generated multi-class scenes (segdata.synthetic.scenes: 4 classes with fixed colour and
 texture + background, 2-8 objects per photo), an unlabelled pool and a held-out test split
@@ -128,13 +128,13 @@ def plot(rows, path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--pool", type=int, default=400)
-    p.add_argument("--test", type=int, default=150)
-    p.add_argument("--start", type=int, default=16)
-    p.add_argument("--step", type=int, default=16)
+    p.add_argument("--pool", type=int, default=300)
+    p.add_argument("--test", type=int, default=120)
+    p.add_argument("--start", type=int, default=8)
+    p.add_argument("--step", type=int, default=8)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=300, help="training batches per round")
+    p.add_argument("--steps", type=int, default=150, help="training batches per round")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--out", default="bench_loop")
     args = p.parse_args()
