@@ -181,6 +181,15 @@ def test_uncertainty_order_equals_an_independent_entropy(run, keras_model, photo
     np.testing.assert_allclose([float(r["score"]) for r in rows],
                                [expected[n] for n in order], atol=2e-5)
     assert "entropy" in capsys.readouterr().out
+    # An undecodable file is named and left out; the others are ranked as before.
+    (photos / "zz_broken.png").write_bytes(b"not a png")
+    try:
+        assert segkit(["rank", "--model", str(run), "--images", str(photos),
+                       "--output", str(out)]) == 0
+        assert "zz_broken.png" in capsys.readouterr().err
+        assert list(uncertainty.read_rank_csv(out)) == order
+    finally:
+        (photos / "zz_broken.png").unlink()
     assert uncertainty.read_rank_csv(out).keys() == expected.keys()
 
 

@@ -63,10 +63,17 @@ def main(argv=None):
         runner = load_runner(args.model)
         from tqdm import tqdm
 
+        failed = []
         with tqdm(total=len(paths), unit="photo", file=sys.stderr, leave=False) as bar:
-            ranked = uncertainty.rank_images(runner, paths, lambda done, total: bar.update(1))
+            ranked = uncertainty.rank_images(runner, paths, lambda done, total: bar.update(1),
+                                             failed)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in failed:
+        print(f"left out, cannot be decoded: {line}", file=sys.stderr)
+    if not ranked:
+        print(f"error: no photo of {images} could be decoded", file=sys.stderr)
         return 2
     uncertainty.write_rank_csv(args.output, ranked)
     print(f"wrote {args.output}: {len(ranked)} photos, most uncertain first (score: "

@@ -39,16 +39,18 @@ def order(scores):
     return sorted(scores, key=lambda name: (-scores[name], name))
 
 
-def score_images(runner, paths, progress=None):
+def score_images(runner, paths, progress=None, failed=None):
     """{file name: score} of each photo.
 
     Args:
       runner: a `segmodel.serving.runtimes.ModelRunner`.
       paths: photo files (read as segkit reads photos: RGB, no EXIF rotation).
       progress: optional callable(done, total), e.g. a tqdm update.
+      failed: optional list: photos that cannot be decoded are appended as "name: reason"
+        and left out; without it they raise.
 
     Raises:
-      ValueError naming a photo that cannot be decoded.
+      ValueError naming a photo that cannot be decoded (when `failed` is None).
     """
     from segmodel.sam.prompting.files import load_image
     from segmodel.serving.runtimes import probabilities_at
@@ -56,15 +58,22 @@ def score_images(runner, paths, progress=None):
     paths = [pathlib.Path(p) for p in paths]
     scores = {}
     for done, path in enumerate(paths, 1):
-        scores[path.name] = entropy_score(probabilities_at(runner, load_image(path)))
+        try:
+            image = load_image(path)
+        except ValueError as err:
+            if failed is None:
+                raise
+            failed.append(f"{path.name}: {err}")
+        else:
+            scores[path.name] = entropy_score(probabilities_at(runner, image))
         if progress is not None:
             progress(done, len(paths))
     return scores
 
 
-def rank_images(runner, paths, progress=None):
+def rank_images(runner, paths, progress=None, failed=None):
     """[(file name, score)] most uncertain first (see `score_images`)."""
-    scores = score_images(runner, paths, progress)
+    scores = score_images(runner, paths, progress, failed)
     return [(name, scores[name]) for name in order(scores)]
 
 
