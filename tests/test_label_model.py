@@ -118,6 +118,15 @@ def test_prelabels_accept_records_and_the_uncertainty_queue(base, predictor, ref
                 assert mask[y0:y1, x0:x1].sum() == mask.sum()
             pre[name] = objects
         assert all(pre.values())
+        # A click on a pre-labelled object re-prompts it with SAM (its box and the click).
+        obj = pre[names[0]][0]
+        x0, y0, x1, y1 = obj["box"]
+        clicked = dict(obj, points=[[(x0 + x1) / 2, (y0 + y1) / 2]], labels=[1])
+        del clicked["mask_png"]
+        status, answer, _ = call(server, "/api/predict", {"image": names[0],
+                                                          "objects": [clicked]})
+        assert status == 200, answer
+        assert len(answer["masks_png"]) == 1 and answer["scores"][0] is not None
 
         # Accepted as is -> "pre-labelled"; the mask written is the arg-max.
         first = names[0]

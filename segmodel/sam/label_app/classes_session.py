@@ -28,7 +28,7 @@ most uncertain first, and lists each one's score.
 import collections
 import pathlib
 
-from segmodel.sam.label_app.masks_io import BadRequest, mask_b64, short_floats
+from segmodel.sam.label_app.masks_io import BadRequest, mask_b64, short_floats, split_sources
 from segmodel.sam.label_app.session import LabelSession
 from segmodel.sam.labelling import coco_output, prelabels
 from segmodel.sam.labelling import entries as labelling
@@ -154,7 +154,7 @@ class ClassLabelSession(LabelSession):
           {"mask": "masks/NAME.png", "labelled": k, "total": N, "origin", "changed_fraction"}.
         """
         self.path(name)
-        objects, from_model = _split_sources(objects)
+        objects, from_model = split_sources(objects)
         objects, given = self.edited_masks(name, objects)
         masks, scores, objects = self.predict_objects(name, objects, given)
         if not any(m.any() for m in masks):
@@ -217,22 +217,6 @@ class ClassLabelSession(LabelSession):
             super().close()
         finally:
             self.folder.close()
-
-
-def _split_sources(objects):
-    """Request objects -> (the objects without "source", True if one was "model")."""
-    if not isinstance(objects, list):
-        return objects, False
-    out, from_model = [], False
-    for obj in objects:
-        if isinstance(obj, dict) and "source" in obj:
-            obj = dict(obj)
-            source = obj.pop("source")
-            if source not in ("model", "user"):
-                raise BadRequest(f'an object\'s "source" is "model" or "user", got {source!r}')
-            from_model = from_model or source == "model"
-        out.append(obj)
-    return out, from_model
 
 
 def _record(entry):
