@@ -20,7 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 from segmodel.cli import main as segkit
-from segmodel.sam.label_app.app import start, stop
+from segmodel.sam.label_app.app import print_accepts, start, stop
 from segmodel.sam.labelling import coco_output
 from segmodel.sam.labelling.classes import ClassList
 from segmodel.sam.prompting import files
@@ -85,7 +85,8 @@ def _painted(objects, shape, names=("cat", "dog")):
     return label
 
 
-def test_prelabels_accept_records_and_the_uncertainty_queue(base, predictor, reference, tmp_path):
+def test_prelabels_accept_records_and_the_uncertainty_queue(base, predictor, reference, tmp_path,
+                                                             capsys):
     out = tmp_path / "out"
     server = start(base / "photos", out, predictor, port=0, model=base / "run" / "model.keras",
                    order="uncertainty")
@@ -160,6 +161,12 @@ def test_prelabels_accept_records_and_the_uncertainty_queue(base, predictor, ref
         assert status == 200 and answer["origin"] == "new", answer
         progress = call(server, "/api/progress")[1]
         assert progress["accepts"]["all"] == {"pre-labelled": 1, "edited": 1, "new": 1}
+        print_accepts(server.session)  # what segkit label-app prints at start and stop
+        printed = capsys.readouterr().out.splitlines()
+        assert printed[0] == ("accepted images: 1 as pre-labelled, 1 edited, 1 labelled from "
+                              "scratch")
+        assert printed[1].split() == ["class", "as-is", "edited", "new", "changed"]
+        assert [line.split()[0] for line in printed[2:]] == ["cat", "dog"]
         statuses = {i["name"]: i for i in call(server, "/api/images")[1]}
         assert statuses[second]["origin"] == "edited" and statuses[first]["status"] == "labelled"
         # The recorded prompts of a pre-labelled image read back (box prompts, no points).
