@@ -4,10 +4,12 @@ pixel accuracy, boundary F-score (2 px), a confusion matrix and the worst images
   python tools/evaluate.py --model runs/pets/model.keras --records records --split validation \
       --output-dir runs/pets/eval --worst 8
   python tools/evaluate.py --model export/pets/1 --records records --at original
+  segkit evaluate --model export/pets-lite/1/model.tflite --records records   # LiteRT / ONNX
 
 A .keras file runs through Keras on the input pipeline's tensors, a SavedModel folder through its
-serving signature on the encoded image bytes. Writes OUT/metrics.json, confusion_matrix.png and
-(with --worst K) worst.png.
+serving signature on the encoded image bytes, a .tflite / .onnx file (runtime by suffix) through
+LiteRT / onnxruntime on the input pipeline's tensors: the same metrics for every format.
+Writes OUT/metrics.json, confusion_matrix.png and (with --worst K) worst.png.
 """
 
 import argparse
@@ -27,7 +29,8 @@ def _positive_int(text):
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="RUN/model.keras or a SavedModel EXPORT/N")
+    p.add_argument("--model", required=True,
+                   help="RUN/model.keras, an export EXPORT/N, a .tflite or an .onnx file")
     p.add_argument("--records", required=True, help="folder written by tools/build_records.py")
     p.add_argument("--split", default="validation")
     p.add_argument("--image-size", type=_positive_int, default=None,
@@ -50,7 +53,7 @@ def main(argv=None):
         result = evaluate.evaluate(args.model, args.records, split=args.split, image_size=size,
                                    batch_size=args.batch_size, at=args.at, worst=args.worst,
                                    output_dir=args.output_dir, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     shown = {k: result[k] for k in ("foreground_iou", "mean_iou", "per_class_iou",

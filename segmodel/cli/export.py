@@ -92,7 +92,8 @@ def main(argv=None):
             calibration_split=args.calibration_split, validation_split=args.validation_split,
             agreement_images=args.agreement_images, version=args.version,
             overwrite=args.overwrite, image_size=args.image_size)
-    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError,
+            ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     metadata = read_metadata(version_dir)

@@ -2,6 +2,7 @@
 
     evaluate("runs/pets/model.keras", "records", split="validation", output_dir="eval")
     evaluate("export/pets/1", "records", at="original")       # a SavedModel, served bytes in
+    evaluate("export/lite/1/model.tflite", "records")         # LiteRT / ONNX: own runtime
 
 A `.keras` file runs through Keras on the input pipeline's tensors (`segdata.load_dataset`'s
 decode and resize); a SavedModel version folder runs through its `serving_default` signature on
@@ -34,15 +35,19 @@ BOUNDARY_TOLERANCE = 2  # pixels, as the DAVIS benchmark's F measure at its defa
 
 
 def load_model(path, image_size=None):
-    """(predict function, (H, W), num_classes, kind) for a `.keras` file or a SavedModel folder.
+    """(predict function, (H, W), num_classes, kind) for a `.keras` file, a SavedModel folder or
+    a `.tflite` / `.onnx` file (kind "litert" / "onnx", run by its own runtime).
 
     predict(batch) -> uint8 [N, H, W] class ids at the model's input size, where batch is the
     dict made by `_examples` (the Keras model reads "pixels", the SavedModel "encoded").
     """
     from segmodel.serving.export import load_keras_model, model_signature
-    from segmodel.serving.metadata import find_version_dir, read_metadata
+    from segmodel.serving.metadata import find_version_dir, read_metadata, version_format
 
     path = pathlib.Path(path)
+    if path.suffix.lower() in (".tflite", ".onnx") or (
+            path.is_dir() and version_format(find_version_dir(path)) in ("litert", "onnx")):
+        return _runtime_model(path, image_size)
     if path.suffix in (".keras", ".h5") or path.is_file():
         model = load_keras_model(path)
         size, num_classes = model_signature(model, image_size)
@@ -70,6 +75,22 @@ def load_model(path, image_size=None):
         return signature(images=tf.constant(batch["encoded"]))["masks"].numpy()
 
     return predict, size, num_classes, "saved_model"
+
+
+def _runtime_model(path, image_size):
+    """load_model for a .tflite / .onnx file (or a version folder holding one): its own runtime
+    (segmodel.serving.runtimes) on the pipeline's pixels, like the Keras model."""
+    from segmodel.serving.runtimes import load_runner
+
+    runner = load_runner(path)
+    if image_size is not None and tuple(image_size) != runner.input_size:
+        raise ValueError(f"--image-size {tuple(image_size)} but {runner.path} takes "
+                         f"{runner.input_size} images")
+
+    def predict(batch):
+        return np.argmax(runner.probabilities(batch["pixels"]), axis=-1).astype(np.uint8)
+
+    return predict, runner.input_size, runner.num_classes, runner.kind
 
 
 def _examples(records, split, image_size, batch_size):
@@ -132,8 +153,8 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
     """Scores `model` on `records`/`split`; writes metrics.json and figures when output_dir.
 
     Args:
-      model: path of a `.keras` file (RUN/model.keras) or a SavedModel folder (EXPORT/N or
-        EXPORT, whose highest version is used).
+      model: path of a `.keras` file (RUN/model.keras), a `.tflite` or `.onnx` file, or an
+        export folder (EXPORT/N or EXPORT, whose highest version is used).
       records: folder written by tools/build_records.py.
       image_size: (H, W) only for a `.keras` model that accepts any size.
       at: "input" (masks at the model's input size) or "original" (each image's own size).

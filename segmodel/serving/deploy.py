@@ -39,8 +39,7 @@ from segmodel.serving.metadata import (
     MODEL_FILES,
     QUANTIZATIONS,
 )
-
-EMBEDDED_METADATA = METADATA_FILE  # .tflite metadata entry name / .onnx metadata_props key
+from segmodel.serving.runtimes import EMBEDDED_METADATA, require
 
 
 class ConversionError(ValueError):
@@ -105,8 +104,8 @@ def embed_tflite_metadata(model_bytes, metadata):
     The TFLite schema's Model.metadata list holds named buffers; runtimes ignore unknown names,
     and any flatbuffer reader (or segmodel.serving.runtimes.tflite_metadata) gets the JSON back.
     """
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
+    flatbuffers = require("flatbuffers", "Writing .tflite metadata")
+    schema = require("ai_edge_litert.schema_py_generated", "Writing .tflite metadata")
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
     buffer = schema.BufferT()
@@ -122,6 +121,40 @@ def embed_tflite_metadata(model_bytes, metadata):
     return bytes(builder.Output())
 
 
+def float32_model(model):
+    """`model` itself when every layer computes in float32, else a float32 copy of it.
+
+    LiteRT and onnxruntime have no bfloat16 kernels, and mixed float16/bfloat16 graphs fail to
+    convert (bf16 Conv2D) or to load (Mul bound to float16 and bfloat16): the files are written
+    in float32 (the weights of a mixed-precision model already are float32), quantized after.
+    """
+    import keras
+
+    def mixed(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") == "DTypePolicy" and str(
+                    obj.get("config", {}).get("name", "")).startswith("mixed_"):
+                return True
+            return any(mixed(v) for v in obj.values())
+        return isinstance(obj, list) and any(mixed(v) for v in obj)
+
+    def to_float32(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") == "DTypePolicy":
+                return dict(obj, config={**obj["config"], "name": "float32"})
+            return {k: to_float32(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [to_float32(v) for v in obj]
+        return obj
+
+    config = keras.saving.serialize_keras_object(model)
+    if not mixed(config):
+        return model
+    copy = keras.saving.deserialize_keras_object(to_float32(config))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _convert_litert(model, image_size, path, quantize, calibration):
     import tensorflow as tf
 
@@ -134,20 +167,51 @@ def _convert_litert(model, image_size, path, quantize, calibration):
 
 
 def _convert_onnx(model, image_size, path):
+    """Writes `path`; returns the file's batch size (None: any, 1: one image per call)."""
+    import keras
     import tensorflow as tf
 
-    signature = [tf.TensorSpec([None, *image_size, 3], tf.float32, name="images")]
-    model(np.zeros((1, *image_size, 3), np.float32))  # tf2onnx needs a model that was called
+    require("tf2onnx", "--format onnx")  # Keras converts through it; say so before converting
+    # Keras' ONNX export traces model(x) without training=False, and layers that do not pass
+    # `training` on (keras-hub's SpatialPyramidPooling) then trace batch norm in training mode:
+    # DeepLabV3+ files disagreed with Keras on 40 % of pixels. A wrapper pins inference mode.
+    inputs = keras.Input((*image_size, 3), name="images")
+    wrapper = keras.Model(inputs, model(inputs, training=False), name=model.name)
+    wrapper(np.zeros((1, *image_size, 3), np.float32))  # tf2onnx needs a model that was called
+    problem = None
+    # tf2onnx mis-converts some reshapes whose size depends on the batch (keras-hub SegFormer's
+    # attention): such a file fails in onnxruntime, so it is written again for batch 1.
+    for batch in (None, 1):
+        signature = [tf.TensorSpec([batch, *image_size, 3], tf.float32, name="images")]
+        try:
+            wrapper.export(str(path), format="onnx", verbose=False, input_signature=signature)
+        except Exception as error:  # tf2onnx raises ValueError, KeyError, RuntimeError, ...
+            raise conversion_error(model, "onnx", "none", error) from error
+        problem = _onnx_self_check(wrapper, path, image_size, batch)
+        if problem is None:
+            return batch
+    raise conversion_error(model, "onnx", "none", problem)
+
+
+def _onnx_self_check(model, path, image_size, batch):
+    """None if onnxruntime runs `path` like Keras on random pixels, else what went wrong."""
+    onnxruntime = require("onnxruntime", "Checking the .onnx file")
+    pixels = np.random.default_rng(0).uniform(0, 255, (batch or 2, *image_size, 3))
+    pixels = pixels.astype(np.float32)
     try:
-        model.export(str(path), format="onnx", verbose=False, input_signature=signature)
-    except Exception as error:  # tf2onnx raises ValueError, KeyError, RuntimeError, ...
-        raise conversion_error(model, "onnx", "none", error) from error
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        result = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    except Exception as error:  # onnxruntime's own error types
+        return f"onnxruntime cannot run the converted file: {error}"
+    difference = float(np.max(np.abs(result - np.asarray(model(pixels), np.float32))))
+    if difference > 1e-3:
+        return f"the converted file's outputs differ from Keras by up to {difference:.3g}"
+    return None
 
 
 def embed_onnx_metadata(path, metadata):
     """Stores `metadata` (dict) as the .onnx file's metadata_props "segkit.json" (in place)."""
-    import onnx
-
+    onnx = require("onnx", "Writing .onnx metadata")
     proto = onnx.load(str(path))
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != EMBEDDED_METADATA]
     del proto.metadata_props[:]
@@ -168,7 +232,8 @@ def _describe_io(runner):
                                    if d["quantization"][0] else None)} for d in details]
     else:
         specs = [{"name": t.name, "dtype": t.type[len("tensor("):-1].replace("float", "float32"),
-                  "shape": [None, *t.shape[1:]], "quantization": None}
+                  "shape": [t.shape[0] if isinstance(t.shape[0], int) else None, *t.shape[1:]],
+                  "quantization": None}
                  for t in (runner.session.get_inputs()[0], runner.session.get_outputs()[0])]
     specs[0].update(range=[0, 255], color="RGB", layout="NHWC")
     specs[1].update(kind="probabilities", axis=-1, layout="NHWC")
@@ -223,7 +288,10 @@ def export_model(model, output_dir, *, export_format="saved_model", quantize="no
       Keras model; it is also stored in segkit.json.
 
     Raises:
-      ValueError (ConversionError for unconvertible ops), FileExistsError, FileNotFoundError.
+      ValueError: a bad argument, records of another dataset, or (ConversionError) a layer or
+        op the format cannot express.
+      FileExistsError: the version exists and `overwrite` is False.
+      FileNotFoundError: a missing model file or records.
     """
     if export_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}.")
@@ -236,9 +304,17 @@ def export_model(model, output_dir, *, export_format="saved_model", quantize="no
         source = model if source is None else source
         model = saved_model_export.load_keras_model(model)
     image_size, num_classes = saved_model_export.model_signature(model, image_size)
+    notes = []
+    if export_format != "saved_model":
+        policy = saved_model_export.describe_precision(model)["dtype_policy"]
+        model = float32_model(model)
+        if policy != "float32":
+            notes.append(f"the Keras model computes in {policy}; the file computes in float32 "
+                         "(LiteRT and onnxruntime have no bfloat16 kernels)")
     metadata = saved_model_export.build_metadata(model, image_size, num_classes, label_names,
                                                  source, None, palette=palette,
                                                  export_format=export_format)
+    metadata["notes"] = notes
     classes = metadata["label_names"]
     calibration_records = calibration_records or default_records(source)
     validation_records = validation_records or calibration_records
@@ -286,11 +362,15 @@ def _export_file(model, output_dir, export_format, quantize, calibration, metada
     path = temp / MODEL_FILES[export_format]
     metadata.update(version=version, quantization=quantize,
                     output={"kind": _output_kind(model, image_size)})
+    notes = metadata["notes"]
     try:
         if export_format == "litert":
             _convert_litert(model, image_size, path, quantize, calibration)
         else:
-            _convert_onnx(model, image_size, path)
+            batch = _convert_onnx(model, image_size, path)
+            if batch is not None:
+                notes.append("tf2onnx could not convert this model for any batch size: the "
+                             "ONNX file takes one image per call")
         # The runtime's own view of the file's input and output (dtype, quantization).
         io_spec = _describe_io(runtimes.load_runner(path))
         io_spec["output"]["kind"] = metadata["output"]["kind"]

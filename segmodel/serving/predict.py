@@ -1,7 +1,8 @@
-"""Client side of serving: run an exported SavedModel on image files, write masks and overlays.
+"""Client side of serving: run an exported model on image files, write masks and overlays.
 
-The model is loaded with `tf.saved_model.load` and called through its `segment_image`
-signature, exactly as a server would run it; nothing here needs Keras or the training code.
+A SavedModel is loaded with `tf.saved_model.load` and called through its `segment_image`
+signature, exactly as a server would run it; a .tflite or .onnx file (or a .keras file) runs with
+its own runtime through `segmodel.serving.runtimes`.
 
 Per input `<stem>.<ext>` the output folder gets:
     <stem>_mask.png     indexed (palette) PNG at the image's own size. Pixel values ARE the
@@ -20,7 +21,9 @@ import tensorflow as tf
 from PIL import Image
 
 from segdata.io.atomic import atomic_write
+from segmodel.serving import runtimes
 from segmodel.serving.metadata import find_version_dir, read_metadata
+from segmodel.serving.signatures import decode_rgb
 
 
 class PredictError(ValueError):
@@ -106,11 +109,46 @@ def _check_inputs(image_paths):
     return paths
 
 
-def predict_images(saved_model, image_paths, output_dir):
+def load_segmenter(model):
+    """(segment, label names, palette or None) for an exported model or model file.
+
+    segment(encoded bytes) -> (uint8 [h, w, 3] decoded image, uint8 [h, w] mask at its size).
+    A SavedModel runs its `segment_image` signature, as a server would; any other model
+    (.tflite, .onnx, .keras, or an export version holding one) runs through
+    `segmodel.serving.runtimes`: the image resized bilinearly to the input size, class
+    probabilities resized bilinearly back, then the arg-max.
+    """
+    path = pathlib.Path(model)
+    version_dir = find_version_dir(path) if path.is_dir() else None
+    if version_dir is not None and (version_dir / "saved_model.pb").is_file():
+        signature = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
+        metadata = read_metadata(version_dir) or {}
+        names = metadata.get("label_names") or ["foreground", "background", "outline"]
+        colours = metadata.get("palette")
+
+        def segment(encoded):
+            mask = signature(image=tf.constant(encoded))["mask"].numpy()
+            # The same decoder as the served graph, so image and mask line up pixel for pixel.
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
+            return image, mask
+
+        return segment, names, (colours if colours and len(colours) == len(names) else None)
+    runner = runtimes.load_runner(path)
+
+    def segment(encoded):
+        image = decode_rgb(tf.constant(encoded)).numpy()
+        probabilities = runtimes.probabilities_at(runner, image)
+        return image, np.argmax(probabilities, axis=-1).astype(np.uint8)
+
+    return segment, runner.classes, runner.palette
+
+
+def predict_images(model, image_paths, output_dir):
     """Segments image files with an exported model and writes masks and overlays.
 
     Args:
-      saved_model: EXPORT/N (or EXPORT, meaning its highest version).
+      model: EXPORT/N (or EXPORT, meaning its highest version) holding a SavedModel,
+        model.tflite or model.onnx; or a .tflite, .onnx or .keras file (runtime by suffix).
       image_paths: image files (JPEG, PNG, GIF, BMP, WebP; any size, grayscale or RGBA too).
       output_dir: created if missing.
 
@@ -119,29 +157,22 @@ def predict_images(saved_model, image_paths, output_dir):
       "class_fractions": {label: fraction of pixels}}.
 
     Raises:
-      FileNotFoundError for missing images or model (before any work); PredictError listing
-      every file that could not be decoded, after the others were written.
+      FileNotFoundError for missing images or model (before any work); ValueError for a
+      model file its runtime cannot load; PredictError listing every file that could not be
+      decoded, after the others were written.
     """
     paths = _check_inputs(image_paths)
-    version_dir = find_version_dir(saved_model)
-    segment = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
-    metadata = read_metadata(version_dir) or {}
-    label_names = metadata.get("label_names") or ["foreground", "background", "outline"]
-    colours = metadata.get("palette")
-    if colours is not None and len(colours) != len(label_names):
-        colours = None
+    segment, label_names, colours = load_segmenter(model)
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results, failures = [], {}
     for path in paths:
         encoded = path.read_bytes()
         try:
-            mask = segment(image=tf.constant(encoded))["mask"].numpy()
+            image, mask = segment(encoded)
         except tf.errors.InvalidArgumentError as error:
             failures[str(path)] = short_tf_error(error)
             continue
-        # The same decoder as the served graph, so image and mask line up pixel for pixel.
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
         mask_path = output_dir / f"{path.stem}_mask.png"
         overlay_path = output_dir / f"{path.stem}_overlay.png"
         save_mask_png(mask, mask_path, len(label_names), colours)

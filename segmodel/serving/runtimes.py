@@ -32,6 +32,17 @@ _PASS = ("Pass a trained RUN/model.keras, an export folder EXPORT or EXPORT/N wr
          "`segkit export`, a .tflite or an .onnx file.")
 
 
+def require(module, purpose):
+    """Imports `module`, or raises ImportError saying which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"{purpose} needs the Python package of {module.split('.')[0]} "
+                          f"({error}): pip install 'segkit[deploy]'") from error
+
+
 class ModelRunner:
     """A loaded model file. Subclasses set the attributes and implement `_run`.
 
@@ -67,7 +78,7 @@ class ModelRunner:
         """uint8 or float 0..255 RGB [N, H, W, 3] at input_size -> float32 [N, H, W, C].
 
         Raises:
-          ValueError naming the file when the images are not [N, H, W, 3] at input_size.
+          ValueError: the images are not [N, H, W, 3] at input_size (names the file).
         """
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3:
@@ -141,8 +152,7 @@ class SavedModelRunner(ModelRunner):
 
 def tflite_metadata(model_bytes):
     """dict from the "segkit.json" entry of a .tflite file's metadata, or None."""
-    from ai_edge_litert import schema_py_generated as schema
-
+    schema = require("ai_edge_litert.schema_py_generated", "Reading .tflite metadata")
     model = schema.Model.GetRootAs(model_bytes, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
@@ -156,8 +166,8 @@ class LiteRTRunner(ModelRunner):
     kind = "litert"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
+        Interpreter = require("ai_edge_litert.interpreter",
+                              f"Running {path.name} (LiteRT)").Interpreter
         data = path.read_bytes()
         try:
             self.interpreter = Interpreter(model_content=data, num_threads=num_threads)
@@ -212,8 +222,7 @@ class OnnxRunner(ModelRunner):
     kind = "onnx"
 
     def __init__(self, path, num_threads=None):
-        import onnxruntime
-
+        onnxruntime = require("onnxruntime", f"Running {path.name} (ONNX)")
         options = onnxruntime.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = int(num_threads)
@@ -228,6 +237,7 @@ class OnnxRunner(ModelRunner):
             raise ValueError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; a "
                              "segmentation model takes one image batch [N, H, W, 3].")
         self.input_name = inputs[0].name
+        self.fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
         self.input_type = np.uint8 if inputs[0].type == "tensor(uint8)" else np.float32
         size = inputs[0].shape[1:3]
         if not all(isinstance(s, int) for s in size):
@@ -239,7 +249,13 @@ class OnnxRunner(ModelRunner):
                          embedded or read_metadata(path.parent))
 
     def _run(self, images):
-        return self.session.run(None, {self.input_name: images.astype(self.input_type)})[0]
+        images = images.astype(self.input_type)
+        if self.fixed_batch is None or len(images) == self.fixed_batch:
+            return self.session.run(None, {self.input_name: images})[0]
+        # A file written for one batch size (see segmodel.serving.deploy): one call per slice.
+        return np.concatenate([
+            self.session.run(None, {self.input_name: images[i:i + self.fixed_batch]})[0]
+            for i in range(0, len(images), self.fixed_batch)])
 
 
 def load_runner(path, *, image_size=None, num_threads=None):
@@ -255,7 +271,8 @@ def load_runner(path, *, image_size=None, num_threads=None):
       ModelRunner.
 
     Raises:
-      FileNotFoundError / ValueError naming the path and what to pass instead.
+      FileNotFoundError: `path` does not exist (the message says what to pass).
+      ValueError: the file is not a model its runtime can load, or its kind is unknown.
     """
     path = pathlib.Path(path)
     if not path.exists():
