@@ -17,9 +17,10 @@ drawn from the same distribution. Per seed and per order:
                            probabilities (segmodel.evaluation.uncertainty, as segkit rank)
               random       uniformly among the unlabelled
 
-Writes OUT.csv (seed, order, labelled, test_mean_iou) and OUT.png (mean over the seeds with
-the min-max band), and prints the table. Seeds make every number reproducible on one machine
-(TensorFlow on CPU is deterministic here up to thread scheduling of reductions).
+Writes OUT.csv (seed, order, labelled, test_mean_iou, iou_0..iou_4 per class) and OUT.png
+(mean over the seeds with the min-max band), and prints the table. Seeds make every number
+reproducible on one machine (TensorFlow on CPU is deterministic here up to thread scheduling
+of reductions).
 """
 
 import argparse
@@ -65,13 +66,16 @@ def train(x, y, size, steps, seed):
     return model
 
 
-def mean_iou(model, x, y):
+def test_iou(model, x, y):
+    """(mean IoU over the classes, [IoU of class 0..C-1]) on the test split."""
     import keras
 
     metric = keras.metrics.MeanIoU(num_classes=CLASSES + 1)
     pred = np.argmax(model.predict(x.astype(np.float32), batch_size=64, verbose=0), -1)
     metric.update_state(y.reshape(-1), pred.reshape(-1))
-    return float(metric.result())
+    matrix = metric.total_cm.numpy()
+    union = matrix.sum(0) + matrix.sum(1) - np.diag(matrix)
+    return float(metric.result()), list(np.diag(matrix) / np.maximum(union, 1))
 
 
 def scores(model, x):
@@ -83,14 +87,14 @@ def scores(model, x):
 
 
 def simulate(pool, test, args, seed, order):
-    """[(labelled, test mean IoU)] for one seed and one order."""
+    """[(labelled, test mean IoU, [test IoU per class])] for one seed and one order."""
     rng = np.random.default_rng(seed)
     labelled = list(np.random.default_rng(1000 + seed).choice(len(pool[0]), args.start,
                                                               replace=False))
     out = []
     for r in range(args.rounds):
         model = train(pool[0][labelled], pool[1][labelled], args.size, args.steps, seed)
-        out.append((len(labelled), mean_iou(model, *test)))
+        out.append((len(labelled), *test_iou(model, *test)))
         if r == args.rounds - 1:
             break
         rest = np.setdiff1d(np.arange(len(pool[0])), labelled)
@@ -144,11 +148,14 @@ def main():
     rows = []
     for seed in args.seeds:
         for order in ("uncertainty", "random"):
-            for labelled, iou in simulate(pool, test, args, seed, order):
+            for labelled, iou, per_class in simulate(pool, test, args, seed, order):
                 rows.append({"seed": seed, "order": order, "labelled": labelled,
-                             "test_mean_iou": round(iou, 4)})
+                             "test_mean_iou": round(iou, 4),
+                             **{f"iou_{c}": round(float(v), 4)
+                                for c, v in enumerate(per_class)}})
                 print(f"seed {seed} {order:<11} {labelled:>4} labelled: test mean IoU "
-                      f"{iou:.4f}", flush=True)
+                      f"{iou:.4f}, per class {' '.join(f'{v:.2f}' for v in per_class)}",
+                      flush=True)
     with open(f"{args.out}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
