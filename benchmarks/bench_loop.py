@@ -130,7 +130,7 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pool", type=int, default=300)
     p.add_argument("--test", type=int, default=120)
@@ -141,7 +141,7 @@ def main():
     p.add_argument("--steps", type=int, default=150, help="training batches per round")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--out", default="bench_loop")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     started = time.perf_counter()
     pool = make_data(args.pool, args.size, seed=7)
     test = make_data(args.test, args.size, seed=8)
