@@ -2,7 +2,7 @@
 with the Keras model, for the SavedModel, ONNX and LiteRT (none, float16, dynamic, int8), all
 measured in one process on one trained model.
 
-  python benchmarks/bench_deploy.py                  # trains the chapter model on generated data
+  python benchmarks/bench_deploy.py                  # trains the chapter model (64 px) first
   python benchmarks/bench_deploy.py --model runs/pets/model.keras --records records
 
 Every format runs through `segmodel.serving.runtimes` (what `segkit evaluate` and `segkit
@@ -29,16 +29,17 @@ VARIANTS = (("keras", None), ("saved_model", "none"), ("onnx", "none"), ("litert
 
 
 def train_default(root, image_size, epochs):
-    """RUN/model.keras of the chapter model trained on 160 generated photos (records in root)."""
+    """RUN/model.keras of the chapter model trained on 120 generated photos (records in root),
+    with tests/test_train_run.py's recipe (batch 8, seed 1), which learns at 64 px."""
     from segdata.records.convert import build_records
     from segdata.synthetic.pets import make_sample_data
     from segmodel.training import loop
 
-    pets = make_sample_data(root / "pets", 160, seed=0, min_side=96, max_side=160)
-    build_records(pets, root / "records", split="holdout", val_size=32, seed=1337, num_shards=2,
+    pets = make_sample_data(root / "pets", 120, seed=0, min_side=64, max_side=96)
+    build_records(pets, root / "records", split="holdout", val_size=24, seed=1337, num_shards=2,
                   workers=1, progress=False)
     summary = loop.train(str(root / "records"), str(root / "run"), model="chapter",
-                         image_size=image_size, batch_size=16, epochs=epochs, seed=1,
+                         image_size=image_size, batch_size=8, epochs=epochs, seed=1,
                          precision="float32", verbose=0, log=lambda *args: None)
     print(f"trained the chapter model {epochs} epochs at {image_size}: best val foreground IoU "
           f"{summary['best']['val_foreground_iou']:.3f}, mean IoU "
@@ -131,7 +132,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="RUN/model.keras (default: train one)")
     p.add_argument("--records", default=None, help="the model's records (with --model)")
-    p.add_argument("--image-size", type=int, default=128, help="training size without --model")
+    p.add_argument("--image-size", type=int, default=64, help="training size without --model")
     p.add_argument("--epochs", type=int, default=10, help="training epochs without --model")
     p.add_argument("--repeats", type=int, default=40, help="timed batch-1 calls per format")
     p.add_argument("--threads", type=int, default=os.cpu_count(),

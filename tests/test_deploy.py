@@ -19,7 +19,7 @@ from segmodel.cli import evaluate as evaluate_cli
 from segmodel.cli import export as export_cli
 from segmodel.cli import predict as predict_cli
 from segmodel.models.builtin import build_model
-from segmodel.serving import deploy
+from segmodel.serving import converters, deploy
 from segmodel.training import runinfo
 
 pytestmark = pytest.mark.slow
@@ -139,6 +139,13 @@ def test_bad_input_is_a_clear_error(run_model, records_dir, tmp_path, capsys):
     assert "--calibration-records" in err and str(other) in err and "another dataset" in err
     assert "person" in err and "outline" in err
     assert not (tmp_path / "x").exists()
+    # A model outside a run folder takes its class names from the records it is checked on.
+    four = build_model("chapter", image_size=(SIZE, SIZE), num_classes=4)
+    version, agreement = deploy.export_model(four, tmp_path / "four", export_format="onnx",
+                                             validation_records=other, agreement_images=4)
+    meta = json.loads((version / "segkit.json").read_text())
+    assert meta["label_names"] == ["background", "person", "car", "tree"]
+    assert agreement["images"] == 4 and agreement["pixel_agreement"] == 1.0
     # Quantization is LiteRT's; int8 needs records.
     with pytest.raises(ValueError, match="--quantize int8 is for --format litert"):
         deploy.export_model(model, tmp_path / "y", export_format="onnx", quantize="int8")
@@ -168,7 +175,7 @@ def test_unsupported_op_names_the_layer(tmp_path):
     inputs = keras.Input((SIZE, SIZE, 3))
     x = Spectrum(name="spectrum")(inputs)
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(x))
-    with pytest.raises(deploy.ConversionError) as caught:
+    with pytest.raises(converters.ConversionError) as caught:
         deploy.export_model(model, tmp_path / "lite", export_format="litert")
     message = str(caught.value)
     assert "FFT2D" in message and "spectrum" in message and "--format onnx" in message

@@ -10,7 +10,7 @@ from deploy_client import run_client
 from segmodel import testing
 from segmodel.models import hub as hub_models
 from segmodel.models.builtin import build_model
-from segmodel.serving import deploy
+from segmodel.serving import converters, deploy
 from segmodel.serving.metadata import MODEL_FILES
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def test_family_exports_run_like_keras(family, tmp_path):
         if family.endswith("bf16"):
             # The file computes in float32, Keras in bfloat16 (8 bits of mantissa): it matches
             # the float32 copy exactly and the bf16 model to bf16's precision.
-            float32 = deploy.float32_model(model)
+            float32 = converters.float32_model(model)
             assert float32.layers[1].compute_dtype == "float32"
             np.testing.assert_allclose(probabilities, float32.predict(
                 images.astype(np.float32), verbose=0), atol=1e-4)
