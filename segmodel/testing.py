@@ -144,3 +144,38 @@ def save_segformer(folder, num_classes=5, image_size=64, seed=2):
         keras_hub.models.SegFormerImageSegmenter(
             backbone, num_classes=num_classes, preprocessor=preprocessor).save_to_preset(str(folder))
     return folder
+
+
+def save_tiny_run(folder, classes=("background", "cat", "dog"), image_size=(32, 32), seed=0,
+                  base_filters=4, scale=8.0):
+    """A seeded random-weight segkit U-Net saved as a training run folder: RUN/model.keras and
+    RUN/run.json (status "completed", the options and the dataset's classes and palette), as
+    `segkit train` leaves it. The output layer's weights are multiplied by `scale`, so the
+    class probabilities range from confident to uncertain instead of near-uniform.
+
+    Returns:
+      the path of RUN/model.keras.
+    """
+    import json
+    import pathlib
+
+    from segdata.formats.base import default_palette
+    from segmodel.models.builtin import unet_model
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _seeded(seed):
+        model = unet_model(tuple(image_size), len(classes), base_filters=base_filters)
+        head = model.get_layer("probabilities")
+        head.set_weights([w * scale for w in head.get_weights()])
+    path = folder / "model.keras"
+    model.save(path)
+    run = {"status": "completed",
+           "options": {"model": "unet", "image_size": list(image_size),
+                       "num_classes": len(classes), "seed": seed,
+                       "model_options": {"base_filters": base_filters}},
+           "dataset": {"format": "masks", "classes": list(classes),
+                       "palette": [list(c) for c in default_palette(len(classes))],
+                       "foreground_class": None, "ignore_label": 255}}
+    (folder / "run.json").write_text(json.dumps(run, indent=1))
+    return path

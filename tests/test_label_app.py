@@ -451,7 +451,8 @@ def test_class_accept_writes_the_edited_masks_prompts_and_coco(base, predictor, 
         sent = [objects[0], dict(objects[1], mask_png=_png_b64(edited))]
         status, answer, _ = call(server, "/api/accept", {"image": name, "objects": sent})
         assert status == 200, answer
-        assert answer == {"mask": f"masks/{stem}.png", "labelled": 1, "total": N_PHOTOS + 1}
+        assert answer == {"mask": f"masks/{stem}.png", "labelled": 1, "total": N_PHOTOS + 1,
+                          "origin": "new", "changed_fraction": None}  # no model: from scratch
         # Independent of paint_mask: dog (2) where SAM's point mask is, cat (1) on top.
         expected = np.zeros(image.shape[:2], np.uint8)
         expected[point_mask] = 2

@@ -386,3 +386,80 @@ def test_class_brush_accept_writes_class_mask_and_coco_then_reopens(class_page, 
     page.locator("#objects li").first.click()
     page.keyboard.press("3")
     expect(page.locator("#objects li")).to_contain_text("bird")
+
+
+# -- pre-labels from a trained model ---------------------------------------------------------
+
+
+@pytest.fixture
+def model_page(browser, base, predictor, tmp_path):
+    from segmodel.testing import save_tiny_run
+
+    run = save_tiny_run(tmp_path / "run", seed=3)
+    server = start(base / "photos", tmp_path / "out", predictor, port=0, model=run)
+    page = browser.new_page(viewport={"width": 1000, "height": 640})
+    page.accepted = []
+    page.on("request", lambda r: r.url.endswith("/api/accept") and
+            page.accepted.append(json.loads(r.post_data)))
+    page.goto(server.url)
+    page.server, page.out, page.run = server, tmp_path / "out", run
+    yield page
+    page.close()
+    stop(server)
+
+
+def test_prelabelled_image_erased_and_accepted_is_recorded_as_edited(model_page, base):
+    import keras
+    import tensorflow as tf
+    from playwright.sync_api import expect
+
+    from segdata.input import transforms
+
+    page = model_page
+    first = _photos(base)[0]
+    image = files.load_image(base / "photos" / first)
+    height, width = image.shape[:2]
+    # The model's own arg-max at the photo's size (probabilities resized bilinearly).
+    model = keras.models.load_model(page.run, compile=False)
+    small = transforms.resize_image(image, (32, 32)).numpy().astype(np.float32)
+    argmax = np.argmax(tf.image.resize(model.predict(small[None], verbose=0)[0],
+                                       (height, width), method="bilinear").numpy(), -1)
+    page.wait_for_function(f"document.getElementById('view').width === {width}")
+    # Opened pre-labelled: one object per region, the overlay covers the predicted classes.
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == "
+                           f"{int((argmax > 0).sum())}")
+    objects = page.server.session.labels(first)
+    expect(page.locator("#objects li")).to_have_count(len(objects))
+    expect(page.locator("#objects li").first).to_contain_text("[model]")
+    masks = [np.asarray(Image.open(io.BytesIO(base64.b64decode(o["mask_png"])))) == 255
+             for o in objects]
+    k = int(np.argmax([m.sum() for m in masks]))
+    target = masks[k]
+    page.locator(f"#objects li[data-index='{k}']").click()
+    # Erase a band through the middle of the largest object.
+    ys, xs = np.nonzero(target)
+    y = float(np.median(ys))
+    page.locator("#brush-size").fill("7")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("e")
+    expect(page.locator("button#eraser")).to_have_class("active")
+    _drag(page, [(xs.min(), y), (xs.max(), y)], width, height)
+    strokes = page.evaluate("window.segkitStrokes()")[k]
+    assert len(strokes) == 1 and strokes[0]["erase"]
+    kept = brushed(strokes, (height, width), target)
+    removed = target & ~kept
+    assert removed.sum() > 10
+    page.wait_for_function(f"document.getElementById('view').dataset.maskArea == "
+                           f"{int((argmax > 0).sum() - removed.sum())}")
+    page.keyboard.press("Enter")
+    expect(page.locator("#counts")).to_contain_text(f"1 / {N_PHOTOS + 1} labelled")
+    expect(page.locator(f"#images li[data-name='{first}'] .st")).to_contain_text("edited")
+    stem = pathlib.Path(first).stem
+    expected = argmax.astype(np.uint8)
+    expected[removed] = 0
+    np.testing.assert_array_equal(np.asarray(Image.open(page.out / "masks" / f"{stem}.png")),
+                                  expected)
+    record = json.loads((page.out / "prompts.json").read_text())[f"{stem}.jpg"]
+    assert record["origin"] == "edited"
+    assert record["changed_fraction"] == pytest.approx(removed.sum() / removed.size, abs=1e-6)
+    assert all(o.get("source") == "model" for o in page.accepted[-1]["objects"])

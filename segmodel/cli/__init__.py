@@ -30,6 +30,7 @@ COMMANDS = {
     "sam-label": ("sam_label", "label a folder of images with SAM from a prompt file or text"),
     "sam-automask": ("sam_automask", "segment everything in a folder of images with SAM, as amg.py"),
     "label-app": ("label_app", "label a folder of photos with SAM in the browser"),
+    "rank": ("rank", "order photos by a model's uncertainty: what to label next"),
     "export-sam": ("export_sam", "export Segment Anything as a SavedModel plain TensorFlow serves"),
     "demo": ("demo", "the main job end to end: sample data, records, training, export, serving, SAM"),
 }

@@ -4,11 +4,23 @@
       [--outline-width 2] [--host 127.0.0.1] [--open] [--dtype float32|bfloat16|float16]
       [--encoder process|thread] [--classes NAME [NAME ...] | --classes classes.json]
       [--layout pets|masks] [--ignore-width 0]
+      [--model RUN/model.keras|EXPORT/N|FILE.tflite|FILE.onnx [--min-area 0]
+       [--order name|uncertainty]]
 
 Without --classes the output is a Pets-layout folder (a trimap of the objects' union). With
 several classes (or --layout masks) each object has a class (keys 1-9 on the page) and the
 output is a `masks` folder: images/, masks/ (train ids), classes.json, prompts.json and
 annotations/instances.json (COCO), which build_records and the COCO tools read.
+
+With --model, each photo still to do opens with the model's prediction as objects, one per
+connected region of a class (regions under --min-area pixels dropped), ready to accept, brush,
+erase or re-prompt with SAM (a click on an object prompts SAM with the object's box and the
+click). The model's classes must be "background" and then the folder's classes (without
+--classes, a new folder takes the model's). --order uncertainty shows the photos still to do
+most uncertain first (mean per-pixel entropy of the model's class probabilities, as
+`segkit rank`), with their scores. prompts.json records for each accepted photo whether it was
+accepted as pre-labelled, edited (with the fraction of pixels changed) or labelled from scratch;
+the counts per class are printed at the start and when the page stops.
 
 Prints the page's URL (http://127.0.0.1:PORT/?token=...) on a line of its own once the server
 answers and the first image still to do is encoded. Stop with Ctrl+C: the output folder is the
@@ -49,6 +61,14 @@ def _parser():
     p.add_argument("--ignore-width", type=int, default=0,
                    help="masks layout: width of the 255 (ignore) band around each object's "
                         "edge (default: %(default)s, the mask is exactly what the page shows)")
+    p.add_argument("--model", help="trained segkit model for pre-labels: RUN/model.keras, "
+                                   "EXPORT or EXPORT/N, FILE.tflite or FILE.onnx")
+    p.add_argument("--min-area", type=int, default=0,
+                   help="with --model: drop predicted regions under this many pixels "
+                        "(default: %(default)s, every region)")
+    p.add_argument("--order", choices=("name", "uncertainty"), default="name",
+                   help="queue order: file name, or most uncertain first (needs --model) "
+                        "(default: %(default)s)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     return p
 
@@ -77,10 +97,21 @@ def main(argv=None):
         layout = resolve_layout(classes, args.layout)
         if args.ignore_width < 0:
             raise ValueError(f"--ignore-width must be >= 0, got {args.ignore_width}")
+        if args.min_area < 0:
+            raise ValueError(f"--min-area must be >= 0, got {args.min_area}")
+        if args.order == "uncertainty" and not args.model:
+            raise ValueError("--order uncertainty needs --model")
+        model = None
+        if args.model:  # loaded (and its classes checked) before SAM
+            from segmodel.sam.labelling.prelabels import model_classes
+
+            model, classes = model_classes(args.model, args.output_dir, classes)
+            layout = resolve_layout(classes, args.layout or "masks")
         serve(args.images, args.output_dir, args.preset, host=args.host, port=args.port,
               outline_width=args.outline_width, dtype=args.dtype, open_browser=args.open,
               encoder=args.encoder, classes=classes, layout=layout,
-              ignore_width=args.ignore_width)
+              ignore_width=args.ignore_width, model=model, min_area=args.min_area,
+              order=args.order)
     except (OSError, ValueError, ConnectionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,6 +27,12 @@ each. --layout masks (the default for more than one class) writes OUT/images/, O
 (train ids, 255 on an --ignore-width band around each object), OUT/classes.json,
 OUT/prompts.json and OUT/annotations/instances.json (COCO, compressed RLE), for
 build_records --format masks (or coco); --layout pets holds one class.
+
+A trained segkit model instead of prompts: --model RUN/model.keras (or EXPORT/N, a .tflite,
+an .onnx) writes every image's prediction as objects, one per connected region of a class
+(regions under --min-area pixels dropped), into the masks layout, as `segkit label-app
+--model` pre-labels them; no SAM is loaded (--preset is not needed). The model's classes must
+be "background" then the folder's (without --classes: the model's).
 """
 
 import argparse
@@ -42,6 +48,9 @@ def build_parser():
     source.add_argument("--text", action="append", metavar="TEXT",
                         help='label every image with SAM 3 from this phrase ("a pet"); '
                              "repeat for several (their instances are united)")
+    source.add_argument("--model", metavar="RUN/model.keras",
+                        help="a trained segkit model: write its predictions as the labels "
+                             "(RUN/model.keras, EXPORT or EXPORT/N, FILE.tflite, FILE.onnx)")
     source.add_argument("--text-from-class", action="store_true",
                         help="label with SAM 3, the text from each Pets-style file name "
                              "(capitalised breed: a cat, lowercase: a dog)")
@@ -52,7 +61,10 @@ def build_parser():
                         help="text routes: keep SAM 3 instances scoring at least this")
     parser.add_argument("--mask-threshold", type=float, default=0.5,
                         help="text routes: mask probability above which a pixel is in")
-    parser.add_argument("--preset", required=True,
+    parser.add_argument("--min-area", type=int, default=0,
+                        help="--model: drop predicted regions under this many pixels "
+                             "(default 0, every region)")
+    parser.add_argument("--preset",
                         help="keras-hub SAM preset name (sam_base_sa1b, ...; with --text or "
                              "--text-from-class a SAM 3 preset: sam3_pcs) or a local "
                              "preset folder")
@@ -118,6 +130,26 @@ def resolve_classes(args):
     return classes, layout
 
 
+def model_route(args):
+    """--model -> (classes, "masks", an empty entry per image, the model's mask source)."""
+    import pathlib
+
+    from segmodel.sam.labelling.classes import folder_classes, parse_classes
+    from segmodel.sam.labelling.folder import image_files
+    from segmodel.sam.labelling.prelabels import ModelSource, PreLabeller, model_classes
+
+    if args.layout == "pets":
+        raise ValueError("--model writes the masks layout (a class id per pixel); drop "
+                         "--layout pets")
+    runner, classes = model_classes(args.model, args.output_dir, parse_classes(args.classes))
+    classes = folder_classes(args.output_dir, classes)
+    images = pathlib.Path(args.images)
+    if not images.is_dir():
+        raise FileNotFoundError(f"Image folder not found: {images}")
+    prompts = {name: {} for name in image_files(images)}
+    return classes, "masks", prompts, ModelSource(PreLabeller(runner, classes, args.min_area))
+
+
 def text_prompt_entries(args):
     """Per-image text prompt entries: --text for all, or from Pets-style names."""
     from segmodel.sam.sam3.text_labelling import text_prompts
@@ -138,6 +170,10 @@ def main(argv=None):
     if args.classes and args.text_from_class:
         parser.error("--text-from-class labels Pets classes from file names; --classes "
                      "goes with --prompts or --text")
+    if args.preset is None and args.model is None:
+        parser.error("--preset is required (SAM), unless --model labels with a trained model")
+    if args.min_area < 0:
+        parser.error("--min-area must be >= 0")
     if args.outline_width < 0 or args.ignore_width < 0:
         print("sam_label: error: --outline-width and --ignore-width must be >= 0",
               file=sys.stderr)
@@ -147,11 +183,14 @@ def main(argv=None):
     from segmodel.sam.labelling.folder import label_images
 
     try:
-        classes, layout = resolve_classes(args)
-        if text_route:
+        if args.model:
+            classes, layout, prompts, source = model_route(args)
+        elif text_route:
+            classes, layout = resolve_classes(args)
             prompts = text_prompt_entries(args)
             source = text_source(args, classes)
         else:
+            classes, layout = resolve_classes(args)
             prompts = load_prompt_file(args.prompts)
             source = point_box_source(args, classes)
         report = label_images(args.images, prompts, args.output_dir, source,

@@ -40,6 +40,9 @@ def build_parser():
                    "(deeplabv3plus, segformer)")
     p.add_argument("--backbone-preset", help="keras-hub encoder preset or folder (unet, "
                    "deeplabv3plus); without it --model unet is segkit's own U-Net")
+    p.add_argument("--init-from", metavar="RUN/model.keras",
+                   help="start from an earlier run's weights (same --model and classes), e.g. "
+                        "to continue training on a grown labelled set")
     return train_config.add_arguments(p)  # one flag per TrainConfig field
 
 
@@ -54,13 +57,15 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         config = train_config.from_args(args)
+        if config.strategy == "multiworker" and args.init_from:
+            raise ValueError("--init-from is not supported with --strategy multiworker yet")
         if config.strategy == "multiworker":
             from segmodel.distribute import multiworker
 
             multiworker.train(args.records, args.output_dir, config,
                               cluster_resolver=_cluster_resolver())
         else:
-            training.train(args.records, args.output_dir, config)
+            training.train(args.records, args.output_dir, config, init_from=args.init_from)
     except training.TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -172,7 +172,8 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
-def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **options):
+def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, init_from=None,
+          **options):
     """Train on RUN = output_dir; returns the run summary also written to RUN/run.json.
 
     Args:
@@ -181,6 +182,8 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
       config: a `segmodel.training.config.TrainConfig` (None: its defaults).
       extra_callbacks: appended to the run's Keras callbacks.
       log: receives the human-readable progress lines.
+      init_from: optional earlier run's model file (RUN/model.keras) whose weights the new
+        model starts from (same architecture and classes; segmodel.training.init_from).
       **options: TrainConfig fields that override `config` (e.g. `epochs=5`), so
         `train(records, out, model="unet", epochs=5)` works without building a config.
         keras-hub models (segmodel.models.hub) take model_options preset / backbone_preset,
@@ -203,6 +206,11 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     # run.json's "options": the arguments of the run (the data service address is not one).
     options = {"records": records, "output_dir": output_dir,
                **{k: v for k, v in c.to_dict().items() if k != "data_service"}}
+    if init_from is not None:
+        if c.resume:
+            raise ValueError("--init-from starts a new run from earlier weights; --resume "
+                             "continues this run: pass one of them")
+        options["init_from"] = str(init_from)
     # Cheap argument checks first: before TensorFlow starts and long before the first epoch.
     hub, image_size = check_model(c.model, c.image_size, c.model_options)
     if not hub and (c.freeze_backbone_epochs or c.backbone_lr_scale != 1):
@@ -224,6 +232,10 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     if c.batch_size < replicas or (replicas > 1 and num_train < c.batch_size):
         raise ValueError(f"batch size {c.batch_size} with {replicas} replicas and {num_train} "
                          f"training images leaves a replica without data; raise --batch-size")
+    if init_from is not None:  # checked before the run folder, datasets and model
+        from segmodel.training import init_from as initial
+
+        earlier = initial.load_checked(init_from, manifest)
     prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
     if c.resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
             os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
@@ -256,6 +268,9 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
             opt = finetune.scale_backbone_rate(opt, net, c.backbone_lr_scale, whole)
         compile_model(net, opt, manifest.get("num_classes", 3),
                       segdata_labels.dataset_classes(manifest)[1])
+        if init_from is not None:
+            initial.copy_weights(net, earlier, init_from)
+            log(f"initial weights: {init_from}")
         if hub:
             finetune.prepare_optimizer(net)
             extra_callbacks = [*finetune.callbacks(net, c.freeze_backbone_epochs, whole),

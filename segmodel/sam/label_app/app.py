@@ -37,7 +37,7 @@ def resolve_layout(classes, layout):
 
 def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outline_width=2,
           dtype=None, token=None, encoder="thread", classes=None, layout=None, ignore_width=0,
-          refresh_seconds=0):
+          refresh_seconds=0, model=None, min_area=0, order="name"):
     """Serve a labelling session from a background thread; returns the `LabelServer`.
 
     Returns once the first image still to do is encoded and the server has answered a
@@ -55,8 +55,23 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
         or "masks" (a class id per pixel + COCO instances; default with several classes;
         without `classes` it reads OUT/classes.json).
       ignore_width, refresh_seconds: the "masks" layout's (`ClassLabelSession`).
+      model: None, or a trained segkit model for pre-labels (a `ModelRunner` or a path for
+        `segmodel.serving.runtimes.load_runner`); needs the "masks" layout, its classes must
+        be the folder's (without `classes` and OUT/classes.json: the model's).
+      min_area, order: `ClassLabelSession`'s ("uncertainty" needs `model`).
     """
+    if model is not None:
+        from segmodel.sam.labelling.prelabels import model_classes
+
+        model, classes = model_classes(model, output_dir, classes)
+        if layout == "pets":
+            raise ValueError("--model pre-labels with the model's classes, in the masks layout; "
+                             "drop --layout pets.")
+        layout = "masks"
     layout = resolve_layout(classes, layout)
+    if order != "name" and model is None:
+        raise ValueError("--order uncertainty needs --model: the model's uncertainty orders "
+                         "the queue.")
     if encoder not in ("thread", "process"):
         raise ValueError(f'encoder must be "thread" or "process", got {encoder!r}.')
     if encoder == "process" and not isinstance(predictor, (str, os.PathLike)):
@@ -84,7 +99,8 @@ def start(images_dir, output_dir, predictor, host="127.0.0.1", port=8765, outlin
             session = ClassLabelSession(images_dir, output_dir, predictor, classes=classes,
                                         ignore_width=ignore_width,
                                         refresh_seconds=refresh_seconds,
-                                        encoder=process_encoder)
+                                        encoder=process_encoder, model=model,
+                                        min_area=min_area, order=order)
         else:
             session = LabelSession(images_dir, output_dir, predictor,
                                    outline_width=outline_width, encoder=process_encoder,
@@ -125,6 +141,7 @@ def serve(images_dir, output_dir, predictor, open_browser=False, **kwargs):
     """`start`, print the URL on a line of its own, serve until Ctrl+C."""
     server = start(images_dir, output_dir, predictor, **kwargs)
     try:
+        print_accepts(server.session)
         progress = server.session.progress()
         print(f"{progress['labelled']} / {progress['total']} labelled; open the page:",
               flush=True)
@@ -134,3 +151,16 @@ def serve(images_dir, output_dir, predictor, open_browser=False, **kwargs):
         server.thread.join()
     finally:
         stop(server)
+        print_accepts(server.session)
+
+
+def print_accepts(session):
+    """Print, per class, how the accepted images came: as pre-labelled, edited, from scratch
+    (the masks layout's accept records; nothing for the Pets layout or no records)."""
+    if not hasattr(session, "accept_summary"):
+        return
+    from segmodel.sam.labelling.prelabels import format_summary
+
+    summary = session.accept_summary()
+    if any(summary["all"].values()):
+        print("\n".join(format_summary(summary)), flush=True)

@@ -16,16 +16,25 @@ the image's prompts.json entry and its instances.json annotations are all on dis
 the rebuild joins cached per-image JSON text (MasksFolder._rebuild), a few milliseconds at
 1,000 images. A positive `refresh_seconds` moves it to a background timer instead. A killed
 server leaves valid files; the next start rebuilds stale ones.
+
+With a model (`model_assist.ModelAssist`): an image still to do opens with the model's
+pre-label as objects ("source": "model"); each accept records in the image's prompts.json
+entry whether it was accepted as pre-labelled, edited (with the fraction of pixels changed) or
+labelled from scratch (`segmodel.sam.labelling.prelabels.accept_record`: "origin",
+"changed_fraction", "class_pixels"); `order="uncertainty"` puts the images still to do first,
+most uncertain first, and lists each one's score.
 """
 
 import collections
 import pathlib
 
-from segmodel.sam.label_app.masks_io import BadRequest, mask_b64, short_floats
+from segmodel.sam.label_app.masks_io import BadRequest, mask_b64, short_floats, split_sources
 from segmodel.sam.label_app.session import LabelSession
-from segmodel.sam.labelling import coco_output
+from segmodel.sam.labelling import coco_output, prelabels
 from segmodel.sam.labelling import entries as labelling
 from segmodel.sam.labelling.masks_folder import MasksFolder
+
+ORDERS = ("name", "uncertainty")
 
 
 class ClassLabelSession(LabelSession):
@@ -37,20 +46,43 @@ class ClassLabelSession(LabelSession):
         written is exactly the objects shown on the page).
       refresh_seconds: 0 (default) rebuilds prompts.json / instances.json inside every
         accept; > 0 at most this often in a background timer (MasksFolder).
+      model: None, or a model for pre-labels (a `ModelRunner` or a path, see
+        `segmodel.serving.runtimes.load_runner`); its classes must be the folder's.
+      min_area: the model's regions under this many pixels are not pre-labelled.
+      order: "name", or "uncertainty" (needs `model`): the images still to do, most
+        uncertain first (scored once, at the start), then the others by name.
       other arguments: as `LabelSession` (outline_width is not used).
     """
 
     def __init__(self, images_dir, output_dir, predictor, classes=None, ignore_width=0,
-                 refresh_seconds=0, **kwargs):
+                 refresh_seconds=0, model=None, min_area=0, order="name", **kwargs):
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        if order == "uncertainty" and model is None:
+            raise ValueError("--order uncertainty needs --model: the model's uncertainty "
+                             "orders the queue")
         self._folder_args = (classes, ignore_width, refresh_seconds)
         super().__init__(images_dir, output_dir, predictor, **kwargs)
         self.classes = self.folder.classes
+        self.model = None
+        if model is not None:
+            from segmodel.sam.label_app.model_assist import ModelAssist
+
+            self.model = ModelAssist(model, self.classes, min_area)
         # name -> Counter(train id -> objects) of each labelled image: statuses and per-class
-        # progress without reading the folder on every request.
-        self._counts = {}
+        # progress without reading the folder on every request; name -> accept record.
+        self._counts, self._records = {}, {}
         for name in self.names:
             if self.folder.is_labelled(name):
-                self._counts[name] = self._part_counts(self.folder.part(name))
+                part = self.folder.part(name)
+                self._counts[name] = self._part_counts(part)
+                self._records[name] = _record((part or {}).get("prompts"))
+        self.scores = {}
+        if order == "uncertainty":
+            todo = [n for n in self.names if self.status(n) == "todo"]
+            self.scores = self.model.scores(todo, self.load_pixels)
+            first = sorted(self.scores, key=lambda n: (-self.scores[n], n))
+            self.names = first + [n for n in self.names if n not in self.scores]
 
     def _open_coco(self, output_dir):
         return None  # MasksFolder keeps instances.json itself
@@ -91,7 +123,26 @@ class ClassLabelSession(LabelSession):
                 entry["objects"] += k
                 entry["images"] += 1
         out["classes"] = per_class
+        if self.model is not None:  # how the model's pre-labels fared, per class
+            out["accepts"] = self.accept_summary()
         return out
+
+    def images(self):
+        """`LabelSession.images` in queue order, plus "score" (uncertainty order: the
+        model's score, null if not scored) and "origin" (a labelled image's accept record)."""
+        out = super().images()
+        for item in out:
+            if self.scores:
+                item["score"] = self.scores.get(item["name"])
+            record = self._records.get(item["name"])
+            if record:
+                item["origin"] = record["origin"]
+                item["changed_fraction"] = record.get("changed_fraction")
+        return out
+
+    def accept_summary(self):
+        """`prelabels.summarize` of the accept records of the labelled images."""
+        return prelabels.summarize(list(self._records.values()), self.classes.names)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -100,9 +151,10 @@ class ClassLabelSession(LabelSession):
         `mask_png` (the page's edited mask) if sent, else its SAM mask, in the object's class.
 
         Returns:
-          {"mask": "masks/NAME.png", "labelled": k, "total": N}.
+          {"mask": "masks/NAME.png", "labelled": k, "total": N, "origin", "changed_fraction"}.
         """
         self.path(name)
+        objects, from_model = split_sources(objects)
         objects, given = self.edited_masks(name, objects)
         masks, scores, objects = self.predict_objects(name, objects, given)
         if not any(m.any() for m in masks):
@@ -116,24 +168,39 @@ class ClassLabelSession(LabelSession):
             record["class"] = self.classes.names[train_id - 1]
             out.append({"mask": mask, "category_id": train_id, "score": score,
                         "prompt": record})
+        final = prelabels.paint([(o["mask"], o["category_id"]) for o in out], masks[0].shape)
+        shown = self.model.prelabel(name, self.load_pixels)[1] if self.model else None
+        accepted = prelabels.accept_record(shown, final, self.classes.names, from_model)
+        entry = {"objects": records, "origin": accepted["origin"],
+                 "changed_fraction": accepted["changed_fraction"],
+                 "class_pixels": accepted["classes"]}
         with self._state_lock:
             try:
-                written = self.folder.write(name, self.path(name), out,
-                                            prompts={"objects": records})
+                written = self.folder.write(name, self.path(name), out, prompts=entry)
             except ValueError as err:  # e.g. a name MasksFolder cannot use as a sample
                 raise BadRequest(str(err)) from None
             self._counts[name] = collections.Counter(
                 o["category_id"] for o in out if o["mask"].any())
+            self._records[name] = _record(entry)
             if name in self._skipped:
                 self._skipped.discard(name)
                 self._write_skipped()
-        return {"mask": written, "labelled": len(self._counts), "total": len(self.names)}
+        return {"mask": written, "labelled": len(self._counts), "total": len(self.names),
+                "origin": entry["origin"], "changed_fraction": entry["changed_fraction"]}
 
     def labels(self, name):
         """The objects saved for `name` ([] if none), for re-opening: {"class", "points",
         "labels", "box", "mask_png"} in painting order (objects whose mask was empty were
-        not saved)."""
+        not saved). An image not labelled yet gets the model's pre-label (if a model)."""
         self.path(name)
+        if name not in self._counts and self.model is not None:
+            if name in self._unreadable:
+                return []
+            try:
+                return self.model.page_objects(name, self.load_pixels)
+            except ValueError as err:  # the file cannot be decoded
+                raise BadRequest(f"{name} cannot be decoded as an image ({err}); skip it.") \
+                    from None
         part = self.folder.part(name) if name in self._counts else None
         out = []
         for annotation in (part or {}).get("annotations", []):
@@ -151,3 +218,12 @@ class ClassLabelSession(LabelSession):
             super().close()
         finally:
             self.folder.close()
+
+
+def _record(entry):
+    """A prompts.json entry -> its accept record ({"origin", "changed_fraction", "classes"})
+    or None (accepted before records existed, or by another tool)."""
+    if not isinstance(entry, dict) or entry.get("origin") not in prelabels.ORIGINS:
+        return None
+    return {"origin": entry["origin"], "changed_fraction": entry.get("changed_fraction"),
+            "classes": entry.get("class_pixels") or {}}

@@ -97,6 +97,23 @@ def split_masks(objects):
     return prompts, masks
 
 
+def split_sources(objects):
+    """Request objects -> (the objects without "source", True if one was "model"): the page
+    marks the objects of a model's pre-label "model" (segmodel.sam.label_app.model_assist)."""
+    if not isinstance(objects, list):
+        return objects, False
+    out, from_model = [], False
+    for obj in objects:
+        if isinstance(obj, dict) and "source" in obj:
+            obj = dict(obj)
+            source = obj.pop("source")
+            if source not in ("model", "user"):
+                raise BadRequest(f'an object\'s "source" is "model" or "user", got {source!r}')
+            from_model = from_model or source == "model"
+        out.append(obj)
+    return out, from_model
+
+
 def edited_masks(name, image_size, objects):
     """Request objects -> (the objects without "mask_png", one bool `[H, W]` mask or None per
     object); `image_size` is (W, H), None for an unreadable image (no masks decoded)."""

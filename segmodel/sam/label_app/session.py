@@ -31,6 +31,7 @@ from segmodel.sam.label_app.masks_io import (  # noqa: F401 - NotFound etc. are 
     encode_png,
     json_load,
     short_floats,
+    split_sources,
     union,
 )
 from segmodel.sam.labelling import entries as labelling
@@ -212,6 +213,7 @@ class LabelSession:
 
     def _objects(self, name, objects):
         # No image_size: coordinates off the image get SamPredictor's own message.
+        objects, _ = split_sources(objects)  # where an object came from is not a prompt
         try:
             objects = labelling.normalize_prompts({"objects": objects}, name=name)
         except ValueError as err:

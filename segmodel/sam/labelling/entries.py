@@ -25,7 +25,12 @@ import pathlib
 
 import numpy as np
 
-ENTRY_KEYS = ("objects", "boxes", "points", "labels", "class", "class_id", "species", "breed_id")
+# The labelling page's accept record in a prompts.json entry, and the model that pre-labelled
+# a batch (segmodel.sam.labelling.prelabels): read back, not prompts.
+RECORD_KEYS = ("origin", "changed_fraction", "class_pixels", "model")
+
+ENTRY_KEYS = ("objects", "boxes", "points", "labels", "class", "class_id", "species", "breed_id",
+              *RECORD_KEYS)
 OBJECT_KEYS = ("points", "labels", "box", "class")
 
 

@@ -15,7 +15,7 @@ const OBJECT_COLORS = ["#1e90ff", "#ff8c00", "#9932cc", "#20b2aa", "#dc143c", "#
 const NO_CLASS_COLOR = [30, 144, 255]; // the overlay without classes
 const ALPHA = 120;
 
-let images = []; // [{name, status, width, height}] in name order
+let images = []; // [{name, status, width, height, score?, origin?}] in queue order
 let classes = []; // [{id, name, color}] from /api/classes ([] without classes)
 let currentClass = null; // the class new objects get
 let current = null; // name of the image on the canvas
@@ -36,7 +36,7 @@ window.segkitBrushLatencies = []; // brush move-to-overlay ms, likewise
 
 function emptyObject() {
   return { points: [], labels: [], box: null, cls: currentClass, sam: null, mask: null,
-           strokes: [], dirty: false };
+           strokes: [], dirty: false, source: null };
 }
 function isEmpty(o) { return o.points.length === 0 && o.box === null; }
 
@@ -77,7 +77,20 @@ function renderList() {
     const status = document.createElement("span");
     status.className = `st ${item.status}`;
     status.textContent = item.status === "todo" ? "to do" : item.status;
+    if (item.origin) {
+      // The accept record: how the model's pre-label fared on this image.
+      status.textContent += ` · ${item.origin}` + (item.origin === "edited" ?
+        ` ${(100 * item.changed_fraction).toFixed(1)}%` : "");
+      status.dataset.origin = item.origin;
+    }
     li.append(label, status);
+    if (item.score !== undefined && item.score !== null) {
+      const score = document.createElement("span");
+      score.className = "score";
+      score.title = "uncertainty: mean per-pixel entropy of the model's class probabilities";
+      score.textContent = item.score.toFixed(3);
+      li.append(score);
+    }
     li.addEventListener("click", () => openImage(item.name));
     list.append(li);
   }
@@ -94,8 +107,11 @@ async function refreshProgress() {
   try {
     const progress = await (await api("GET", "/api/progress")).json();
     const per = progress.classes || {};
+    const accepts = progress.accepts;
     $("class-progress").textContent = Object.entries(per)
-      .map(([name, c]) => `${name}: ${c.objects} objects in ${c.images} images`).join(" · ");
+      .map(([name, c]) => `${name}: ${c.objects} objects in ${c.images} images` +
+        (accepts && accepts[name] ? ` (as pre-labelled ${accepts[name]["pre-labelled"]}, ` +
+          `edited ${accepts[name].edited}, new ${accepts[name].new})` : "")).join(" · ");
   } catch (err) { say(err.message); }
 }
 
@@ -151,7 +167,7 @@ function renderObjects() {
     const what = document.createElement("span");
     what.className = "what";
     const prompts = o.points.length + (o.box ? 1 : 0);
-    what.textContent = `${index + 1}. ${o.cls ?? "object"}` +
+    what.textContent = `${index + 1}. ${o.cls ?? "object"}` + (o.source === "model" ? " [model]" : "") +
       (isEmpty(o) ? " (empty)" : ` (${prompts} prompt${prompts === 1 ? "" : "s"}` +
        (o.strokes.length ? `, ${o.strokes.length} strokes)` : ")"));
     li.append(swatch, what);
@@ -233,7 +249,8 @@ async function openImage(name) {
     overlay = { canvas: off, ctx: octx, data: octx.createImageData(off.width, off.height) };
     fit();
     changed();
-    if (item.status === "labelled") await restore(name);
+    // Saved objects of a labelled image; the model's pre-label of one still to do (if any).
+    await restore(name);
   } catch (err) {
     say(err.message);
   }
@@ -246,7 +263,7 @@ async function restore(name) {
   const restored = [];
   for (const o of saved.objects) {
     const object = { ...emptyObject(), points: o.points, labels: o.labels, box: o.box,
-                     cls: o.class ?? currentClass };
+                     cls: o.class ?? currentClass, source: o.source ?? null };
     if (o.mask_png) object.sam = await decodeMask(o.mask_png);
     else object.dirty = true;
     rebuild(object);
@@ -404,6 +421,7 @@ function wire(o) {
   // An object as the API takes it ("class" only when the page has classes).
   const out = { points: o.points, labels: o.labels, box: o.box };
   if (classes.length) out.class = o.cls;
+  if (o.source) out.source = o.source;
   return out;
 }
 
@@ -596,7 +614,13 @@ async function act(action) {
         if (o.mask && !o.dirty) out.mask_png = maskPng(o.mask);
         return out;
       });
-      await api("POST", "/api/accept", { image: name, objects: body });
+      const answer = await (await api("POST", "/api/accept", { image: name, objects: body }))
+        .json();
+      const item = images.find((i) => i.name === name);
+      if (item && answer.origin) {
+        item.origin = answer.origin;
+        item.changed_fraction = answer.changed_fraction;
+      }
       setStatus(name, "labelled");
     } else {
       await api("POST", "/api/skip", { image: name });
