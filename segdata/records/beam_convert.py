@@ -88,7 +88,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     part = _join(tmp, sharding.part_name(prefix, split, shard))
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     stage = f"{part}.tmp-{uuid.uuid4().hex}"
-    writer, count, pixels, outcomes = None, 0, [0] * num_classes, []
+    writer, count, pixels, outcomes, sizes = None, 0, [0] * num_classes, [], {}
     try:
         for index, result in sorted(items, key=lambda item: item[0]):
             if result.skipped:
@@ -105,6 +105,8 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
             writer.write(result.example)
             count += 1
             pixels = [a + b for a, b in zip(pixels, result.class_pixel_counts)]
+            size = "x".join(map(str, sharding.example_size(result.example)))
+            sizes[size] = sizes.get(size, 0) + 1
         if writer is not None:
             writer.close()
             tf.io.gfile.rename(stage, part, overwrite=True)
@@ -115,7 +117,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     _count("skipped", sum(o[1] == "skipped" for o in outcomes))
     _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
-               "outcomes": outcomes}
+               "outcomes": outcomes, "image_sizes": sizes}
     if count:
         summary["sha256"], summary["bytes"] = fsio.sha256_and_size(part)
     _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
@@ -187,7 +189,7 @@ def _collect(plan, tmp):
     splits, skipped, repaired, dropped = {}, plan.missing_skips(), [], []
     for split, split_plan in plan.plans.items():
         counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
-        digests = {}
+        digests, sizes = {}, {}
         for shard, end in enumerate(split_plan.bounds):
             if end == (split_plan.bounds[shard - 1] if shard else 0):
                 continue  # no candidate planned here (an empty split)
@@ -199,6 +201,9 @@ def _collect(plan, tmp):
                 summary = json.loads(fh.read())
             counts[shard] = summary["num_examples"]
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
+            for size, n in summary.get("image_sizes", {}).items():
+                key = tuple(int(v) for v in size.split("x"))
+                sizes[key] = sizes.get(key, 0) + n
             outcomes += summary["outcomes"]
             digests[shard] = (summary.get("sha256"), summary.get("bytes"))
         lists = {"skipped": skipped, "repaired": repaired, "dropped": dropped}
@@ -211,7 +216,7 @@ def _collect(plan, tmp):
             return digests[old_index]
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
-                                             install, split_plan.first_value)
+                                             install, split_plan.first_value, sizes)
     return splits, skipped, repaired, dropped
 
 

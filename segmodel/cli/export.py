@@ -23,18 +23,31 @@ def build_parser():
     p.add_argument("--version", type=int, default=None,
                    help="version number (default: one more than the highest existing)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="input size, only for models built without a fixed input size")
+    p.add_argument("--image-size", nargs="+", metavar="H,W", default=None,
+                   help="input size (H,W, HxW, H W or N), only for models built without a fixed "
+                        "input size (default: the --image-size of the run beside the model)")
     return p
 
 
+def _size(values):
+    """--image-size's words -> (H, W): "240,320", "240x320", "240 320" or "240"."""
+    from segmodel.training.config import size_pair
+
+    return None if values is None else size_pair(",".join(values))
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from segmodel.serving.export import export_saved_model, read_metadata  # after --help: TF is slow
 
     try:
+        size = _size(args.image_size)
+    except argparse.ArgumentTypeError as err:
+        parser.error(f"argument --image-size: {err}")
+    try:
         version_dir = export_saved_model(args.model, args.output_dir, version=args.version,
-                                         overwrite=args.overwrite, image_size=args.image_size)
+                                         overwrite=args.overwrite, image_size=size)
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ is used, as TensorFlow Serving does.
 import argparse
 import sys
 
+from segmodel.training.config import size_pair
+
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__,
@@ -20,15 +22,24 @@ def build_parser():
     p.add_argument("--image", action="append", required=True, metavar="FILE",
                    help="image file (JPEG, PNG, ...); repeat for several")
     p.add_argument("--output-dir", required=True, help="folder for masks and overlays")
+    p.add_argument("--sliding-window", action="store_true",
+                   help="run the model on overlapping windows of its input size over each "
+                        "photo (at --image-size, default its own size), probabilities averaged")
+    p.add_argument("--image-size", type=size_pair, default=None, metavar="H,W",
+                   help="with --sliding-window: resize each photo to H,W (HxW or N) first")
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.image_size is not None and not args.sliding_window:
+        parser.error("--image-size applies with --sliding-window (the export fixes the size)")
     from segmodel.serving.predict import PredictError, format_results, predict_images
 
     try:
-        results = predict_images(args.saved_model, args.image, args.output_dir)
+        results = predict_images(args.saved_model, args.image, args.output_dir,
+                                 sliding_window=args.sliding_window, image_size=args.image_size)
     except PredictError as err:
         if err.results:
             print(format_results(err.results))

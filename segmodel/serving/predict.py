@@ -126,13 +126,40 @@ def _check_inputs(image_paths):
     return paths
 
 
-def predict_images(saved_model, image_paths, output_dir):
+def _window_segmenter(served, metadata, image_size):
+    """segment(image=encoded) -> {"mask"} running `predict_pixels` on overlapping windows of
+    the model's input size over the photo resized to `image_size` (None: its own size);
+    probabilities averaged, resized bilinearly to the photo's size, arg-max."""
+    from segmodel.serving import windows
+    from segmodel.serving.signatures import resize_for_model
+
+    pixels_fn = served.signatures["predict_pixels"]
+    window = metadata.get("input_size") or pixels_fn.structured_input_signature[1][
+        "images"].shape[1:3]
+    window = tuple(int(s) for s in window)
+
+    def segment(image):
+        decoded = tf.io.decode_image(image, channels=3, expand_animations=False)
+        size = tuple(decoded.shape[:2])
+        pixels = resize_for_model(decoded, image_size or size)[tf.newaxis]
+        probs = windows.sliding_window(
+            lambda p: pixels_fn(images=tf.constant(p))["probabilities"], pixels.numpy(), window)
+        return {"mask": windows.classes_at(probs, size)[0]}
+
+    return segment
+
+
+def predict_images(saved_model, image_paths, output_dir, *, sliding_window=False,
+                   image_size=None):
     """Segments image files with an exported model and writes masks and overlays.
 
     Args:
       saved_model: EXPORT/N (or EXPORT, meaning its highest version).
       image_paths: image files (JPEG, PNG, GIF, BMP, WebP; any size, grayscale or RGBA too).
       output_dir: created if missing.
+      sliding_window: run the model on overlapping windows of its input size over each photo
+        resized to `image_size` (None: its own size), probabilities averaged (for photos much
+        larger than the training size); else the `segment_image` signature.
 
     Returns:
       list of dicts, one per image: {"image", "mask", "overlay": str paths, "size": [h, w],
@@ -144,8 +171,10 @@ def predict_images(saved_model, image_paths, output_dir):
     """
     paths = _check_inputs(image_paths)
     version_dir = find_version_dir(saved_model)
-    segment = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
+    served = tf.saved_model.load(str(version_dir))
     metadata = read_metadata(version_dir) or {}
+    segment = (_window_segmenter(served, metadata, image_size) if sliding_window
+               else served.signatures["segment_image"])
     label_names = metadata.get("label_names") or ["foreground", "background", "outline"]
     colours = metadata.get("palette")
     if colours is not None and len(colours) != len(label_names):

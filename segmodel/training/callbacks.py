@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import keras
 
@@ -83,6 +84,29 @@ class DivergenceMonitor(keras.callbacks.Callback):
             for key in logs:
                 if key != "learning_rate":
                     logs[key] = math.nan
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch past which the next one would end beyond `minutes` of
+    wall-clock time (from the start of `fit`), judged by the slowest epoch so far."""
+
+    def __init__(self, minutes, log=print):
+        super().__init__()
+        self.seconds, self.log = float(minutes) * 60.0, log
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = time.monotonic()
+        self._longest = 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self._longest, self._last = max(self._longest, now - self._last), now
+        if now - self._start + self._longest > self.seconds and not self.model.stop_training:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch + 1
+            self.log(f"time budget: stopping after epoch {epoch + 1} "
+                     f"({(now - self._start) / 60:.1f} of {self.seconds / 60:g} minutes used)")
 
 
 def finished_epochs(run_dir):
