@@ -94,7 +94,7 @@ class TrainConfig:
     image_size: object = _option(
         (200, 200), "training size H,W (or HxW, or one int for a square), multiples of 8 "
         "(default 200); with --crop-size the base size that --scale-range scales",
-        type=size_pair, flag_default=(200, 200), metavar="H,W")
+        type=size_pair, flag_default=200, metavar="H,W")
     batch_size: int = _option(64, "global batch size, split over replicas (default 64)",
                               type=positive_int)
     epochs: int = _option(50, "epochs to train (default 50)", type=positive_int)

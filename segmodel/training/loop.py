@@ -294,7 +294,10 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     model_size = (None, None) if crop_size not in (None, image_size) and not hub else image_size
     with dist.scope():
         net = make_model(c.model, model_size, manifest.get("num_classes", 3), c.model_options)
-        opt = make_optimizer(c.optimizer, c.learning_rate, schedule=c.schedule,
+        # Under a time budget the budget callback drives warm-up and cosine decay itself.
+        timed = c.max_minutes is not None and c.schedule == "cosine"
+        opt = make_optimizer(c.optimizer, c.learning_rate,
+                             schedule="constant" if timed else c.schedule,
                              total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs)
         # A segmenter preset pretrained the whole backbone; an encoder preset only its encoder.
         whole = hub and bool((c.model_options or {}).get("preset"))
@@ -317,7 +320,9 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
         log("class weights: " + ", ".join(f"{n} {w:.2f}" for n, w in
                                           summary["class_weights"].items()))
     if c.max_minutes is not None:
-        callbacks.append(cb.TimeBudget(c.max_minutes, log=log))
+        callbacks.append(cb.TimeBudget(
+            c.max_minutes, peak_lr=c.learning_rate if timed else None,
+            total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs, log=log))
     if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
     net.fit(train_ds, validation_data=val_ds, epochs=c.epochs, shuffle=False,
