@@ -131,4 +131,8 @@ def test_recipe_beats_the_squeeze_at_equal_epochs(wide_records, tmp_path):
                              progress=False)["mean_iou"] for name in ("squeeze", "recipe")}
     run = json.loads((tmp_path / "recipe" / "run.json").read_text())
     assert run["options"]["crop_size"] == [24, 48] and "class_weights" in run
+    import keras  # trained on 24 x 48 crops, saved for the 32 x 64 base size
+
+    saved = keras.models.load_model(tmp_path / "recipe" / "model.keras", compile=False)
+    assert tuple(saved.input_shape[1:3]) == (32, 64)
     assert scores["recipe"] > scores["squeeze"] + 0.02, scores

@@ -236,9 +236,9 @@ def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.
         flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
         cn, c0, c1, cf, cv = (tf.where(flipped, tf.reverse(v, [0]), v)
                               for v in (cn, c0, c1, cf, cv))
-    # Rows first (two gathers of whole rows), then columns of the crop_h rows only.
-    pixels = tf.cast(image, tf.float32)
-    top, bottom = tf.gather(pixels, r0), tf.gather(pixels, r1)
+    # Rows first (two gathers of whole uint8 rows, cast after: only crop_h rows are converted),
+    # then columns of those rows only.
+    top, bottom = (tf.cast(tf.gather(image, r), tf.float32) for r in (r0, r1))
     rows = top + (bottom - top) * rf[:, None, None]
     rows = tf.transpose(rows, [1, 0, 2])  # [w, crop_h, 3]: gather whole columns
     left, right = tf.gather(rows, c0), tf.gather(rows, c1)

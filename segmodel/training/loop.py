@@ -187,6 +187,21 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def fix_input_size(run_dir, build):
+    """Re-save RUN/model.keras, trained at any size (on crops), as the same weights in a model
+    built by `build()` at the run's base size, so that any code that reads the model's input
+    shape (exporters, other runtimes, re-scoring scripts) sees the size to resize photos to."""
+    path = os.path.join(run_dir, cb.MODEL_FILE)
+    if not os.path.isfile(path):
+        return
+    trained = keras.models.load_model(path, compile=False)
+    fixed = build()
+    fixed.set_weights(trained.get_weights())
+    temp = os.path.join(run_dir, f".tmp-{os.getpid()}-{cb.MODEL_FILE}")
+    fixed.save(temp)
+    os.replace(temp, path)
+
+
 def recipe(model, *, preset=None, backbone_preset=None, optimizer=None, schedule=None,
             warmup_epochs=None):
     """The optimizer recipe of a run: keras-hub models fine-tune (finetune.OPTIMIZER, SCHEDULE,
@@ -331,6 +346,9 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, **
     if monitor.diverged_epoch is not None:
         kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
         cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
+    if model_size != image_size and monitor.diverged_epoch is None:
+        fix_input_size(output_dir, lambda: make_model(
+            c.model, image_size, manifest.get("num_classes", 3), c.model_options))
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
                              nonfinite_weight=monitor.nonfinite_weight)
