@@ -114,6 +114,7 @@ def test_scale_and_crop_batches_repeat_with_a_seed_and_pad_with_ignore(wide_reco
     assert padding.sum() > 64 and (masks[padding] == IGNORE_LABEL).all()
 
 
+@pytest.mark.slow
 def test_recipe_beats_the_squeeze_at_equal_epochs(wide_records, tmp_path):
     """Same model, same epochs: squeezing 64 x 128 photos into 32 x 32 squares (today's way)
     against scale-and-crop at their own 1:2 shape with class weights; both scored at the
