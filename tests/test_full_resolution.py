@@ -121,3 +121,25 @@ def test_evaluate_sliding_window_on_any_size_model(records_dir, tmp_path):
     np.testing.assert_array_equal(np.array(plain["confusion_matrix"]), want)
     # Pointwise model: windows change nothing but float rounding of the average.
     assert np.abs(np.array(slid["confusion_matrix"]) - want).sum() <= want.sum() // 1000
+
+
+def test_sizes_parse_everywhere():
+    import argparse
+
+    from segmodel.cli import evaluate as evaluate_cli
+    from segmodel.cli import export as export_cli
+    from segmodel.cli import predict as predict_cli
+    from segmodel.training.config import size_pair
+
+    assert size_pair("240,320") == size_pair("240x320") == (240, 320)
+    assert size_pair("96") == (96, 96)
+    for bad in ("0,5", "a,b", "1,2,3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="HEIGHT,WIDTH"):
+            size_pair(bad)
+    assert export_cli._size(["240", "320"]) == export_cli._size(["240x320"]) == (240, 320)
+    args = evaluate_cli.build_parser().parse_args(
+        ["--model", "m", "--records", "r", "--image-size", "360x480", "--sliding-window"])
+    assert args.image_size == (360, 480) and args.sliding_window
+    args = predict_cli.build_parser().parse_args(
+        ["--saved-model", "s", "--image", "a.png", "--output-dir", "o", "--image-size", "64"])
+    assert args.image_size == (64, 64)
