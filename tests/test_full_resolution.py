@@ -143,3 +143,38 @@ def test_sizes_parse_everywhere():
     args = predict_cli.build_parser().parse_args(
         ["--saved-model", "s", "--image", "a.png", "--output-dir", "o", "--image-size", "64"])
     assert args.image_size == (64, 64)
+
+
+def test_predict_sliding_window_at_the_model_size_equals_segment_image(wide_model, records_dir,
+                                                                       tmp_path):
+    """One window covering the photo resized to the model's size is exactly segment_image."""
+    from PIL import Image
+
+    from segdata.input.pipeline import read_example
+    from segmodel.serving.export import export_saved_model
+    from segmodel.serving.predict import predict_images
+
+    _, path = wide_model
+    version = export_saved_model(path, tmp_path / "export")
+    image = read_example(records_dir, "validation", 1)[0]
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    plain = predict_images(version, [tmp_path / "photo.png"], tmp_path / "plain")
+    slid = predict_images(version, [tmp_path / "photo.png"], tmp_path / "slid",
+                          sliding_window=True, image_size=(32, 48))
+    a, b = (np.array(Image.open(r[0]["mask"])) for r in (plain, slid))
+    assert a.shape == image.shape[:2]
+    np.testing.assert_array_equal(a, b)
+    big = predict_images(version, [tmp_path / "photo.png"], tmp_path / "big",
+                         sliding_window=True)  # windows over the photo at its own size
+    assert np.array(Image.open(big[0]["mask"])).shape == image.shape[:2]
+
+
+def test_time_budget_schedule_follows_steps_or_clock():
+    from segmodel.training.callbacks import TimeBudget
+
+    budget = TimeBudget(10, peak_lr=1e-3, total_steps=110, warmup_steps=10, log=None)
+    assert budget.learning_rate(0, 0) == pytest.approx(1e-4)
+    assert budget.learning_rate(10, 0) == pytest.approx(1e-3)
+    assert budget.learning_rate(60, 0) == pytest.approx(5e-4)  # half of the steps
+    assert budget.learning_rate(20, 300) == pytest.approx(5e-4)  # half of the 10 minutes
+    assert budget.learning_rate(110, 0) == pytest.approx(0.0, abs=1e-12)
