@@ -103,13 +103,13 @@ def test_round_trip_matches_keras(chapter_export, served, sample_images):
 
 def test_segment_image_is_at_original_size(served, sample_images):
     arrays, encoded = sample_images
-    batch = served.signatures["serving_default"](images=tf.constant(encoded))["masks"]
+    batch = served.signatures["serving_default"](images=tf.constant(encoded))["probabilities"]
     for i, (array, data) in enumerate(zip(arrays, encoded)):
         mask = served.signatures["segment_image"](image=tf.constant(data))["mask"]
         assert mask.dtype == tf.uint8 and mask.shape == array.shape[:2]
-        # Nearest upsampling of the served class map, as PIL (the chapter's load_img) does it.
-        expected = Image.fromarray(batch[i].numpy()).resize(array.shape[1::-1], Image.NEAREST)
-        np.testing.assert_array_equal(mask, np.asarray(expected))
+        # Class probabilities resized bilinearly to the image's size, then the arg-max.
+        expected = tf.argmax(tf.image.resize(batch[i], array.shape[:2], method="bilinear"), -1)
+        np.testing.assert_array_equal(mask, expected.numpy())
 
 
 def test_predict_pixels_matches_keras(chapter_export, served):

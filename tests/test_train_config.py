@@ -19,7 +19,7 @@ def test_every_field_with_a_flag_is_a_flag_of_segkit_train():
     parser_dests = {a.dest for a in tool.build_parser()._actions}
     fields = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["flag"]}
     assert fields <= parser_dests
-    assert parser_dests - fields == {"help", "records", "output_dir", "preset",
+    assert parser_dests - fields == {"help", "records", "output_dir", "preset", "list_recipes",
                                      "backbone_preset"}
 
 
@@ -27,7 +27,7 @@ def test_flags_map_to_the_config_and_defaults_agree():
     assert _config() == TrainConfig(image_size=200)
     config = _config("--epochs", "3", "--no-tensorboard", "--augment", "--image-size", "96")
     assert (config.epochs, config.tensorboard, config.augment, config.image_size) == \
-        (3, False, True, 96)
+        (3, False, True, (96, 96))
     hub = _config("--model", "segformer", "--preset", "some_preset")
     assert (hub.optimizer, hub.schedule, hub.warmup_epochs) == ("adamw", "cosine", 1)
     assert hub.model_options == {"preset": "some_preset"}

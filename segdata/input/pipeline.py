@@ -38,7 +38,8 @@ class RecordReadError(ValueError):
 def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffle=False,
                  seed=None, augment=False, cache=False, repeat=False, drop_remainder=False,
                  resize="stretch", input_context=None, options=None, service=None,
-                 service_mode="distributed_epoch"):
+                 service_mode="distributed_epoch", crop_size=None, scale_range=(0.5, 2.0),
+                 jitter=0.0):
     """Batches of (images, masks) from a record set built by `segdata.build_records`.
 
     Args:
@@ -70,6 +71,13 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         arrival order, so a seed makes each worker's stream reproducible, not the merged order.
       service_mode: "distributed_epoch" (default: shard files are handed out, each example
         arrives once per epoch) or "parallel_epochs" (every worker reads the whole split).
+      crop_size: (H, W) for scale-and-crop training (`transforms.scale_and_crop`): each photo
+        is resized to `image_size` times a random factor from `scale_range`, a crop_size window
+        is taken at random (padding is IGNORE_LABEL) and flipped at random, all in the one
+        decode map (cached pipelines crop after the cache). Replaces `augment` and `resize`.
+        Batches are then [B, crop H, crop W, ...].
+      scale_range: (low, high) factors of `image_size` for `crop_size`.
+      jitter: colour jitter strength (0..1) with `crop_size`; 0 (default) none.
 
     Returns:
       tf.data.Dataset of (images float32 [B, H, W, 3] in 0..255,
@@ -84,6 +92,10 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         message starts with "segkit:" and names the shard file.
     """
     image_size = _check_args(image_size, batch_size, resize, shuffle)
+    if crop_size is not None:
+        crop_size = _check_args(crop_size, batch_size, resize, shuffle)
+        scale_range = _check_scale_range(scale_range)
+        augment = False  # scale_and_crop flips itself
     if service is not None:
         service_lib.check_service_args(service, service_mode, cache, input_context)
     manifest = read_manifest(records)
@@ -134,23 +146,49 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         return transforms.resize_pair(image, trimap, image_size, resize, table,
                                       tf.float32 if to_float else tf.uint8)
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    def crop(image, mask, seed, labels=None):
+        return transforms.scale_and_crop(image, mask, seed, image_size, crop_size, scale_range,
+                                         jitter=jitter, label_table=labels)
+
+    # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with a
+    # seed, and different crops each epoch.
+    randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    if crop_size is not None and not cache:
+        # Decode and crop in the one per-record map; only the window's pixels are resampled.
+        def decode_and_crop(example, seed):
+            image, trimap = transforms.decode_pair(example["image"], example["mask"],
+                                                   example["where"])
+            return crop(image, trimap, seed, table)
+
+        ds = tf.data.Dataset.zip((ds, randoms)).map(decode_and_crop,
+                                                    num_parallel_calls=tf.data.AUTOTUNE)
+    elif crop_size is not None:
+        # Cache decoded photos at their own size (train ids), crop after the cache.
+        def decode_ids(example):
+            image, trimap = transforms.decode_pair(example["image"], example["mask"],
+                                                   example["where"])
+            return image, to_train_ids(trimap, table)
+
+        ds = ds.map(decode_ids, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
-        ds = ds.cache(_cache_path(cache, records, manifest, split, image_size, resize,
+        ds = ds.cache(_cache_path(cache, records, manifest, split, image_size,
+                                  resize if crop_size is None else "original",
                                   pipeline_id, pipelines) if isinstance(cache, (str, os.PathLike))
                       else "")
         if shuffle:
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if augment:
-        # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with
-        # a seed, and different crops each epoch.
-        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    if crop_size is not None and cache:
+        ds = tf.data.Dataset.zip((ds, randoms)).map(lambda pair, s: crop(*pair, s),
+                                                    num_parallel_calls=tf.data.AUTOTUNE)
+    elif augment:
         ds = tf.data.Dataset.zip((ds, randoms)).map(
             lambda pair, s: transforms.augment_pair(pair[0], pair[1], s),
             num_parallel_calls=tf.data.AUTOTUNE)
-    elif cache:
+    elif cache and crop_size is None:
         # Per example, not per batch: casting whole float32 batches measured 2-4x slower
         # (one 30 MB allocation per batch), which dominated cached epochs.
         ds = ds.map(lambda image, mask: (tf.cast(image, tf.float32), mask),
@@ -164,7 +202,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         ds = service_lib.distribute(ds.with_options(_own_options(seed, shuffle)), service,
                                     service_mode)
         ds = ds.rebatch(batch_size, drop_remainder=drop_remainder)
-        if not augment:
+        if not augment and crop_size is None:
             ds = ds.map(lambda images, masks: (tf.cast(images, tf.float32), masks),
                         num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
@@ -204,6 +242,16 @@ def _check_args(image_size, batch_size, resize, shuffle):
     if not isinstance(shuffle, bool) and (not isinstance(shuffle, int) or shuffle < 1):
         raise ValueError(f"shuffle must be True/False or a buffer size >= 1, got {shuffle!r}")
     return height, width
+
+
+def _check_scale_range(scale_range):
+    try:
+        low, high = (float(v) for v in scale_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"scale_range must be (low, high), got {scale_range!r}") from None
+    if not 0 < low <= high:
+        raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range!r}")
+    return low, high
 
 
 def shard_list(records, manifest, split):

@@ -88,7 +88,7 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     part = _join(tmp, sharding.part_name(prefix, split, shard))
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     stage = f"{part}.tmp-{uuid.uuid4().hex}"
-    writer, count, pixels, outcomes, stats = None, 0, [0] * num_classes, [], {}
+    writer, count, pixels, outcomes, stats, sizes = None, 0, [0] * num_classes, [], {}, {}
     try:
         for index, result in sorted(items, key=lambda item: item[0]):
             if result.skipped:
@@ -106,6 +106,8 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
             count += 1
             pixels = [a + b for a, b in zip(pixels, result.class_pixel_counts)]
             sharding.add_stats(stats, getattr(result, "stats", ()))
+            size = "x".join(map(str, sharding.example_size(result.example)))
+            sizes[size] = sizes.get(size, 0) + 1
         if writer is not None:
             writer.close()
             tf.io.gfile.rename(stage, part, overwrite=True)
@@ -116,7 +118,8 @@ def _write_shard(element, tmp, prefix, compression, num_classes=3):
     _count("skipped", sum(o[1] == "skipped" for o in outcomes))
     _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
-               "outcomes": outcomes, "stats": stats}
+               "outcomes": outcomes, "stats": stats,
+               "image_sizes": sizes}
     if count:
         summary["sha256"], summary["bytes"] = fsio.sha256_and_size(part)
     _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
@@ -189,7 +192,7 @@ def _collect(plan, tmp):
     for split, split_plan in plan.plans.items():
         counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
         stats = {}
-        digests = {}
+        digests, sizes = {}, {}
         for shard, end in enumerate(split_plan.bounds):
             if end == (split_plan.bounds[shard - 1] if shard else 0):
                 continue  # no candidate planned here (an empty split)
@@ -201,6 +204,9 @@ def _collect(plan, tmp):
                 summary = json.loads(fh.read())
             counts[shard] = summary["num_examples"]
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
+            for size, n in summary.get("image_sizes", {}).items():
+                key = tuple(int(v) for v in size.split("x"))
+                sizes[key] = sizes.get(key, 0) + n
             outcomes += summary["outcomes"]
             sharding.add_stats(stats, summary.get("stats", {}).items())
             digests[shard] = (summary.get("sha256"), summary.get("bytes"))
@@ -214,7 +220,8 @@ def _collect(plan, tmp):
             return digests[old_index]
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
-                                             install, split_plan.first_value, stats)
+                                             install, split_plan.first_value, stats,
+                                             sizes)
     return splits, skipped, repaired, dropped
 
 

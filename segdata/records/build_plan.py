@@ -206,10 +206,13 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
         label_map, palette = dict(plan.layout.label_map), plan.layout.palette
         foreground, offset = plan.layout.foreground_class, 0
         by_value = {str(c): c for c in range(len(classes))}
-    pixels = [0] * len(classes)
+    pixels, sizes = [0] * len(classes), {}
     for entry in splits.values():
         for key, n in entry.get("class_pixel_counts", {}).items():
             pixels[by_value[key]] += n
+        for size in entry.get("image_sizes", ()):
+            key = (size["height"], size["width"])
+            sizes[key] = sizes.get(key, 0) + size["count"]
     dropped = list(dropped) + list(getattr(plan.layout, "dropped", []))
     ignore, warnings = _ignore_report(plan, splits, classes, pixels)
     return {
@@ -227,6 +230,7 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
         "palette": [list(map(int, rgb)) for rgb in palette],
         "foreground_class": foreground,
         "class_pixel_counts": dict(zip(classes, pixels)),
+        "image_sizes": sharding.size_entries(sizes),
         "splits": splits,
         "skipped": skipped, "repaired": repaired,
         "dropped": {"count": len(dropped), "annotations": dropped},

@@ -86,7 +86,25 @@ def add_stats(total, stats):
     return total
 
 
-def split_entry(prefix, split, counts, class_pixels, install, first_value=1, stats=None):
+def example_size(example):
+    """(height, width) ints of one serialized tf.train.Example's image/height and image/width
+    (the encoder writes both for every record)."""
+    import tensorflow as tf
+
+    feature = tf.train.Example.FromString(example).features.feature
+    return (int(feature["image/height"].int64_list.value[0]),
+            int(feature["image/width"].int64_list.value[0]))
+
+
+def size_entries(sizes):
+    """{(h, w): count} -> the manifest's image_sizes list, most frequent first:
+    [{"height": h, "width": w, "count": n}, ...]."""
+    return [{"height": h, "width": w, "count": n}
+            for (h, w), n in sorted(sizes.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def split_entry(prefix, split, counts, class_pixels, install, first_value=1, stats=None,
+                image_sizes=None):
     """Name the non-empty shards of a split -> its manifest entry (dict).
 
     Args:
@@ -97,6 +115,8 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1, sta
       install: callable(planned_index, final_name) -> (sha256 hex, bytes) that moves the
         written part of that planned shard to its final name.
       stats: summed per-sample stats (`add_stats`), kept as the entry's "stats" when non-empty.
+      image_sizes: {(height, width): records} of the split (recorded as "image_sizes", which
+        training recipes read to pick base and crop sizes); None: not recorded.
     """
     used = [i for i, c in enumerate(counts) if c]
     shards = []
@@ -109,6 +129,8 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1, sta
              "class_pixel_counts": {str(c + first_value): n for c, n in enumerate(class_pixels)}}
     if stats:
         entry["stats"] = dict(sorted(stats.items()))
+    if image_sizes is not None:
+        entry["image_sizes"] = size_entries(image_sizes)
     return entry
 
 
@@ -133,6 +155,7 @@ class SplitPlan:
         self.counts = [0] * num_shards
         self.class_pixels = [0] * num_classes
         self.stats = {}
+        self.image_sizes = {}  # (height, width) -> records
         self.first_value = first_value
         self._seen = 0
         self._shard = -1
@@ -175,6 +198,8 @@ class SplitPlan:
         for c, n in enumerate(result.class_pixel_counts):
             self.class_pixels[c] += n
         add_stats(self.stats, getattr(result, "stats", ()))
+        size = example_size(result.example)
+        self.image_sizes[size] = self.image_sizes.get(size, 0) + 1
 
     def close(self):
         if self._writer is not None:
@@ -191,4 +216,4 @@ class SplitPlan:
             return sha256_file(path), path.stat().st_size
 
         return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install,
-                           self.first_value, self.stats)
+                           self.first_value, self.stats, self.image_sizes)

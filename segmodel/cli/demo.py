@@ -110,13 +110,31 @@ def parse_args(argv):
                         "layout has N classes, so the demo shows N-class records to served masks")
     p.add_argument("--num-images", type=int, default=300, help="generated images when no --pets-dir")
     p.add_argument("--val-size", type=int, default=60, help="holdout validation images")
-    p.add_argument("--image-size", type=int, default=96)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", default=None,
+                   help="training size H,W or N (default: the recipe's; 96 without one)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="(default: the recipe's; 12 without one)")
+    p.add_argument("--recipe", default=None,
+                   help="training recipe (segkit train --list-recipes); default cpu-quick for "
+                        "the street/indoor/multi-class layouts, none (the chapter's options) "
+                        "for pets")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--model", choices=sorted(WHY), default=DEFAULT_MODEL,
                    help=f"model to train (default {DEFAULT_MODEL}: {WHY[DEFAULT_MODEL]})")
     p.add_argument("--sam-preset", help="a keras-hub SAM preset name or a local preset folder")
     return p.parse_args(argv)
+
+
+def _training_options(a):
+    """The demo's `segkit train` flags: a recipe (cpu-quick for N-class layouts) fills what
+    the user did not give; without one, the chapter-style options with their demo defaults."""
+    recipe = a.recipe or (None if a.dataset == "pets" else "cpu-quick")
+    if recipe:
+        given = [("--image-size", a.image_size), ("--epochs", a.epochs),
+                 ("--model", a.model if a.model != DEFAULT_MODEL else None)]
+        return ["--recipe", recipe, *[x for flag, v in given if v is not None for x in (flag, v)]]
+    return ["--model", a.model, "--image-size", a.image_size or 96, "--batch-size",
+            a.batch_size, "--epochs", a.epochs or 12]
 
 
 def main(argv=None):
@@ -147,10 +165,8 @@ def main(argv=None):
                             lambda: _draw_sample(records, figures / "sample.png"), timings)
         print(f"wrote {sample_png}")
         _fresh(train_dir)
-        _run("4. training", ["train", "--records", records, "--model", a.model,
-                             "--image-size", a.image_size, "--batch-size", a.batch_size,
-                             "--epochs", a.epochs, "--output-dir", train_dir, "--seed", 1],
-             timings)
+        _run("4. training", ["train", "--records", records, "--output-dir", train_dir,
+                             "--seed", 1, *_training_options(a)], timings)
         _fresh(export_dir)
         _run("5a. export", ["export", "--model", train_dir / "model.keras",
                             "--output-dir", export_dir, "--version", 1], timings)

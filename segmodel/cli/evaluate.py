@@ -17,6 +17,7 @@ import json
 import sys
 
 from segmodel.evaluation import evaluate
+from segmodel.training.config import size_pair
 
 
 def _positive_int(text):
@@ -33,12 +34,18 @@ def build_parser():
                    help="RUN/model.keras, an export EXPORT/N, a .tflite or an .onnx file")
     p.add_argument("--records", required=True, help="folder written by tools/build_records.py")
     p.add_argument("--split", default="validation")
-    p.add_argument("--image-size", type=_positive_int, default=None,
-                   help="only for a .keras model that accepts any input size")
+    p.add_argument("--image-size", type=size_pair, default=None, metavar="H,W",
+                   help="size to run the model at (H,W, HxW or N): for a model that accepts any "
+                        "size (default: its run's --image-size), or any size with "
+                        "--sliding-window")
+    p.add_argument("--sliding-window", action="store_true",
+                   help="run the model on overlapping windows of its input size (a "
+                        "scale-and-crop run: its crop size), probabilities averaged")
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--at", choices=evaluate.AT_CHOICES, default="input",
                    help="score masks at the model's input size (default, the chapter's way) or "
-                        "at each image's original size (predictions resized with nearest)")
+                        "at each image's original size (class probabilities resized "
+                        "bilinearly to it, then the arg-max)")
     p.add_argument("--worst", type=int, default=0, metavar="K",
                    help="draw the K images with the lowest foreground IoU (worst.png)")
     p.add_argument("--output-dir", default=None, help="where metrics.json and figures go")
@@ -48,11 +55,12 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    size = None if args.image_size is None else (args.image_size, args.image_size)
     try:
-        result = evaluate.evaluate(args.model, args.records, split=args.split, image_size=size,
-                                   batch_size=args.batch_size, at=args.at, worst=args.worst,
-                                   output_dir=args.output_dir, progress=not args.no_progress)
+        result = evaluate.evaluate(args.model, args.records, split=args.split,
+                                   image_size=args.image_size, batch_size=args.batch_size,
+                                   at=args.at, worst=args.worst, output_dir=args.output_dir,
+                                   progress=not args.no_progress,
+                                   sliding_window=args.sliding_window)
     except (ValueError, FileNotFoundError, KeyError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -66,9 +66,17 @@ def build_parser():
     p.add_argument("--version", type=int, default=None,
                    help="version number (default: one more than the highest existing)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="input size, only for models built without a fixed input size")
+    p.add_argument("--image-size", nargs="+", metavar="H,W", default=None,
+                   help="input size (H,W, HxW, H W or N), only for models built without a fixed "
+                        "input size (default: the --image-size of the run beside the model)")
     return p
+
+
+def _size(values):
+    """--image-size's words -> (H, W): "240,320", "240x320", "240 320" or "240"."""
+    from segmodel.training.config import size_pair
+
+    return None if values is None else size_pair(",".join(values))
 
 
 def format_agreement(result):
@@ -80,10 +88,15 @@ def format_agreement(result):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from segmodel.serving.deploy import export_model  # after --help: TensorFlow is slow
     from segmodel.serving.metadata import read_metadata
 
+    try:
+        size = _size(args.image_size)
+    except argparse.ArgumentTypeError as err:
+        parser.error(f"argument --image-size: {err}")
     try:
         version_dir, agreement = export_model(
             args.model, args.output_dir, export_format=args.format, quantize=args.quantize,
@@ -91,7 +104,7 @@ def main(argv=None):
             calibration_images=args.calibration_images,
             calibration_split=args.calibration_split, validation_split=args.validation_split,
             agreement_images=args.agreement_images, version=args.version,
-            overwrite=args.overwrite, image_size=args.image_size)
+            overwrite=args.overwrite, image_size=size)
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError,
             ImportError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -34,16 +34,26 @@ from segmodel.training import loop as training
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--records", required=True, help="folder written by segkit build-records")
-    p.add_argument("--output-dir", required=True, help="run folder RUN (model.keras, logs, ...)")
+    p.add_argument("--records", help="folder written by segkit build-records (required)")
+    p.add_argument("--output-dir", help="run folder RUN (model.keras, logs, ...) (required)")
     p.add_argument("--preset", help="keras-hub segmenter preset or local preset folder "
                    "(deeplabv3plus, segformer)")
     p.add_argument("--backbone-preset", help="keras-hub encoder preset or folder (unet, "
                    "deeplabv3plus); without it --model unet is segkit's own U-Net")
+    p.add_argument("--list-recipes", action="store_true",
+                   help="print the named recipes (--recipe) with one line each, and exit")
     p.add_argument("--init-from", metavar="RUN/model.keras",
                    help="start from an earlier run's weights (same --model and classes), e.g. "
                         "to continue training on a grown labelled set")
     return train_config.add_arguments(p)  # one flag per TrainConfig field
+
+
+def given_options(argv):
+    """The option names (argparse dests) typed on the command line `argv`."""
+    parser = build_parser()
+    for action in parser._actions:  # argparse's own list; no public way to read "was it given"
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
 
 
 def _cluster_resolver():
@@ -54,9 +64,22 @@ def _cluster_resolver():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_recipes:
+        from segmodel.training import recipes
+
+        print(recipes.describe())
+        return 0
+    if not args.records or not args.output_dir:
+        parser.error("--records and --output-dir are required")
     try:
         config = train_config.from_args(args)
+        if args.recipe:
+            from segmodel.training import recipes
+
+            config = recipes.apply_recipe(args.recipe, args.records, config,
+                                          given_options(sys.argv[1:] if argv is None else argv))
         if config.strategy == "multiworker" and args.init_from:
             raise ValueError("--init-from is not supported with --strategy multiworker yet")
         if config.strategy == "multiworker":

@@ -90,7 +90,11 @@ def train(records, output_dir, config=None, *, cluster_resolver=None, log=print,
                    "data_service": (None, "--data-service is not supported with --strategy "
                                           "multiworker yet: train on one machine with the "
                                           "service, or without it on several"),
-                   "freeze_backbone_epochs": (0, None), "backbone_lr_scale": (1.0, None)}
+                   "freeze_backbone_epochs": (0, None), "backbone_lr_scale": (1.0, None),
+                   **{name: (None, "--crop-size, --class-weights and --max-minutes (and the "
+                                   "recipes that set them) are not supported with --strategy "
+                                   "multiworker yet")
+                      for name in ("crop_size", "class_weights", "max_minutes")}}
     for name, (default, message) in unsupported.items():
         if getattr(c, name) != default:
             raise ValueError(message or "--freeze-backbone-epochs and --backbone-lr-scale are "

@@ -11,7 +11,9 @@ same numbers for the same model.
 
 Masks are scored at the model's input size (`at="input"`, the chapter's way: the true mask is
 resized with nearest like the training targets) or at each image's own size (`at="original"`:
-predictions resized back with the serving code's nearest resize, the mask a user sees).
+class probabilities resized bilinearly to it, then the arg-max, as Model Garden and
+mmsegmentation score; `segmodel.serving.windows`). `sliding_window=True` runs the model on
+overlapping windows of its input size and averages the probabilities.
 
 Streaming: batches go through the model one at a time; only the confusion matrix, one F-score
 per image and the K worst images are kept, so memory does not grow with the split.
@@ -28,35 +30,51 @@ from segdata.input import pipeline, shard_reader, transforms
 from segdata.records.labels import IGNORE_LABEL, dataset_classes, label_table, to_train_ids
 from segdata.records.manifest import read_manifest
 from segmodel.evaluation.boundary import boundary_f1
+from segmodel.serving import windows
 from segmodel.training import metrics
 
 AT_CHOICES = ("input", "original")
 BOUNDARY_TOLERANCE = 2  # pixels, as the DAVIS benchmark's F measure at its default
 
 
-def load_model(path, image_size=None):
-    """(predict function, (H, W), num_classes, kind) for a `.keras` file, a SavedModel folder or
-    a `.tflite` / `.onnx` file (kind "litert" / "onnx", run by its own runtime).
+def load_model(path, image_size=None, sliding_window=False):
+    """(predict function, (H, W), num_classes, kind, window) for a `.keras` file, a SavedModel
+    folder or a `.tflite` / `.onnx` file (kind "litert" / "onnx", run by its own runtime).
 
-    predict(batch) -> uint8 [N, H, W] class ids at the model's input size, where batch is the
-    dict made by `_examples` (the Keras model reads "pixels", the SavedModel "encoded").
+    predict(batch) -> float32 [N, H, W, C] class probabilities at the inference size (H, W),
+    where batch is the dict made by `_examples` (the Keras model reads "pixels", the
+    SavedModel "encoded"; with `sliding_window` both read "pixels" window by window). (H, W) is
+    `image_size`, else the model's input size, else (a model that takes any size) the base size
+    its run.json recorded. `window` is the model's input size, or the run's crop size.
     """
     from segmodel.serving.export import load_keras_model, model_signature
     from segmodel.serving.metadata import find_version_dir, read_metadata, version_format
+    from segmodel.serving.trained_size import trained_sizes
 
     path = pathlib.Path(path)
     if path.suffix.lower() in (".tflite", ".onnx") or (
             path.is_dir() and version_format(find_version_dir(path)) in ("litert", "onnx")):
-        return _runtime_model(path, image_size)
+        return _runtime_model(path, image_size, sliding_window)
     if path.suffix in (".keras", ".h5") or path.is_file():
         model = load_keras_model(path)
-        size, num_classes = model_signature(model, image_size)
+        fixed = None not in tuple(model.input_shape[1:3])
+        run_size, run_crop = trained_sizes(path)
+        if fixed:
+            window, num_classes = model_signature(model)
+        else:
+            window, num_classes = model_signature(model, run_crop or image_size or run_size)
+        size = tuple(image_size) if image_size is not None else (
+            window if fixed else (run_size or window))
+        if fixed and size != window and not sliding_window:
+            model_signature(model, size)  # raises naming both sizes
 
-        def predict(batch):
-            probs = model.predict_on_batch(batch["pixels"])
-            return np.argmax(probs, axis=-1).astype(np.uint8)
+        def run(pixels):
+            return model.predict_on_batch(pixels)
 
-        return predict, size, num_classes, "keras"
+        if sliding_window:
+            return (lambda batch: windows.sliding_window(run, batch["pixels"], window),
+                    size, num_classes, "keras", window)
+        return lambda batch: run(batch["pixels"]), size, num_classes, "keras", window
     version = find_version_dir(path)
     served = tf.saved_model.load(str(version))
     meta = read_metadata(version) or {}
@@ -64,33 +82,47 @@ def load_model(path, image_size=None):
         raise ValueError(f"{version} has no serving_default signature; export it with "
                          f"tools/export.py")
     signature = served.signatures["serving_default"]
-    size = meta.get("input_size") or signature.structured_outputs["masks"].shape[1:3]
-    size = tuple(int(s) for s in size)
-    if image_size is not None and tuple(image_size) != size:
-        raise ValueError(f"--image-size {tuple(image_size)} but {version} takes {size} images")
+    window = meta.get("input_size") or signature.structured_outputs["masks"].shape[1:3]
+    window = tuple(int(s) for s in window)
+    size = window if image_size is None else tuple(int(s) for s in image_size)
+    if size != window and not sliding_window:
+        raise ValueError(f"--image-size {size} but {version} takes {window} images (add "
+                         "--sliding-window to run it on windows of a larger image)")
     num_classes = int(meta.get("num_classes") or signature.structured_outputs[
         "probabilities"].shape[-1])
 
+    if sliding_window:
+        pixels_fn = served.signatures["predict_pixels"]
+
+        def run(pixels):
+            return pixels_fn(images=tf.constant(pixels))["probabilities"].numpy()
+
+        return (lambda batch: windows.sliding_window(run, batch["pixels"], window), size,
+                num_classes, "saved_model", window)
+
     def predict(batch):
-        return signature(images=tf.constant(batch["encoded"]))["masks"].numpy()
+        return signature(images=tf.constant(batch["encoded"]))["probabilities"].numpy()
 
-    return predict, size, num_classes, "saved_model"
+    return predict, size, num_classes, "saved_model", window
 
 
-def _runtime_model(path, image_size):
+def _runtime_model(path, image_size, sliding_window=False):
     """load_model for a .tflite / .onnx file (or a version folder holding one): its own runtime
     (segmodel.serving.runtimes) on the pipeline's pixels, like the Keras model."""
     from segmodel.serving.runtimes import load_runner
 
     runner = load_runner(path)
-    if image_size is not None and tuple(image_size) != runner.input_size:
-        raise ValueError(f"--image-size {tuple(image_size)} but {runner.path} takes "
-                         f"{runner.input_size} images")
-
-    def predict(batch):
-        return np.argmax(runner.probabilities(batch["pixels"]), axis=-1).astype(np.uint8)
-
-    return predict, runner.input_size, runner.num_classes, runner.kind
+    window = tuple(int(s) for s in runner.input_size)
+    size = window if image_size is None else tuple(int(s) for s in image_size)
+    if size != window and not sliding_window:
+        raise ValueError(f"--image-size {size} but {runner.path} takes {window} images (add "
+                         "--sliding-window to run it on windows of a larger image)")
+    if sliding_window:
+        return (lambda batch: windows.sliding_window(runner.probabilities, batch["pixels"],
+                                                     window),
+                size, runner.num_classes, runner.kind, window)
+    return (lambda batch: runner.probabilities(batch["pixels"]), size, runner.num_classes,
+            runner.kind, window)
 
 
 def _examples(records, split, image_size, batch_size):
@@ -125,11 +157,12 @@ def _examples(records, split, image_size, batch_size):
     return ds, sum(n for _, n in shards), manifest
 
 
-def _to_original(classes, sizes, shape):
-    """uint8 [N, H, W] -> [N, *shape] resized per image to `sizes` (nearest), padded 255."""
-    out = np.full((len(classes), *shape), IGNORE_LABEL, np.uint8)
-    for i, (mask, (h, w)) in enumerate(zip(classes, sizes)):
-        out[i, :h, :w] = transforms.resize_mask(mask[..., None], (int(h), int(w))).numpy()[..., 0]
+def _to_original(probabilities, sizes, shape):
+    """float [N, H, W, C] -> uint8 [N, *shape] class ids: per image the probabilities resized
+    bilinearly to its own size `sizes[i]`, then the arg-max; padded with 255."""
+    out = np.full((len(probabilities), *shape), IGNORE_LABEL, np.uint8)
+    for i, (probs, (h, w)) in enumerate(zip(probabilities, sizes)):
+        out[i, :h, :w] = windows.classes_at(probs, (int(h), int(w))).numpy()
     return out
 
 
@@ -149,15 +182,19 @@ def _image_mean_iou(truth, pred, num_classes):
 
 
 def evaluate(model, records, *, split="validation", image_size=None, batch_size=16, at="input",
-             worst=0, output_dir=None, progress=True):
+             worst=0, output_dir=None, progress=True, sliding_window=False):
     """Scores `model` on `records`/`split`; writes metrics.json and figures when output_dir.
 
     Args:
       model: path of a `.keras` file (RUN/model.keras), a `.tflite` or `.onnx` file, or an
         export folder (EXPORT/N or EXPORT, whose highest version is used).
       records: folder written by tools/build_records.py.
-      image_size: (H, W) only for a `.keras` model that accepts any size.
-      at: "input" (masks at the model's input size) or "original" (each image's own size).
+      image_size: (H, W) to run the model at: for a model that accepts any size (default: its
+        run's base size), or with `sliding_window` any size (windows of the model's size).
+      at: "input" (masks at the inference size) or "original" (each image's own size: class
+        probabilities resized bilinearly to it, then the arg-max).
+      sliding_window: run the model on overlapping windows of its input size (a scale-and-crop
+        run: its crop size) over the image resized to `image_size`, averaging probabilities.
       worst: also keep the `worst` images by foreground IoU (figure worst.png); by the
         image's mean IoU for datasets without a foreground class.
       output_dir: folder for metrics.json, confusion_matrix.png, worst.png; None writes nothing.
@@ -169,7 +206,7 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
         raise ValueError(f"at must be one of {AT_CHOICES}, got {at!r}")
     if int(batch_size) < 1 or int(worst) < 0:
         raise ValueError(f"batch_size must be >= 1 and worst >= 0, got {batch_size}, {worst}")
-    predict, size, num_classes, kind = load_model(model, image_size)
+    predict, size, num_classes, kind, window = load_model(model, image_size, sliding_window)
     ds, total, manifest = _examples(records, split, size, int(batch_size))
     names, foreground = dataset_classes(manifest)
     if len(names) != num_classes:
@@ -182,12 +219,12 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
 
     with tqdm(total=total, desc=f"evaluate {split}", unit="img", disable=not progress) as bar:
         for batch in ds.as_numpy_iterator():
-            classes = predict(batch)
+            probabilities = predict(batch)
             if at == "original":
-                truth, pred = batch["original"], _to_original(classes, batch["size"],
+                truth, pred = batch["original"], _to_original(probabilities, batch["size"],
                                                               batch["original"].shape[1:])
             else:
-                truth, pred = batch["mask"], classes
+                truth, pred = batch["mask"], np.argmax(probabilities, -1).astype(np.uint8)
             confusion += metrics.confusion_matrix(truth, pred, num_classes)
             for i in range(len(pred)):
                 h, w = batch["size"][i] if at == "original" else size
@@ -208,6 +245,7 @@ def evaluate(model, records, *, split="validation", image_size=None, batch_size=
         "model": str(pathlib.Path(model).resolve()), "model_kind": kind,
         "records": str(pathlib.Path(records).resolve()), "split": split, "at": at,
         "input_size": list(size), "num_images": count,
+        "sliding_window": list(window) if sliding_window else None,
         "label_names": list(names),
         "foreground_class": foreground,
         "foreground_iou": None if foreground is None else _number(per_class[foreground]),

@@ -20,21 +20,27 @@ from keras import layers
 _STRIDE = 8
 
 
-def check_args(name, image_size, num_classes):
-    """Return image_size as (H, W) ints, or raise ValueError naming the bad argument."""
+def check_args(name, image_size, num_classes, stride=_STRIDE):
+    """Return image_size as (H, W) ints, or raise ValueError naming the bad argument.
+
+    (None, None) is a model that takes any multiple of `stride` (scale-and-crop training
+    trains on crops and validates on whole images)."""
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
+    if image_size is not None and tuple(image_size) == (None, None):
+        return None, None
     try:
         height, width = (int(v) for v in image_size)
     except (TypeError, ValueError):
         raise ValueError(
             f"image_size must be an int or a (height, width) pair, got {image_size!r}"
         ) from None
-    if height <= 0 or width <= 0 or height % _STRIDE or width % _STRIDE:
+    if height <= 0 or width <= 0 or height % stride or width % stride:
         raise ValueError(
             f"image_size={image_size!r} does not suit model {name!r}: height and width must be "
-            f"positive multiples of {_STRIDE} (the model downsamples three times by 2); "
-            f"try {tuple(max(_STRIDE, round(side / _STRIDE) * _STRIDE) for side in (height, width))}"
+            f"positive multiples of {stride} (the model downsamples {stride.bit_length() - 1} "
+            f"times by 2); "
+            f"try {tuple(max(stride, round(side / stride) * stride) for side in (height, width))}"
         )
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes!r}")
@@ -92,7 +98,7 @@ def _conv_block(x, filters, name):
     return x
 
 
-def unet_model(image_size=(200, 200), num_classes=3, base_filters=32):
+def unet_model(image_size=(200, 200), num_classes=3, base_filters=32, depth=3):
     """A small U-Net: three downsamplings, skip connections at every scale.
 
     Skip connections hand the decoder the full-resolution edges that the chapter's model has to
@@ -103,23 +109,27 @@ def unet_model(image_size=(200, 200), num_classes=3, base_filters=32):
       image_size: (H, W), multiples of 8.
       num_classes: number of output classes.
       base_filters: width of the first level; level k has base_filters * 2**k filters.
+      depth: downsamplings (3 by default; 4 sees four times wider context, for street scenes,
+        and then H and W must be multiples of 16).
 
     Returns:
       keras.Model: float32 [B, H, W, 3] 0..255 -> float32 softmax [B, H, W, num_classes].
       About 1.9 M parameters at base_filters=32.
     """
-    height, width = check_args("unet", image_size, num_classes)
+    if int(depth) < 1:
+        raise ValueError(f"depth must be a positive int, got {depth!r}")
+    height, width = check_args("unet", image_size, num_classes, 2 ** int(depth))
     if int(base_filters) < 1:
         raise ValueError(f"base_filters must be a positive int, got {base_filters!r}")
     inputs = keras.Input(shape=(height, width, 3), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     skips = []
-    for level in range(3):
+    for level in range(depth):
         x = _conv_block(x, base_filters * 2**level, name=f"down{level}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
-    x = _conv_block(x, base_filters * 8, name="bottleneck")
-    for level in reversed(range(3)):
+    x = _conv_block(x, base_filters * 2**depth, name="bottleneck")
+    for level in reversed(range(depth)):
         filters = base_filters * 2**level
         x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])

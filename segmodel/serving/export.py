@@ -241,6 +241,10 @@ def export_saved_model(model, output_dir, *, version=None, overwrite=False, imag
     """
     if isinstance(model, (str, os.PathLike)):
         source = model if source is None else source
+        if image_size is None:  # a scale-and-crop run's any-size model: its base size
+            from segmodel.serving.trained_size import trained_sizes
+
+            image_size = trained_sizes(model)[0]
         model = load_keras_model(model)
     image_size, num_classes = model_signature(model, image_size)
     output_dir = pathlib.Path(output_dir)

@@ -100,22 +100,32 @@ def _check_inputs(image_paths):
     return paths
 
 
-def load_segmenter(model):
+def load_segmenter(model, *, sliding_window=False, image_size=None):
     """(segment, label names, palette or None) for an exported model or model file.
 
     segment(encoded bytes) -> (uint8 [h, w, 3] decoded image, uint8 [h, w] mask at its size).
     A SavedModel runs its `segment_image` signature, as a server would; any other model
     (.tflite, .onnx, .keras, or an export version holding one) runs through
     `segmodel.serving.runtimes`: the image resized bilinearly to the input size, class
-    probabilities resized bilinearly back, then the arg-max.
+    probabilities resized bilinearly back, then the arg-max. With `sliding_window`, the model
+    runs on overlapping windows of its input size over the photo (resized to `image_size`
+    first, when given) and the probabilities are averaged (`segmodel.serving.windows`).
     """
     path = pathlib.Path(model)
     version_dir = find_version_dir(path) if path.is_dir() else None
     if version_dir is not None and (version_dir / "saved_model.pb").is_file():
-        signature = tf.saved_model.load(str(version_dir)).signatures["segment_image"]
+        served = tf.saved_model.load(str(version_dir))
         metadata = read_metadata(version_dir) or {}
         names = metadata.get("label_names") or ["foreground", "background", "outline"]
         colours = metadata.get("palette")
+        colours = colours if colours and len(colours) == len(names) else None
+        if sliding_window:
+            pixels_fn = served.signatures["predict_pixels"]
+            window = metadata.get("input_size") or pixels_fn.structured_input_signature[1][
+                "images"].shape[1:3]
+            predict = lambda p: pixels_fn(images=tf.constant(p))["probabilities"]  # noqa: E731
+            return _window_segmenter(predict, window, image_size), names, colours
+        signature = served.signatures["segment_image"]
 
         def segment(encoded):
             mask = signature(image=tf.constant(encoded))["mask"].numpy()
@@ -123,8 +133,11 @@ def load_segmenter(model):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False).numpy()
             return image, mask
 
-        return segment, names, (colours if colours and len(colours) == len(names) else None)
+        return segment, names, colours
     runner = runtimes.load_runner(path)
+    if sliding_window:
+        return (_window_segmenter(runner.probabilities, runner.input_size, image_size),
+                runner.classes, runner.palette)
 
     def segment(encoded):
         image = decode_rgb(tf.constant(encoded)).numpy()
@@ -134,7 +147,27 @@ def load_segmenter(model):
     return segment, runner.classes, runner.palette
 
 
-def predict_images(model, image_paths, output_dir):
+def _window_segmenter(predict, window, image_size):
+    """segment(encoded) -> (image, mask) running `predict` (float32 [n, wh, ww, 3] ->
+    probabilities) on overlapping windows of the model's input size `window` over the photo
+    resized to `image_size` (None: its own size); probabilities averaged, resized bilinearly
+    to the photo's size, arg-max."""
+    from segmodel.serving import windows
+    from segmodel.serving.signatures import resize_for_model
+
+    window = tuple(int(s) for s in window)
+
+    def segment(encoded):
+        decoded = decode_rgb(tf.constant(encoded))
+        size = tuple(decoded.shape[:2])
+        pixels = resize_for_model(decoded, image_size or size)[tf.newaxis]
+        probs = windows.sliding_window(predict, pixels.numpy(), window)
+        return decoded.numpy(), windows.classes_at(probs, size)[0].numpy()
+
+    return segment
+
+
+def predict_images(model, image_paths, output_dir, *, sliding_window=False, image_size=None):
     """Segments image files with an exported model and writes masks and overlays.
 
     Args:
@@ -142,6 +175,9 @@ def predict_images(model, image_paths, output_dir):
         model.tflite or model.onnx; or a .tflite, .onnx or .keras file (runtime by suffix).
       image_paths: image files (JPEG, PNG, GIF, BMP, WebP; any size, grayscale or RGBA too).
       output_dir: created if missing.
+      sliding_window: run the model on overlapping windows of its input size over each photo
+        resized to `image_size` (None: its own size), probabilities averaged (for photos much
+        larger than the training size); else the `segment_image` signature.
 
     Returns:
       list of dicts, one per image: {"image", "mask", "overlay": str paths, "size": [h, w],
@@ -153,7 +189,8 @@ def predict_images(model, image_paths, output_dir):
       decoded, after the others were written.
     """
     paths = _check_inputs(image_paths)
-    segment, label_names, colours = load_segmenter(model)
+    segment, label_names, colours = load_segmenter(model, sliding_window=sliding_window,
+                                                   image_size=image_size)
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     results, failures = [], {}

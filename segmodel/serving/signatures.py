@@ -140,7 +140,7 @@ def make_endpoints(model, image_size):
         "serving_default": images tf.string [N] -> {"masks": uint8 [N, H', W'],
             "probabilities": float32 [N, H', W', C], "original_size": int32 [N, 2]}
         "segment_image": image tf.string [] -> {"mask": uint8 [h, w]} at the image's own size
-            (nearest resize of the class map, so every pixel is a real class id)
+            (the class probabilities resized bilinearly to it, then the arg-max)
         "predict_pixels": images float32 [N, H, W, 3] 0..255 -> {"probabilities": float32
             [N, H', W', C]}
     """
@@ -163,10 +163,10 @@ def make_endpoints(model, image_size):
     def segment_image(image):
         decoded = decode_rgb(image, "image")
         probabilities = probabilities_of(resize_for_model(decoded, image_size)[tf.newaxis])
-        classes = class_map(probabilities)[0, :, :, tf.newaxis]
-        # The pipeline's nearest resize (PIL-exact), so masks line up with the chapter's targets.
-        mask = transforms.resize_mask(classes, tf.shape(decoded)[:2])
-        return {"mask": mask[:, :, 0]}
+        # Probabilities, not the arg-max, are resized (bilinear, as Model Garden and
+        # mmsegmentation score): thin classes survive the upsampling.
+        full = tf.image.resize(probabilities, tf.shape(decoded)[:2], method="bilinear")
+        return {"mask": class_map(full)[0]}
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")],

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import keras
 
@@ -83,6 +84,51 @@ class DivergenceMonitor(keras.callbacks.Callback):
             for key in logs:
                 if key != "learning_rate":
                     logs[key] = math.nan
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """A wall-clock budget of `minutes` (from the start of `fit`) for training.
+
+    Stops after the epoch past which the next one (judged by the slowest so far) would end
+    beyond the budget. With `peak_lr` it also drives the learning rate of an optimizer built
+    with a constant rate: linear warm-up from peak/10 over `warmup_steps`, then cosine decay to
+    0 over whichever runs out first, `total_steps` or the budget, so a run cut short by the
+    clock still ends with a decayed rate instead of mid-schedule.
+    """
+
+    def __init__(self, minutes, peak_lr=None, total_steps=None, warmup_steps=0, log=print):
+        super().__init__()
+        self.seconds, self.log = float(minutes) * 60.0, log
+        self.peak_lr, self.total_steps, self.warmup_steps = peak_lr, total_steps, warmup_steps
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = time.monotonic()
+        self._longest = 0.0
+        self._step = int(self.model.optimizer.iterations.numpy())  # a resumed run goes on
+
+    def learning_rate(self, step, elapsed):
+        """The rate at optimizer step `step`, `elapsed` seconds into training."""
+        if step < self.warmup_steps:
+            return self.peak_lr * (0.1 + 0.9 * step / self.warmup_steps)
+        steps = max(1, (self.total_steps or 1) - self.warmup_steps)
+        progress = min(1.0, max((step - self.warmup_steps) / steps, elapsed / self.seconds))
+        return self.peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.peak_lr is not None:
+            rate = self.learning_rate(self._step, time.monotonic() - self._start)
+            self.model.optimizer.learning_rate.assign(rate)
+        self._step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self._longest, self._last = max(self._longest, now - self._last), now
+        if now - self._start + self._longest > self.seconds and not self.model.stop_training:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch + 1
+            self.log(f"time budget: stopping after epoch {epoch + 1} "
+                     f"({(now - self._start) / 60:.1f} of {self.seconds / 60:g} minutes used)")
 
 
 def finished_epochs(run_dir):

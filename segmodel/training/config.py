@@ -45,6 +45,21 @@ def non_negative_int(text):
     return value
 
 
+def size_pair(text):
+    """argparse type: "H,W", "HxW" or one int N (N x N) -> (H, W) positive ints."""
+    parts = str(text).lower().replace("x", ",").split(",")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHT,WIDTH (e.g. 240,320 or 240x320) or one size N, got {text!r}")
+    return values
+
+
 def positive_float(text):
     """argparse type: a float > 0."""
     value = float(text)
@@ -77,8 +92,9 @@ class TrainConfig:
     # choices filled in by add_arguments (it imports the model registries)
     model: str = _option("chapter", "the model family (default chapter)")
     image_size: object = _option(
-        (200, 200), "square training size in pixels, a multiple of 8 (default 200)",
-        type=positive_int, flag_default=200)
+        (200, 200), "training size H,W (or HxW, or one int for a square), multiples of 8 "
+        "(default 200); with --crop-size the base size that --scale-range scales",
+        type=size_pair, flag_default=200, metavar="H,W")
     batch_size: int = _option(64, "global batch size, split over replicas (default 64)",
                               type=positive_int)
     epochs: int = _option(50, "epochs to train (default 50)", type=positive_int)
@@ -95,6 +111,26 @@ class TrainConfig:
         type=positive_int)
     augment: bool = _option(False, "random flips etc. on training data", action="store_true")
     cache: bool = _option(False, "cache decoded images in memory", action="store_true")
+    crop_size: object = _option(
+        None, "scale-and-crop training: random crops of H,W (multiples of 8) from each photo "
+        "resized to --image-size x a factor from --scale-range, padded with the ignore label, "
+        "flipped at random; validation stays at --image-size", type=size_pair, metavar="H,W")
+    scale_range: object = _option(
+        (0.5, 2.0), "random scale factors of --image-size for --crop-size (default 0.5 2.0)",
+        type=positive_float, nargs=2, metavar=("LOW", "HIGH"))
+    color_jitter: float = _option(
+        0.0, "with --crop-size: random brightness/contrast/saturation of this strength 0..1 "
+        "(default 0: none)", type=float, metavar="STRENGTH")
+    class_weights: object = _option(
+        None, "weigh the loss per class: median-frequency (SegNet's), inverse-sqrt (both from "
+        "the manifest's pixel counts of the train split) or a JSON list of num_classes numbers; "
+        "the ignore label stays ignored", metavar="SCHEME")
+    max_minutes: object = _option(
+        None, "time budget: stop after the epoch that would make the next one end past it "
+        "(the best model by validation loss is kept)", type=positive_float, metavar="MINUTES")
+    recipe: object = _option(
+        None, "fill every option from a named recipe (segkit train --list-recipes); flags given "
+        "explicitly still win", metavar="NAME")
     resize: str = _option(
         "stretch", "stretch to the square (the chapter's) or pad, keeping the aspect ratio; "
         "padded pixels are ignored by the loss and the IoU metrics", choices=("stretch", "pad"))

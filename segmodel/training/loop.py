@@ -20,6 +20,7 @@ from segmodel.distribute.strategy import describe, make_strategy
 from segmodel.models import hub as hub_models
 from segmodel.models.builtin import MODELS, build_model, check_args
 from segmodel.training import callbacks as cb
+from segmodel.training import class_weights as class_weights_lib
 from segmodel.training import finetune, runinfo
 from segmodel.training.config import (
     DEFAULT_LEARNING_RATE,
@@ -92,7 +93,7 @@ def check_model(model, image_size, model_options=None):
         raise ValueError(f"unknown model {model!r}; choose one of "
                          f"{sorted(set(MODELS) | set(hub_models.FAMILIES))}")
     image_size = (hub_models.check_args(model, image_size, **(model_options or {})) if hub
-                  else check_args(model, image_size, 2))
+                  else check_args(model, image_size, 2, 2 ** (model_options or {}).get("depth", 3)))
     return hub, image_size
 
 
@@ -124,12 +125,18 @@ def pick_splits(manifest):
 
 
 def make_datasets(records, image_size, batch_size, *, val_split="validation", seed=None,
-                  augment=False, cache=False, resize="stretch", replicas=1, data_service=None):
+                  augment=False, cache=False, resize="stretch", replicas=1, data_service=None,
+                  crop_size=None, scale_range=(0.5, 2.0), color_jitter=0.0, class_weights=None):
     """(train, validation) tf.data pipelines of (float32 [B,H,W,3] 0..255, uint8 [B,H,W,1]).
 
     With several replicas the last partial batch is dropped: a replica handed an empty batch
     crashes oneDNN's convolution. `data_service` ("grpc://HOST:PORT") reads the training split
     through the tf.data service (see segdata.input.service); validation stays local.
+    `crop_size`: training batches are scale-and-crop windows (`segdata.load_dataset`),
+    validation stays whole images at `image_size`. `class_weights` (num_classes floats): both
+    pipelines also yield per-pixel sample weights float32 [B, H, W] (0 on ignored pixels), so
+    the loss (and the validation loss that picks the best model) is weighted; the IoU metrics
+    are not (they take no sample weights in `compile(metrics=...)`).
     """
     import segdata
 
@@ -139,9 +146,15 @@ def make_datasets(records, image_size, batch_size, *, val_split="validation", se
                   drop_remainder=drop)
     datasets = []
     for split, train in (("train", True), (val_split, False)):
+        crops = dict(crop_size=crop_size, scale_range=scale_range, jitter=color_jitter) if (
+            train and crop_size is not None) else {}
         ds = segdata.load_dataset(records, split, shuffle=train, seed=seed,
                                   augment=augment and train, **common,
-                                  service=data_service if train else None)
+                                  service=data_service if train else None, **crops)
+        if class_weights is not None:
+            table = class_weights_lib.weight_table(class_weights)
+            ds = ds.map(lambda images, masks: (images, masks,
+                                               class_weights_lib.weight_map(masks, table)))
         n = splits[split]["num_examples"]
         batches = n // batch_size if drop else -(-n // batch_size)
         if ds.cardinality() == tf.data.UNKNOWN_CARDINALITY:
@@ -170,6 +183,21 @@ def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
         for name in ours:
             path = os.path.join(run_dir, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def fix_input_size(run_dir, build):
+    """Re-save RUN/model.keras, trained at any size (on crops), as the same weights in a model
+    built by `build()` at the run's base size, so that any code that reads the model's input
+    shape (exporters, other runtimes, re-scoring scripts) sees the size to resize photos to."""
+    path = os.path.join(run_dir, cb.MODEL_FILE)
+    if not os.path.isfile(path):
+        return
+    trained = keras.models.load_model(path, compile=False)
+    fixed = build()
+    fixed.set_weights(trained.get_weights())
+    temp = os.path.join(run_dir, f".tmp-{os.getpid()}-{cb.MODEL_FILE}")
+    fixed.save(temp)
+    os.replace(temp, path)
 
 
 def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, init_from=None,
@@ -217,6 +245,14 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
         raise ValueError("--freeze-backbone-epochs and --backbone-lr-scale apply to keras-hub "
                          "models only (--preset / --backbone-preset)")
     options["image_size"] = list(image_size)  # 96 and (96, 96) are the same run
+    crop_size = None
+    if c.crop_size is not None:
+        crop_size = check_model(c.model, c.crop_size, c.model_options)[1]
+        options["crop_size"] = list(crop_size)
+        if hub and crop_size != image_size:
+            raise ValueError("keras-hub models train at one size: give --crop-size equal to "
+                             "--image-size (scale-and-crop still applies) or use segkit's own "
+                             "--model unet / chapter")
     if int(c.epochs) < 1 or int(c.batch_size) < 1:
         raise ValueError(f"epochs and batch size must be >= 1, got {c.epochs} and {c.batch_size}")
     dist = make_strategy(c.strategy, cpu_replicas=c.cpu_replicas)
@@ -254,13 +290,23 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
     if c.seed is not None:
         keras.utils.set_random_seed(c.seed)
 
+    weights = (None if c.class_weights is None else
+               class_weights_lib.class_weights(manifest, c.class_weights))
     train_ds, val_ds = make_datasets(records, image_size, c.batch_size, val_split=val_split,
                                      seed=c.seed, augment=c.augment, cache=c.cache, resize=c.resize,
-                                     replicas=replicas, data_service=c.data_service)
+                                     replicas=replicas, data_service=c.data_service,
+                                     crop_size=crop_size, scale_range=c.scale_range,
+                                     color_jitter=c.color_jitter, class_weights=weights)
     steps = num_train // c.batch_size if replicas > 1 else -(-num_train // c.batch_size)
+    # Crops smaller than the base size: a model for any size (trained on crops, validated and
+    # exported at image_size); segkit's own models only, keras-hub ones take image_size.
+    model_size = (None, None) if crop_size not in (None, image_size) and not hub else image_size
     with dist.scope():
-        net = make_model(c.model, image_size, manifest.get("num_classes", 3), c.model_options)
-        opt = make_optimizer(c.optimizer, c.learning_rate, schedule=c.schedule,
+        net = make_model(c.model, model_size, manifest.get("num_classes", 3), c.model_options)
+        # Under a time budget the budget callback drives warm-up and cosine decay itself.
+        timed = c.max_minutes is not None and c.schedule == "cosine"
+        opt = make_optimizer(c.optimizer, c.learning_rate,
+                             schedule="constant" if timed else c.schedule,
                              total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs)
         # A segmenter preset pretrained the whole backbone; an encoder preset only its encoder.
         whole = hub and bool((c.model_options or {}).get("preset"))
@@ -280,6 +326,15 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
                                            tensorboard=c.tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
                             splits=(train_split, val_split), manifest=manifest)
+    if weights is not None:
+        summary["class_weights"] = dict(zip(segdata_labels.dataset_classes(manifest)[0],
+                                            weights))
+        log("class weights: " + ", ".join(f"{n} {w:.2f}" for n, w in
+                                          summary["class_weights"].items()))
+    if c.max_minutes is not None:
+        callbacks.append(cb.TimeBudget(
+            c.max_minutes, peak_lr=c.learning_rate if timed else None,
+            total_steps=steps * c.epochs, warmup_steps=steps * c.warmup_epochs, log=log))
     if os.path.exists(os.path.join(output_dir, runinfo.SUMMARY_FILE)):
         os.remove(os.path.join(output_dir, runinfo.SUMMARY_FILE))  # a resumed run is unfinished
     net.fit(train_ds, validation_data=val_ds, epochs=c.epochs, shuffle=False,
@@ -288,9 +343,14 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
     if monitor.diverged_epoch is not None:
         kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
         cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
+    if model_size != image_size and monitor.diverged_epoch is None:
+        fix_input_size(output_dir, lambda: make_model(
+            c.model, image_size, manifest.get("num_classes", 3), c.model_options))
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
                              nonfinite_weight=monitor.nonfinite_weight)
+    if weights is not None:
+        val_ds = val_ds.map(lambda images, masks, _: (images, masks))
     runinfo.write_figures(output_dir, history, val_ds, log=log, manifest=manifest)
     runinfo.write_summary(output_dir, summary)
     if monitor.diverged_epoch is not None:

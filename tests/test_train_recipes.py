@@ -1,0 +1,139 @@
+"""Training at the data's own shape: the manifest records image sizes, class weights follow the
+pixel counts, recipes derive sizes from the manifest (explicit flags win), scale-and-crop
+batches repeat with a seed, and on non-square data the recipe beats today's squeeze."""
+
+import json
+
+import numpy as np
+import pytest
+
+from segdata.records.labels import IGNORE_LABEL
+
+
+@pytest.fixture(scope="module")
+def wide_records(tmp_path_factory):
+    """Generated 2:1 street scenes (Cityscapes layout, 64 x 128) built into records."""
+    from segdata.records.convert import build_records
+    from segdata.synthetic.datasets import make_dataset
+
+    tmp = tmp_path_factory.mktemp("wide")
+    data = make_dataset(tmp / "data", "cityscapes", num_images=60, image_size=(64, 128), seed=3)
+    records = tmp / "records"
+    build_records(data.root, records, workers=0, progress=False)
+    return records
+
+
+def test_manifest_records_image_sizes(wide_records):
+    manifest = json.loads((wide_records / "manifest.json").read_text())
+    train = manifest["splits"]["train"]
+    assert train["image_sizes"] == [{"height": 64, "width": 128,
+                                     "count": train["num_examples"]}]
+    total = sum(s["num_examples"] for s in manifest["splits"].values())
+    assert manifest["image_sizes"] == [{"height": 64, "width": 128, "count": total}]
+
+
+def _manifest(counts, fmt="masks"):
+    names = [f"c{i}" for i in range(len(counts))]
+    return {"format": fmt, "classes": names, "foreground_class": None,
+            "splits": {"train": {"class_pixel_counts": {str(i): n for i, n in
+                                                        enumerate(counts)}}}}
+
+
+def test_class_weights_equal_hand_computed_values():
+    from segmodel.training.class_weights import class_weights, weight_map, weight_table
+
+    manifest = _manifest([600, 300, 100, 0])  # frequencies 0.6, 0.3, 0.1; median 0.3
+    assert class_weights(manifest, "median-frequency") == pytest.approx([0.5, 1.0, 3.0, 1.0])
+    # 1/sqrt(f), scaled so that sum(f * w) = 1: sum(sqrt(f)) = 1.634...
+    root = np.sqrt([0.6, 0.3, 0.1]).sum()
+    assert class_weights(manifest, "inverse-sqrt") == pytest.approx(
+        [1 / np.sqrt(0.6) / root, 1 / np.sqrt(0.3) / root, 1 / np.sqrt(0.1) / root, 1.0])
+    assert class_weights(manifest, "[1, 2, 3, 4]") == [1, 2, 3, 4]
+    for bad in ("[1, 2]", "[1, 2, 3, -1]", "balanced"):
+        with pytest.raises(ValueError, match="class weights"):
+            class_weights(manifest, bad)
+    masks = np.array([[[[0], [2]], [[IGNORE_LABEL], [1]]]], np.uint8)
+    np.testing.assert_allclose(weight_map(masks, weight_table([0.5, 1.0, 3.0, 1.0])).numpy(),
+                               [[[0.5, 3.0], [0.0, 1.0]]])
+
+
+def test_pets_counts_are_keyed_by_stored_value():
+    from segmodel.training.class_weights import pixel_counts
+
+    manifest = {"format": "pets", "splits": {"train": {"class_pixel_counts":
+                                                       {"1": 10, "2": 30, "3": 5}}}}
+    assert pixel_counts(manifest).tolist() == [10, 30, 5]
+
+
+def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
+    from segmodel.cli import train as train_cli
+    from segmodel.training import config as train_config
+    from segmodel.training import recipes
+
+    street = {"splits": {"train": {"num_examples": 367, "image_sizes": [
+        {"height": 360, "width": 480, "count": 367}]}}}
+    quick = recipes.recipe_config("cpu-quick", street)
+    assert (quick.image_size, quick.crop_size) == ((240, 320), (192, 256))
+    assert quick.class_weights == "median-frequency" and quick.epochs == 17
+    wide = recipes.recipe_config("cpu-quick", {"image_sizes": [
+        {"height": 1024, "width": 2048, "count": 5}]})
+    assert wide.image_size == (192, 384) and wide.crop_size == (160, 304)
+    with pytest.raises(ValueError, match="cpu-quick"):
+        recipes.recipe_config("fast", street)
+
+    argv = ["--records", str(wide_records), "--output-dir", "x", "--recipe", "cpu-quick",
+            "--epochs", "3", "--image-size", "32x64"]
+    args = train_cli.build_parser().parse_args(argv)
+    config = recipes.apply_recipe("cpu-quick", str(wide_records),
+                                  train_config.from_args(args), train_cli.given_options(argv))
+    assert (config.epochs, config.image_size) == (3, (32, 64))  # typed: they win
+    assert config.crop_size == (48, 96)  # from the manifest's 64 x 128 (never upscaled)
+    assert config.model == "unet" and config.class_weights == "median-frequency"
+    assert "cpu-quick" in recipes.describe() and "gpu" in recipes.describe()
+
+
+def test_scale_and_crop_batches_repeat_with_a_seed_and_pad_with_ignore(wide_records):
+    import segdata
+
+    def batches(seed):
+        ds = segdata.load_dataset(wide_records, "train", image_size=(64, 128), batch_size=4,
+                                  shuffle=True, seed=seed, crop_size=(48, 64),
+                                  scale_range=(0.5, 0.8))
+        return [(x.numpy(), y.numpy()) for x, y in ds.take(3)]
+
+    first, again, other = batches(1), batches(1), batches(2)
+    assert first[0][0].shape == (4, 48, 64, 3) and first[0][1].shape == (4, 48, 64, 1)
+    for (x1, y1), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(first[0][0], other[0][0])
+    # Scaled to 32..51 rows, a 48-row crop often overhangs: those pixels are black and ignored.
+    masks = np.concatenate([y for _, y in first])[..., 0]
+    images = np.concatenate([x for x, _ in first])
+    padding = (images == 0).all(-1)
+    assert padding.sum() > 64 and (masks[padding] == IGNORE_LABEL).all()
+
+
+@pytest.mark.slow
+def test_recipe_beats_the_squeeze_at_equal_epochs(wide_records, tmp_path):
+    """Same model, same epochs: squeezing 64 x 128 photos into 32 x 32 squares (today's way)
+    against scale-and-crop at their own 1:2 shape with class weights; both scored at the
+    photos' own size with bilinear probabilities."""
+    from segmodel.evaluation.evaluate import evaluate
+    from segmodel.training.loop import train
+
+    common = dict(model="unet", model_options={"base_filters": 8}, batch_size=8, epochs=6,
+                  seed=0, learning_rate=3e-3, schedule="cosine", tensorboard=False,
+                  log=lambda *a: None, precision="float32")
+    train(str(wide_records), str(tmp_path / "squeeze"), image_size=(32, 32), **common)
+    train(str(wide_records), str(tmp_path / "recipe"), image_size=(32, 64), crop_size=(24, 48),
+          scale_range=(0.75, 1.5), class_weights="median-frequency", **common)
+    scores = {name: evaluate(tmp_path / name / "model.keras", wide_records, at="original",
+                             progress=False)["mean_iou"] for name in ("squeeze", "recipe")}
+    run = json.loads((tmp_path / "recipe" / "run.json").read_text())
+    assert run["options"]["crop_size"] == [24, 48] and "class_weights" in run
+    import keras  # trained on 24 x 48 crops, saved for the 32 x 64 base size
+
+    saved = keras.models.load_model(tmp_path / "recipe" / "model.keras", compile=False)
+    assert tuple(saved.input_shape[1:3]) == (32, 64)
+    assert scores["recipe"] > scores["squeeze"] + 0.02, scores
