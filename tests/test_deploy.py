@@ -100,17 +100,20 @@ def test_cli_export_predict_and_evaluate_take_the_files(run_model, records_dir, 
     assert "100.00% of pixels" in out and "(+0.0000)" in out
     tflite, onnx_file = tmp_path / "litert/1/model.tflite", tmp_path / "onnx/1/model.onnx"
 
-    # evaluate: the same numbers as the Keras model, at input and at original resolution.
-    for at in ("input", "original"):
+    # evaluate: the same numbers as the Keras model, at input and at original resolution. At
+    # the original size the probabilities are resized bilinearly before the arg-max, so a
+    # float difference in the 6th digit can flip a pixel where two classes tie: a few pixels
+    # of ~10^5 (measured: 6e-6 of IoU).
+    for at, tolerance in (("input", 1e-6), ("original", 1e-4)):
         scores = {}
         for model in (model_file, tflite, onnx_file):
             assert evaluate_cli.main(["--model", str(model), "--records", str(records_dir),
                                       "--at", at, "--no-progress"]) == 0
             scores[model.suffix] = json.loads(capsys.readouterr().out.split("\n}")[0] + "}")
         assert scores[".tflite"]["per_class_iou"] == pytest.approx(
-            scores[".keras"]["per_class_iou"], abs=1e-6), at
+            scores[".keras"]["per_class_iou"], abs=tolerance), at
         assert scores[".onnx"]["pixel_accuracy"] == pytest.approx(
-            scores[".keras"]["pixel_accuracy"], abs=1e-6), at
+            scores[".keras"]["pixel_accuracy"], abs=tolerance), at
 
     # predict: a mask at the image's own size whose values are class ids; the base folder works.
     image = next((pets_dir / "images").glob("*.jpg"))

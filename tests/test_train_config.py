@@ -19,8 +19,9 @@ def test_every_field_with_a_flag_is_a_flag_of_segkit_train():
     parser_dests = {a.dest for a in tool.build_parser()._actions}
     fields = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["flag"]}
     assert fields <= parser_dests
+    # --init-from names a file to start from, not an option of the run's configuration
     assert parser_dests - fields == {"help", "records", "output_dir", "preset", "list_recipes",
-                                     "backbone_preset"}
+                                     "backbone_preset", "init_from"}
 
 
 def test_flags_map_to_the_config_and_defaults_agree():
