@@ -66,7 +66,7 @@ def test_resume_continues_at_the_next_epoch(records_dir, tmp_path, request):
 
 
 def test_a_finished_run_without_resume_is_refused(records_dir, tmp_path):
-    from segmodel.training.loop import prepare_run_dir
+    from segmodel.training.run_folder import prepare_run_dir
 
     (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n")
     (tmp_path / "notes.txt").write_text("mine")

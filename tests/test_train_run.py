@@ -110,7 +110,7 @@ def test_run_folder_contents(chapter_run):
 
 
 def test_existing_run_is_not_overwritten(chapter_run):
-    from segmodel.training.loop import prepare_run_dir
+    from segmodel.training.run_folder import prepare_run_dir
 
     run_dir, _ = chapter_run
     with pytest.raises(FileExistsError, match="--resume"):

@@ -55,10 +55,10 @@ from segmodel.training.loop import (
     make_model,
     make_optimizer,
     pick_splits,
-    prepare_run_dir,
 )
 from segmodel.training.metrics import make_loss, make_metrics
 from segmodel.training.precision import set_precision
+from segmodel.training.run_folder import prepare_run_dir
 
 CHECKPOINT_DIR = runinfo.CHECKPOINT_DIR
 

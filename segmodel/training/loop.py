@@ -10,7 +10,6 @@ then the precision policy, then everything else inside `strategy.scope()`.
 """
 
 import os
-import shutil
 
 import keras
 import tensorflow as tf
@@ -21,7 +20,7 @@ from segmodel.models import hub as hub_models
 from segmodel.models.builtin import MODELS, build_model, check_args
 from segmodel.training import callbacks as cb
 from segmodel.training import class_weights as class_weights_lib
-from segmodel.training import finetune, runinfo
+from segmodel.training import finetune, run_folder, runinfo
 from segmodel.training.config import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_OPTIMIZER,
@@ -164,42 +163,6 @@ def make_datasets(records, image_size, batch_size, *, val_split="validation", se
     return tuple(datasets)
 
 
-def prepare_run_dir(run_dir, *, resume=False, overwrite=False):
-    """Create RUN, refusing to mix a new run into an old one.
-
-    Without resume, a RUN that already holds run files is an error (overwrite=True deletes
-    exactly those files first); other files in RUN are never touched.
-    """
-    if resume and overwrite:
-        raise ValueError("choose either resume or overwrite, not both")
-    os.makedirs(run_dir, exist_ok=True)
-    ours = [n for n in runinfo.RUN_FILES if os.path.exists(os.path.join(run_dir, n))]
-    if ours and not resume:
-        if not overwrite:
-            raise FileExistsError(
-                f"{run_dir} already holds a training run ({', '.join(ours)}); pass --resume to "
-                f"continue it, --overwrite to start again, or choose another --output-dir"
-            )
-        for name in ours:
-            path = os.path.join(run_dir, name)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
-def fix_input_size(run_dir, build):
-    """Re-save RUN/model.keras, trained at any size (on crops), as the same weights in a model
-    built by `build()` at the run's base size, so that any code that reads the model's input
-    shape (exporters, other runtimes, re-scoring scripts) sees the size to resize photos to."""
-    path = os.path.join(run_dir, cb.MODEL_FILE)
-    if not os.path.isfile(path):
-        return
-    trained = keras.models.load_model(path, compile=False)
-    fixed = build()
-    fixed.set_weights(trained.get_weights())
-    temp = os.path.join(run_dir, f".tmp-{os.getpid()}-{cb.MODEL_FILE}")
-    fixed.save(temp)
-    os.replace(temp, path)
-
-
 def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, init_from=None,
           **options):
     """Train on RUN = output_dir; returns the run summary also written to RUN/run.json.
@@ -272,7 +235,7 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
         from segmodel.training import init_from as initial
 
         earlier = initial.load_checked(init_from, manifest)
-    prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
+    run_folder.prepare_run_dir(output_dir, resume=c.resume, overwrite=c.overwrite)
     if c.resume and os.path.isdir(os.path.join(output_dir, runinfo.CHECKPOINT_DIR)) and not \
             os.path.isdir(os.path.join(output_dir, cb.BACKUP_DIR)):
         # Its state is in checkpoints/, which fit's BackupAndRestore cannot read: resuming here
@@ -344,7 +307,7 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
         kept = cb.discard_diverged_backup(output_dir, monitor.diverged_epoch)
         cb.trim_history(output_dir, kept + 1)  # keep the NaN epoch's row as evidence
     if model_size != image_size and monitor.diverged_epoch is None:
-        fix_input_size(output_dir, lambda: make_model(
+        run_folder.fix_input_size(output_dir, lambda: make_model(
             c.model, image_size, manifest.get("num_classes", 3), c.model_options))
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
