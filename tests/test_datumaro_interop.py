@@ -394,8 +394,9 @@ def test_labelled_folder_opens_in_datumaro_and_both_readers_agree(tmp_path):
     (through dataset_meta.json) and its coco_instances importer see the same pixels.
 
     Datumaro's COCO importer numbers categories from a dataset_meta.json beside annotations/
-    (background first, so every class would shift by one): the COCO file is imported from a
-    folder holding annotations/ and images/ only, as CVAT receives it."""
+    (category k is label k - 1 there, background first): instances.json has "background" as
+    category 1 and class k as k + 1, so the folder imports as COCO alike with the meta file
+    and without it (a copy holding annotations/ and images/ only, as CVAT receives it)."""
     from segmodel.sam.labelling.classes import ClassList
     from segmodel.sam.labelling.masks_folder import MasksFolder
 
@@ -423,11 +424,16 @@ def test_labelled_folder_opens_in_datumaro_and_both_readers_agree(tmp_path):
         assert {1, 2} <= set(np.unique(by_masks[name]))
     classes = ["background", "cat", "dog"]
     _same(by_masks, _reimport(out, "common_semantic_segmentation", classes))
+    coco = json.loads((out / "annotations" / "instances.json").read_text())
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "background"), (2, "cat"),
+                                                                (3, "dog")]
     upload = tmp_path / "coco_upload"
     for sub in ("annotations", "images"):
         shutil.copytree(out / sub, upload / sub)
-    coco_view = _reimport(upload / "annotations" / "instances.json", "coco_instances", classes)
-    _same(by_coco, {k.rsplit(".", 1)[0]: v for k, v in coco_view.items()})
+    for where in (out, upload):  # the folder as it is (dataset_meta.json beside), the upload
+        coco_view = _reimport(where / "annotations" / "instances.json", "coco_instances",
+                              classes)
+        _same(by_coco, {k.rsplit(".", 1)[0]: v for k, v in coco_view.items()})
 
 
 def test_cli_crowd_and_name_flags(tmp_path, capsys):

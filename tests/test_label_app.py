@@ -475,10 +475,10 @@ def test_class_accept_writes_the_edited_masks_prompts_and_coco(base, predictor, 
     finally:
         stop(server)  # closing rebuilds prompts.json and instances.json
     coco = json.loads((out / "annotations" / "instances.json").read_text())
-    assert [c["name"] for c in coco["categories"]] == list(CLASSES)
+    assert [c["name"] for c in coco["categories"]] == ["background", *CLASSES]
     assert [i["file_name"] for i in coco["images"]] == [f"{stem}.jpg"]
     anns = coco["annotations"]
-    assert [a["category_id"] for a in anns] == [2, 1]
+    assert [a["category_id"] for a in anns] == [3, 2]  # train ids 2, 1 (background is 1)
     # "segmentation" is what the mask shows (the cat on top of the dog), "object_mask" the
     # dog as drawn, so re-opening gets it whole and --format coco equals --format masks.
     for annotation, mask in zip(anns, (point_mask & ~edited, edited)):
@@ -592,7 +592,7 @@ def test_concurrent_accepts_of_one_image_leave_one_whole_accept(base, predictor,
     coco = json.loads((out / "annotations" / "instances.json").read_text())
     (annotation,) = coco["annotations"]
     np.testing.assert_array_equal(coco_output.decode_mask(annotation["segmentation"]), mask)
-    assert annotation["category_id"] == CLASSES.index(cls) + 1
+    assert annotation["category_id"] == CLASSES.index(cls) + 2  # background is category 1
     prompts = json.loads((out / "prompts.json").read_text())
     assert prompts[f"{stem}.jpg"]["objects"][0]["points"] == points
     assert not list(out.rglob(".*.tmp*"))  # no temporary left behind

@@ -365,7 +365,7 @@ def test_class_brush_accept_writes_class_mask_and_coco_then_reopens(class_page, 
     page.server.session.folder.flush()
     coco = json.loads((page.out / "annotations" / "instances.json").read_text())
     (annotation,) = coco["annotations"]
-    assert annotation["category_id"] == 2
+    assert annotation["category_id"] == 3  # class 2; background is category 1
     np.testing.assert_array_equal(coco_output.decode_mask(annotation["segmentation"]), expected)
     expect(page.locator("#class-progress")).to_contain_text("dog: 1 objects in 1 images")
 

@@ -259,7 +259,7 @@ def test_sam_label_model_writes_the_prelabels_as_a_masks_folder(run, keras_model
         for a in anns:
             mask = coco_output.decode_mask(a["segmentation"])
             assert ndimage.label(mask, structure=np.ones((3, 3)))[1] == 1
-            assert (expected[mask] == a["category_id"]).all()
+            assert (expected[mask] == a["category_id"] - 1).all()  # background is category 1
         assert prompts[f"p{i}.jpg"]["model"] == str(run)
     # The folder's classes must be the model's.
     assert segkit(["sam-label", "--images", str(photos), "--model", str(run), "--output-dir",

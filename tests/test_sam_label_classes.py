@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from segdata.formats.base import default_palette
 from segmodel.cli import sam_label
 from segmodel.sam.labelling import journal, painting
-from segmodel.sam.labelling.classes import ClassList, parse_classes
+from segmodel.sam.labelling.classes import COCO_ID_OFFSET, ClassList, parse_classes
 from segmodel.sam.labelling.entries import normalize_prompts, object_mask
 from segmodel.sam.labelling.masks_folder import MasksFolder
 from segmodel.sam.labelling.painting import visible_masks
@@ -88,7 +88,7 @@ def test_prompt_file_writes_masks_layout_and_coco(tmp_path, photos, sam_preset_p
     assert json.loads((out / "classes.json").read_text()) == {
         "classes": ["background", *CLASSES], "ignore_label": 255, "palette": default_palette(4)}
     coco = COCO(str(out / "annotations" / "instances.json"))
-    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == CLASSES
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["background", *CLASSES]
     recorded = json.loads((out / "prompts.json").read_text())
     assert sorted(recorded) == ["img_0.jpg", "img_1.jpg", "img_2.jpg"]
     for name, entry in PROMPTS.items():
@@ -111,7 +111,7 @@ def test_prompt_file_writes_masks_layout_and_coco(tmp_path, photos, sam_preset_p
         # ignore band left out); an object wholly covered by later ones has none.
         shown = visible_masks(masks, label != 255)
         kept = [i for i, m in enumerate(shown) if m.any()]
-        assert [a["category_id"] for a in anns] == [ids[i] for i in kept]
+        assert [a["category_id"] for a in anns] == [ids[i] + COCO_ID_OFFSET for i in kept]
         for ann, mask, score in zip(anns, [shown[i] for i in kept], [scores[i] for i in kept]):
             np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
             ys, xs = np.nonzero(mask)
@@ -119,7 +119,7 @@ def test_prompt_file_writes_masks_layout_and_coco(tmp_path, photos, sam_preset_p
                                    ys.max() - ys.min() + 1]
             assert ann["area"] == mask.sum() and ann["iscrowd"] == 0
             assert ann["score"] == pytest.approx(score)
-            assert ann["prompt"]["class"] == CLASSES[ann["category_id"] - 1]
+            assert ann["prompt"]["class"] == CLASSES[ann["category_id"] - COCO_ID_OFFSET - 1]
         assert [o["class"] for o in recorded[f"{stem}.jpg"]["objects"]] == \
             [CLASSES[i - 1] for i in ids]
 
@@ -353,7 +353,8 @@ def test_text_prompts_label_one_class_per_text(tmp_path, capsys):
         # Annotations hold what each instance shows in the mask (no overlaps).
         shown = visible_masks([inst.mask for inst in order], np.ones(label.shape, bool))
         kept = [(inst, m) for inst, m in zip(order, shown) if m.any()]
-        assert [a["category_id"] for a in anns] == [texts.index(i.text) + 1 for i, _ in kept]
+        assert [a["category_id"] for a in anns] == [texts.index(i.text) + 1 + COCO_ID_OFFSET
+                                                   for i, _ in kept]
         for ann, (inst, mask) in zip(anns, kept):
             np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
             assert ann["prompt"]["text"] == inst.text
@@ -385,7 +386,8 @@ def test_rebuild_inside_each_accept_equals_the_plain_coco_build(tmp_path):
         written = json.loads((tmp_path / "out" / "annotations" / "instances.json").read_text())
         parts = [json.loads(p.read_text()) for p in
                  sorted((tmp_path / "out" / "annotations" / "parts").glob("[!.]*.json"))]
-        assert written == coco_output.instances_json(parts, folder.classes.coco_categories())
+        assert written == coco_output.instances_json(parts, folder.classes.coco_categories(),
+                                                     category_offset=COCO_ID_OFFSET)
         prompts = json.loads((tmp_path / "out" / "prompts.json").read_text())
         assert sorted(prompts) == sorted(p["image"]["file_name"] for p in parts)
     assert [im["file_name"] for im in written["images"]] == ["a.jpg", "b.jpg", "c.jpg"]

@@ -19,6 +19,12 @@ import pathlib
 from segdata.formats.base import IGNORE_LABEL, default_palette
 
 BACKGROUND = "background"
+# instances.json category id = train id + 1, "background" being category 1: Datumaro's COCO
+# importer, given the folder's dataset_meta.json (labels background first, as the masks'
+# values need), reads category k as label k - 1, so these ids make both of its importers
+# (common_semantic_segmentation and coco) name every object alike. segkit's COCO reader maps
+# a category named background to train id 0.
+COCO_ID_OFFSET = 1
 
 
 def _check_names(names, where):
@@ -102,8 +108,11 @@ class ClassList:
                 "background_label": "0", "ignore_label": IGNORE_LABEL}
 
     def coco_categories(self):
-        """COCO "categories": [{"id": 1, "name": ..., "supercategory": ""}, ...]."""
-        return [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(self.names)]
+        """COCO "categories" of instances.json: every class, background first, as category id
+        train id + COCO_ID_OFFSET ([{"id": 1, "name": "background", "supercategory": ""},
+        {"id": 2, "name": <class 1>, ...}, ...])."""
+        return [{"id": i + COCO_ID_OFFSET, "name": n, "supercategory": ""}
+                for i, n in enumerate(self.all_names)]
 
     @classmethod
     def from_json(cls, data, where="classes.json"):

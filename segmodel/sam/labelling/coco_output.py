@@ -6,11 +6,16 @@ COCO dict, numbering images and annotations in file-name order (ids are derived,
 stored, so parts written by two processes never collide).
 
 Annotation fields: "segmentation" {"size": [H, W], "counts": str} (compressed RLE),
-"area" (pixels), "bbox" [x, y, w, h], "category_id" (1-based, in class order), "iscrowd" 0,
+"area" (pixels), "bbox" [x, y, w, h], "category_id", "iscrowd" 0,
 plus the extra fields "score" (SAM's score for the mask), "prompt" (the object's prompt
 as in prompts.json) and, where an object is partly covered, "object_mask" (the whole object
 as drawn, compressed RLE; "segmentation" holds what the label mask shows of it).
 `pycocotools.coco.COCO`, CVAT ("COCO 1.0") and Label Studio read it.
+
+Parts store "category_id" as the object's train id (1..K, the folder's class order); the JSON
+file's ids are that plus `category_offset` (the masks layout: 1, with "background" as category
+1, so Datumaro reads the file and the folder's dataset_meta.json alike; see
+`segmodel.sam.labelling.classes.COCO_ID_OFFSET`).
 """
 
 import json
@@ -77,12 +82,13 @@ def image_part(file_name, size, objects):
             "annotations": annotations}
 
 
-def instances_json(parts, categories, description="segkit SAM labelling"):
+def instances_json(parts, categories, description="segkit SAM labelling", category_offset=0):
     """Image parts -> one COCO instances dict.
 
     Args:
       parts: iterable of `image_part` results (any order; sorted by file name here).
       categories: COCO categories ([{"id": 1, "name": ...}, ...]).
+      category_offset: added to each part's category_id (train id) in the file.
 
     Returns:
       {"info", "licenses", "categories", "images", "annotations"}; image ids 1..N in file-name
@@ -93,9 +99,16 @@ def instances_json(parts, categories, description="segkit SAM labelling"):
         images.append({"id": image_id, **part["image"]})
         for annotation in part["annotations"]:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                **annotation})
+                                **_file_annotation(annotation, category_offset)})
     return {"info": {"description": description}, "licenses": [],
             "categories": list(categories), "images": images, "annotations": annotations}
+
+
+def _file_annotation(annotation, category_offset):
+    """A part's annotation as the JSON file holds it (category id shifted by the offset)."""
+    if not category_offset:
+        return annotation
+    return {**annotation, "category_id": int(annotation["category_id"]) + category_offset}
 
 
 def jsonable(value):
@@ -112,9 +125,10 @@ class JsonTexts:
     re-encoding of every annotation. The result equals `instances_json` of the same parts.
     """
 
-    def __init__(self, default=None):
+    def __init__(self, default=None, category_offset=0):
         self._texts = {}  # stem -> (token, image text, annotation texts, prompts member text)
         self._default = default  # json.dumps `default` for values in parts (numpy scalars)
+        self._offset = category_offset  # file category id = part's category_id + offset
 
     def _fragments(self, stem, part):
         cached = self._texts.get(stem)
@@ -124,7 +138,8 @@ class JsonTexts:
             if part.get("prompts") is not None:
                 prompt = dumps(part["image"]["file_name"]) + ": " + dumps(part["prompts"])
             cached = (part["token"], dumps(part["image"])[1:],
-                      [dumps(a)[1:] for a in part["annotations"]], prompt)
+                      [dumps(_file_annotation(a, self._offset))[1:]
+                       for a in part["annotations"]], prompt)
             self._texts[stem] = cached
         return cached[1:]
 

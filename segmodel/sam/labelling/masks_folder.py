@@ -46,7 +46,7 @@ from segdata.formats.pets.labelled import sample_name, trimap_from_mask
 from segdata.formats.pets.samples import prepare_image
 from segdata.io.atomic import write_json_atomic, write_text_atomic
 from segmodel.sam.labelling import coco_output, journal
-from segmodel.sam.labelling.classes import folder_classes
+from segmodel.sam.labelling.classes import COCO_ID_OFFSET, folder_classes
 from segmodel.sam.labelling.painting import paint_mask, visible_masks
 
 
@@ -102,7 +102,8 @@ class MasksFolder:
         # parts/'s mtime when self._parts last matched the disk: an accept that finds it
         # unchanged (no other process wrote) updates self._parts alone instead of re-listing.
         self._parts_stamp = None
-        self._texts = coco_output.JsonTexts(default=coco_output.jsonable)
+        self._texts = coco_output.JsonTexts(default=coco_output.jsonable,
+                                            category_offset=COCO_ID_OFFSET)
         with self._locked():
             self._drop_orphans()
             if self._stale():
