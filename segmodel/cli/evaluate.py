@@ -17,14 +17,7 @@ import json
 import sys
 
 from segmodel.evaluation import evaluate
-from segmodel.training.config import size_pair
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+from segmodel.training.config import positive_int, size_pair
 
 
 def build_parser():
@@ -41,7 +34,7 @@ def build_parser():
     p.add_argument("--sliding-window", action="store_true",
                    help="run the model on overlapping windows of its input size (a "
                         "scale-and-crop run: its crop size), probabilities averaged")
-    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--at", choices=evaluate.AT_CHOICES, default="input",
                    help="score masks at the model's input size (default, the chapter's way) or "
                         "at each image's original size (class probabilities resized "
