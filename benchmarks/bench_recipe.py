@@ -7,17 +7,20 @@ and scale-and-crop input throughput against the decode limit.
               --augment --schedule cosine
      recipe   --recipe cpu-quick (sizes, crops, class weights from the manifest)
    Both with --seed 0 and --epochs E; wall-clock minutes of each run are printed too.
-2. Throughput on the 4:3 set's train split (shuffled, seeded, batch 8): images/s and CPU ms per
-   image of
-     limit    plain decode_jpeg/png + tf.image.resize to the crop size + cast of the same bytes
-              in memory (bench_pipeline.py's decode limit at this output size)
-     plain    load_dataset(image_size=base)                     (today's pipeline)
-     crop     load_dataset(image_size=base, crop_size=crop, scale_range=(0.5, 2.0))
+2. Throughput on a generated train split (shuffled, seeded, batch 8; --throughput-size and
+   --throughput-format pick the photos): images/s and CPU ms per image of
+     limit@S  plain decode_image/png + tf.image.resize to size S of the same bytes in memory
+              (bench_pipeline.py's decode limit at that output size)
+     plain    load_dataset(image_size=base)        (today's pipeline), against limit@base
+     crop     load_dataset(image_size=base, crop_size=crop, scale_range=(0.5, 2.0)), against
+              limit@crop; "crop 0.75-1.5" with cpu-quick's scale range
      jitter   the same with color_jitter 0.2
    interleaved rounds, medians, ratios per round (bench_pipeline.py's method).
 
     python benchmarks/bench_recipe.py [--epochs 8] [--num-images 240] [--rounds 5]
         [--cache-dir DIR] [--skip-training] [--score-only]
+        [--throughput-size 360,480] [--throughput-format cityscapes|voc]
+    python benchmarks/bench_recipe.py --step-time      # cpu-quick's U-Net per training image
 """
 
 import argparse
@@ -33,20 +36,23 @@ from bench_pipeline import drain, machine, split_bytes, timed  # noqa: E402
 SETS = {"2:1": (128, 256), "4:3": (180, 240)}
 
 
-def prepare(cache_dir, num_images):
+def generated(cache_dir, num_images, size, fmt="cityscapes"):
+    """Records of `num_images` generated photos of `size` in layout `fmt`, built once."""
     from segdata.records.convert import build_records
     from segdata.synthetic.datasets import make_dataset
 
-    out = {}
-    for name, size in SETS.items():
-        folder = pathlib.Path(cache_dir) / f"street-{size[0]}x{size[1]}-{num_images}"
-        records = folder / "records"
-        if not (records / "manifest.json").is_file():
-            data = make_dataset(folder / "data", "cityscapes", num_images=num_images,
-                                image_size=size, seed=0, overwrite=True)
-            build_records(data.root, records, overwrite=True, progress=False)
-        out[name] = records
-    return out
+    tag = "street" if fmt == "cityscapes" else fmt
+    folder = pathlib.Path(cache_dir) / f"{tag}-{size[0]}x{size[1]}-{num_images}"
+    records = folder / "records"
+    if not (records / "manifest.json").is_file():
+        data = make_dataset(folder / "data", fmt, num_images=num_images, image_size=size,
+                            seed=0, overwrite=True)
+        build_records(data.root, records, overwrite=True, progress=False)
+    return records
+
+
+def prepare(cache_dir, num_images):
+    return {name: generated(cache_dir, num_images, size) for name, size in SETS.items()}
 
 
 def score(records, run):
@@ -111,7 +117,7 @@ def compare(sets, cache_dir, epochs, score_only=False):
         print(f"| {name} | {what} | {miou:.3f} | {present_miou:.3f} | {low:.3f} | {shown} |")
 
 
-def throughput(records, rounds):
+def throughput(records, rounds, label):
     import tensorflow as tf
 
     from segdata import load_dataset
@@ -123,21 +129,26 @@ def throughput(records, rounds):
     pairs = split_bytes(records)
     n = len(pairs)
 
-    def limit_decode(image, mask):
-        image = tf.image.resize(tf.io.decode_jpeg(image, channels=3), crop)
-        mask = tf.image.resize(tf.io.decode_png(mask, channels=1), crop, method="nearest")
-        return image, mask
+    def limit(size):
+        def decode(image, mask):
+            image = tf.image.resize(tf.io.decode_image(image, channels=3,
+                                                       expand_animations=False), size)
+            mask = tf.image.resize(tf.io.decode_png(mask, channels=1), size, method="nearest")
+            return image, mask
+        return (tf.data.Dataset.from_tensor_slices((tf.constant([p[1] for p in pairs]),
+                                                    tf.constant([p[2] for p in pairs])))
+                .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .batch(8).prefetch(tf.data.AUTOTUNE).with_options(options))
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    limit = (tf.data.Dataset.from_tensor_slices((tf.constant([p[1] for p in pairs]),
-                                                 tf.constant([p[2] for p in pairs])))
-             .map(limit_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-             .batch(8).prefetch(tf.data.AUTOTUNE).with_options(options))
     load = lambda **kw: load_dataset(records, "train", image_size=base, batch_size=8,  # noqa
                                      shuffle=True, seed=1, **kw)
-    cases = {"limit": limit, "plain": load(),
+    # Each case against the decode limit at its own output size: plain at the base size, the
+    # crops at the crop size.
+    cases = {"limit@base": limit(base), "limit@crop": limit(crop), "plain": load(),
              "crop": load(crop_size=crop, scale_range=(0.5, 2.0)),
+             "crop 0.75-1.5": load(crop_size=crop, scale_range=(0.75, 1.5)),
              "jitter": load(crop_size=crop, scale_range=(0.5, 2.0), jitter=0.2)}
     for ds in cases.values():
         drain(ds)
@@ -147,17 +158,48 @@ def throughput(records, rounds):
             wall, cpu = timed(lambda ds=ds: drain(ds))
             walls[name].append(wall)
             cpus[name].append(cpu)
-    print(f"\nThroughput, train split of {n} images {SETS['4:3'][0]}x{SETS['4:3'][1]}, base "
-          f"{base[0]}x{base[1]}, crop {crop[0]}x{crop[1]}, batch 8, median of {rounds} rounds")
-    print("| case | output | images/s | x limit | CPU ms/image | x limit by CPU |\n"
+    print(f"\nThroughput, train split of {n} {label} photos, base {base[0]}x{base[1]}, crop "
+          f"{crop[0]}x{crop[1]}, batch 8, median of {rounds} rounds")
+    print("| case | output | images/s | x its limit | CPU ms/image | x its limit by CPU |\n"
           "|---|---|---|---|---|---|")
     for name in cases:
-        size = base if name == "plain" else crop
-        by_rate = statistics.median(lim / t for t, lim in zip(walls[name], walls["limit"]))
-        by_cpu = statistics.median(lim / t for t, lim in zip(cpus[name], cpus["limit"]))
+        at_base = name in ("limit@base", "plain")
+        size, ref = (base, "limit@base") if at_base else (crop, "limit@crop")
+        by_rate = statistics.median(lim / t for t, lim in zip(walls[name], walls[ref]))
+        by_cpu = statistics.median(lim / t for t, lim in zip(cpus[name], cpus[ref]))
         print(f"| {name} | {size[0]}x{size[1]} | {n / statistics.median(walls[name]):,.0f} | "
               f"{by_rate:.2f}x | {1000 * statistics.median(cpus[name]) / n:.2f} | "
               f"{by_cpu:.2f}x |")
+
+
+def step_time(steps=12, batch=8, crop=(192, 256), num_classes=11):
+    """Wall and CPU ms per image of cpu-quick's U-Net training on random crops in memory,
+    float32 against mixed_bfloat16 (what --precision auto picks on CPUs with AVX512-BF16/AMX),
+    each in a fresh Keras session; the first steps (tracing) are not timed."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from segmodel.models.builtin import build_model
+    from segmodel.training.loop import make_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (batch * 4, *crop, 3)).astype("float32")
+    y = rng.integers(0, num_classes, (batch * 4, *crop, 1)).astype("uint8")
+    print(f"\ncpu-quick U-Net (16 filters, 4 levels) training, {crop[0]}x{crop[1]} crops, batch "
+          f"{batch}, {steps} timed steps\n| policy | wall ms/image | CPU ms/image |\n|---|---|---|")
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(policy)
+        model = build_model("unet", image_size=(None, None), num_classes=num_classes,
+                            base_filters=16, depth=4)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss())
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat()
+        model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+        wall, cpu = timed(lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0))
+        print(f"| {policy} | {1000 * wall / (steps * batch):.1f} | "
+              f"{1000 * cpu / (steps * batch):.1f} |")
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def main(argv=None):
@@ -167,13 +209,24 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--cache-dir", default="/tmp/segkit-bench-recipe")
     p.add_argument("--skip-training", action="store_true")
+    p.add_argument("--step-time", action="store_true",
+                   help="only time cpu-quick's training step (float32 and mixed_bfloat16)")
+    p.add_argument("--throughput-size", default="180,240",
+                   help="H,W of the generated photos for the throughput part (360,480: CamVid)")
+    p.add_argument("--throughput-format", default="cityscapes", choices=("cityscapes", "voc"),
+                   help="their layout: cityscapes stores PNG photos, voc JPEG")
     p.add_argument("--score-only", action="store_true",
                    help="re-score the runs an earlier call left in --cache-dir")
     a = p.parse_args(argv)
     print(f"machine: {machine()}")
-    sets = prepare(a.cache_dir, a.num_images)
+    if a.step_time:
+        return step_time()
     if not a.score_only:
-        throughput(sets["4:3"], a.rounds)
+        size = tuple(int(v) for v in a.throughput_size.split(","))
+        kind = "PNG" if a.throughput_format == "cityscapes" else "JPEG"
+        throughput(generated(a.cache_dir, a.num_images, size, a.throughput_format), a.rounds,
+                   f"{size[0]}x{size[1]} {kind}")
+    sets = prepare(a.cache_dir, a.num_images) if not a.skip_training else None
     if not a.skip_training:
         compare(sets, a.cache_dir, a.epochs, a.score_only)
 

@@ -22,8 +22,8 @@ import warnings
 
 import tensorflow as tf
 
+from segdata.input import scale_crop, transforms
 from segdata.input import service as service_lib
-from segdata.input import transforms
 from segdata.input.shard_reader import parse_records, read_shards
 from segdata.records.labels import label_table, to_train_ids
 from segdata.records.manifest import read_manifest, shard_paths
@@ -71,7 +71,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         arrival order, so a seed makes each worker's stream reproducible, not the merged order.
       service_mode: "distributed_epoch" (default: shard files are handed out, each example
         arrives once per epoch) or "parallel_epochs" (every worker reads the whole split).
-      crop_size: (H, W) for scale-and-crop training (`transforms.scale_and_crop`): each photo
+      crop_size: (H, W) for scale-and-crop training (`scale_crop.scale_and_crop`): each photo
         is resized to `image_size` times a random factor from `scale_range`, a crop_size window
         is taken at random (padding is IGNORE_LABEL) and flipped at random, all in the one
         decode map (cached pipelines crop after the cache). Replaces `augment` and `resize`.
@@ -147,7 +147,7 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
                                       tf.float32 if to_float else tf.uint8)
 
     def crop(image, mask, seed, labels=None):
-        return transforms.scale_and_crop(image, mask, seed, image_size, crop_size, scale_range,
+        return scale_crop.scale_and_crop(image, mask, seed, image_size, crop_size, scale_range,
                                          jitter=jitter, label_table=labels)
 
     # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with a
