@@ -112,6 +112,22 @@ def test_segment_image_is_at_original_size(served, sample_images):
         np.testing.assert_array_equal(mask, expected.numpy())
 
 
+def test_serving_default_gives_each_mask_at_its_own_size(served, sample_images):
+    """original_masks: probabilities resized bilinearly to each image's size, arg-max there,
+    255 beyond the image in the batch's largest height and width."""
+    arrays, encoded = sample_images
+    out = served.signatures["serving_default"](images=tf.constant(encoded))
+    full = out["original_masks"].numpy()
+    assert full.dtype == np.uint8
+    assert full.shape == (4, max(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays))
+    for i, array in enumerate(arrays):
+        h, w = array.shape[:2]
+        expected = tf.argmax(tf.image.resize(out["probabilities"][i], (h, w), "bilinear"), -1)
+        np.testing.assert_array_equal(full[i, :h, :w], expected.numpy())
+        assert (full[i, h:] == 255).all() and (full[i, :, w:] == 255).all()
+    assert len(np.unique(full[full != 255])) > 1
+
+
 def test_predict_pixels_matches_keras(chapter_export, served):
     model, _ = chapter_export
     pixels = np.random.default_rng(5).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)

@@ -9,7 +9,8 @@ Layout of one version (what TF Serving and `tf.saved_model.load` expect):
 Signatures (built in `segmodel.serving.signatures`; all outputs float32/uint8/int32 whatever the model's
 dtype policy):
     serving_default  images tf.string [N] -> masks uint8 [N, H, W], probabilities float32
-                     [N, H, W, C], original_size int32 [N, 2]
+                     [N, H, W, C], original_size int32 [N, 2], original_masks uint8
+                     [N, max h, max w] (each image's mask at its own size, 255 beyond it)
     segment_image    image tf.string [] -> mask uint8 [h, w] at the image's own size
     predict_pixels   images float32 [N, H, W, 3] 0..255 -> probabilities float32 [N, H, W, C]
 

@@ -32,6 +32,7 @@ SUPPORTED_FORMATS = "JPEG, PNG, GIF, BMP, WebP or JPEG XL"
 # Decoding is sequential per image; letting several loop iterations run at once is what keeps
 # a batch of 32 JPEGs from being decoded on a single core.
 _PARALLEL_DECODES = 16
+_PARALLEL_UPSAMPLES = 4
 
 
 def _looks_like_image(encoded):
@@ -127,6 +128,34 @@ def class_map(probabilities):
     return tf.cast(tf.argmax(probabilities, axis=-1, output_type=tf.int32), tf.uint8)
 
 
+def masks_at_original_size(probabilities, original_size):
+    """Each image's class ids at its own size, in one batch tensor.
+
+    Args:
+      probabilities: float32 [N, H', W', C] at the model's size.
+      original_size: int32 [N, 2], (height, width) of each image.
+
+    Returns:
+      uint8 [N, max height, max width]: image i's probabilities resized bilinearly to
+      original_size[i], then the arg-max, in the top-left corner; 255 (ignore) beyond it.
+    """
+    limit = tf.reduce_max(original_size, axis=0)
+
+    def one(args):
+        probs, size = args
+        # Probabilities, not the arg-max, are resized (bilinear, as Model Garden and
+        # mmsegmentation score): thin classes survive the upsampling.
+        mask = class_map(tf.image.resize(probs, size, method="bilinear"))
+        return tf.pad(mask, [[0, limit[0] - size[0]], [0, limit[1] - size[1]]],
+                      constant_values=255)
+
+    # A few images at a time: each holds its full-size probabilities (160 MB for a 2048 x 1024
+    # photo of 19 classes) until its arg-max is taken.
+    return tf.map_fn(one, (probabilities, original_size),
+                     fn_output_signature=tf.TensorSpec([None, None], tf.uint8),
+                     parallel_iterations=_PARALLEL_UPSAMPLES)
+
+
 def make_endpoints(model, image_size):
     """Builds the three serving functions for `model`.
 
@@ -138,7 +167,9 @@ def make_endpoints(model, image_size):
     Returns:
       dict endpoint name -> tf.function with a fixed input signature:
         "serving_default": images tf.string [N] -> {"masks": uint8 [N, H', W'],
-            "probabilities": float32 [N, H', W', C], "original_size": int32 [N, 2]}
+            "probabilities": float32 [N, H', W', C], "original_size": int32 [N, 2],
+            "original_masks": uint8 [N, max h, max w], each image's mask at its own size
+            (`masks_at_original_size`), 255 beyond it}
         "segment_image": image tf.string [] -> {"mask": uint8 [h, w]} at the image's own size
             (the class probabilities resized bilinearly to it, then the arg-max)
         "predict_pixels": images float32 [N, H, W, 3] 0..255 -> {"probabilities": float32
@@ -157,16 +188,14 @@ def make_endpoints(model, image_size):
             "masks": class_map(probabilities),
             "probabilities": probabilities,
             "original_size": original_size,
+            "original_masks": masks_at_original_size(probabilities, original_size),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image")], autograph=False)
     def segment_image(image):
         decoded = decode_rgb(image, "image")
         probabilities = probabilities_of(resize_for_model(decoded, image_size)[tf.newaxis])
-        # Probabilities, not the arg-max, are resized (bilinear, as Model Garden and
-        # mmsegmentation score): thin classes survive the upsampling.
-        full = tf.image.resize(probabilities, tf.shape(decoded)[:2], method="bilinear")
-        return {"mask": class_map(full)[0]}
+        return {"mask": masks_at_original_size(probabilities, tf.shape(decoded)[tf.newaxis, :2])[0]}
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")],
