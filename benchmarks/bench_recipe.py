@@ -172,10 +172,11 @@ def throughput(records, rounds, label):
               f"{by_cpu:.2f}x |")
 
 
-def step_time(steps=12, batch=8, crop=(192, 256), num_classes=11):
+def step_time(steps=12, batch=8, crop=(192, 256), num_classes=11, rounds=2):
     """Wall and CPU ms per image of cpu-quick's U-Net training on random crops in memory,
     float32 against mixed_bfloat16 (what --precision auto picks on CPUs with AVX512-BF16/AMX),
-    each in a fresh Keras session; the first steps (tracing) are not timed."""
+    each in a fresh Keras session, policies interleaved over `rounds`; the first steps
+    (tracing) are not timed."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -188,15 +189,17 @@ def step_time(steps=12, batch=8, crop=(192, 256), num_classes=11):
     y = rng.integers(0, num_classes, (batch * 4, *crop, 1)).astype("uint8")
     print(f"\ncpu-quick U-Net (16 filters, 4 levels) training, {crop[0]}x{crop[1]} crops, batch "
           f"{batch}, {steps} timed steps\n| policy | wall ms/image | CPU ms/image |\n|---|---|---|")
-    for policy in ("float32", "mixed_bfloat16"):
+    for policy in ("float32", "mixed_bfloat16") * rounds:
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy(policy)
         model = build_model("unet", image_size=(None, None), num_classes=num_classes,
                             base_filters=16, depth=4)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=make_loss())
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat()
-        model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
-        wall, cpu = timed(lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0))
+        fit = lambda n: model.fit(data, steps_per_epoch=n, epochs=1, shuffle=False,  # noqa
+                                  verbose=0)
+        fit(3)
+        wall, cpu = timed(lambda: fit(steps))
         print(f"| {policy} | {1000 * wall / (steps * batch):.1f} | "
               f"{1000 * cpu / (steps * batch):.1f} |")
     keras.mixed_precision.set_global_policy("float32")

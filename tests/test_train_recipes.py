@@ -74,7 +74,7 @@ def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
         {"height": 360, "width": 480, "count": 367}]}}}
     quick = recipes.recipe_config("cpu-quick", street)
     assert (quick.image_size, quick.crop_size) == ((240, 320), (192, 256))
-    assert quick.class_weights == "median-frequency" and quick.epochs == 17
+    assert quick.class_weights == "median-frequency" and quick.epochs == 27
     wide = recipes.recipe_config("cpu-quick", {"image_sizes": [
         {"height": 1024, "width": 2048, "count": 5}]})
     assert wide.image_size == (192, 384) and wide.crop_size == (160, 304)

@@ -19,9 +19,11 @@ from segmodel.training.config import TrainConfig
 # 360 x 480 photos), crops take 80 % of each side of it; work per epoch is fixed by the crop.
 CPU_BASE_PIXELS = 240 * 320
 CPU_CROP_FRACTION = 0.8
-# About 15 minutes of two CPU cores (measured per step on the generated 4:3 set, see
-# docs/benchmarks.md): this many 192 x 256 crops, spread over the training images.
-CPU_TRAIN_CROPS = 6400
+# About 15 minutes of two idle CPU cores with AVX512-BF16 (77 ms of wall time a 192 x 256 crop
+# under mixed_bfloat16, docs/benchmarks.md, plus validation): this many crops, spread over the
+# training images (27 epochs of 367 photos). Slower machines (float32 only: ~3x) are held to
+# CPU_MAX_MINUTES, the cosine decay following the clock.
+CPU_TRAIN_CROPS = 10000
 CPU_EPOCHS = (8, 60)
 CPU_MAX_MINUTES = 21.0
 SIZE_MULTIPLE = 16  # the cpu-quick U-Net downsamples four times
