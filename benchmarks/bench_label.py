@@ -30,28 +30,19 @@ Two more rows need no model (a tiny random SAM serves the page, with classes):
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
 import shutil
-import statistics
+import sys
 import tempfile
 import time
-import urllib.request
 
 import numpy as np
-from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _post(server, path, body):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{server.server_address[1]}{path}", data=json.dumps(body).encode(),
-        headers={"X-Segkit-Token": server.token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=600) as answer:
-        return json.load(answer)
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from label_edits import edit_rows  # noqa: E402
+from label_page import CHROMIUM, browser_available, median_ms, post  # noqa: E402
 
 
 def _prompts(width, height, count, kind, seed):
@@ -80,23 +71,6 @@ def _peak_mb(pid):
     return float("nan")
 
 
-def _browser_available():
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        print("Playwright is not installed: no browser rows (pip install -e '.[dev]').")
-        return False
-    if not os.path.exists(CHROMIUM):
-        print(f"No Chromium at {CHROMIUM}: no browser rows (apt-get install -y "
-              "--no-install-recommends chromium).")
-        return False
-    return True
-
-
-def _median_ms(values):
-    return statistics.median(values) if values else float("nan")
-
-
 def _library(session, name, cases):
     from segmodel.sam.labelling import entries as labelling
 
@@ -121,7 +95,7 @@ def _server(server, name, cases):
     times, server_ms = [], []
     for objects in cases:
         start = time.perf_counter()
-        answer = _post(server, "/api/predict", {"image": name, "objects": objects})
+        answer = post(server, "/api/predict", {"image": name, "objects": objects})
         times.append(1000 * (time.perf_counter() - start))
         server_ms.append(answer["ms"])
     return times, server_ms
@@ -168,7 +142,7 @@ def main(argv=None):
         if "clicks" in args.rows:
             _click_rows(args, work)
         if "brush" in args.rows or "accept" in args.rows:
-            _edit_rows(args, work)
+            edit_rows(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the ViT-B preset is 375 MB
     print(f"machine: {platform.processor() or platform.machine()}, "
@@ -200,7 +174,7 @@ def _click_rows(args, work):
     rows = {}
     page = browser = playwright = None
     try:
-        use_browser = not args.no_browser and _browser_available()
+        use_browser = not args.no_browser and browser_available()
         if use_browser:
             from playwright.sync_api import sync_playwright
 
@@ -235,7 +209,7 @@ def _click_rows(args, work):
                                                 False)
         # Moving on: the next image's embedding is cached, so its first click is a click.
         t0 = time.perf_counter()
-        _post(server, "/api/predict", {"image": following, "objects": _prompts(
+        post(server, "/api/predict", {"image": following, "objects": _prompts(
             *session.load_pixels(following).shape[1::-1], 1, "point", 99)[0]})
         next_first_ms = 1000 * (time.perf_counter() - t0)
         memory = _peak_mb("self"), None
@@ -248,13 +222,13 @@ def _click_rows(args, work):
         stop(server)
         shutil.rmtree(work / "preset", ignore_errors=True)
 
-    base = _median_ms(rows["library point idle"][0])
+    base = median_ms(rows["library point idle"][0])
     print(f"\n{args.arch} random weights, photo {width}x{height}, {args.clicks} clicks per row, "
           f"encoder in a {args.encoder}; medians")
     print("| path | encoder busy at row start | median ms | p90 ms | vs library idle |")
     print("|---|---|---|---|---|")
     for name, (values, busy) in rows.items():
-        med = _median_ms(values)
+        med = median_ms(values)
         p90 = float(np.percentile(values, 90)) if values else float("nan")
         print(f"| {name} | {'yes' if busy else 'no'} | {med:.1f} | {p90:.1f} | "
               f"{med / base:.2f}x |")
@@ -262,135 +236,6 @@ def _click_rows(args, work):
           f"opened; its first click then took {next_first_ms:.1f} ms (embedding cached)")
     print(f"peak RSS: server process {memory[0]:.0f} MB" + (
         f", encoder process {memory[1]:.0f} MB" if memory[1] else ""))
-
-
-def _row(name, values, extra=""):
-    print(f"| {name} | {_median_ms(values):.1f} | {float(np.percentile(values, 90)):.1f} | "
-          f"{len(values)} | {extra} |")
-
-
-def _photo_folder(folder, count, side, seed=0):
-    """`count` names for one generated photo (the accept rows time the folder, not decoding)."""
-    from segdata.synthetic.pets import make_sample_data
-
-    pets = make_sample_data(folder.parent / f"{folder.name}_src", 1, seed=seed,
-                            min_side=int(side * 0.75), max_side=side)
-    data = next((pathlib.Path(pets) / "images").glob("*.jpg")).read_bytes()
-    folder.mkdir()
-    for k in range(count):
-        (folder / f"img_{k:05d}.jpg").write_bytes(data)
-    return sorted(folder.iterdir())
-
-
-def _blobs(height, width, k):
-    yy, xx = np.mgrid[:height, :width]
-    cx, cy = width * (0.3 + 0.05 * (k % 5)), height * 0.5
-    first = ((xx - cx) / (width * 0.2)) ** 2 + ((yy - cy) / (height * 0.25)) ** 2 < 1
-    second = ((xx - width * 0.7) / (width * 0.15)) ** 2 + ((yy - cy) / (height * 0.2)) ** 2 < 1
-    return first, second
-
-
-def _edit_rows(args, work):
-    from segmodel.sam.label_app.app import start, stop
-    from segmodel.sam.labelling.classes import ClassList
-    from segmodel.sam.labelling.masks_folder import MasksFolder
-    from segmodel.testing import save_tiny_sam
-
-    classes = ClassList(("cat", "dog"))
-    tiny = save_tiny_sam(work / "tiny", 0)
-    print("\nno model involved (tiny random SAM); median / p90 ms")
-    print("| path | median ms | p90 ms | n | note |")
-    print("|---|---|---|---|---|")
-    if "brush" in args.rows and not args.no_browser and _browser_available():
-        from playwright.sync_api import sync_playwright
-
-        photos = _photo_folder(work / "brush_photos", 1, args.side)[0].parent
-        server = start(photos, work / "brush_out", str(tiny), port=0, classes=classes)
-        width, height = server.session.image_size(server.session.names[0])
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM)
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 800})
-                page.goto(server.url)
-                page.wait_for_function(f"document.getElementById('view').width === {width}")
-                box = page.locator("canvas#view").bounding_box()
-                page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-                page.wait_for_function("document.getElementById('view').dataset.predictions >= 1")
-                page.locator("#brush-size").fill("24")
-                page.evaluate("document.activeElement.blur()")
-                page.keyboard.press("b")
-                page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.2)
-                page.mouse.down()
-                moves = max(40, 4 * args.clicks)
-                for k in range(1, moves + 1):
-                    page.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * k / moves),
-                                    box["y"] + box["height"] * (0.2 + 0.6 * (k % 7) / 7))
-                page.mouse.up()
-                page.wait_for_function(f"window.segkitBrushLatencies.length >= {moves + 1}")
-                _row(f"browser brush move -> overlay ({width}x{height})",
-                     page.evaluate("window.segkitBrushLatencies"), "goal: median <= 30")
-            finally:
-                browser.close()
-                stop(server)
-    if "accept" not in args.rows:
-        return
-    for size in args.folder_sizes:
-        paths = _photo_folder(work / f"photos_{size}", size, args.side, seed=1)
-        out = work / f"out_{size}"
-        with Image.open(paths[0]) as img:
-            width, height = img.size
-        masks = [_blobs(height, width, k) for k in range(5)]
-        t0 = time.perf_counter()
-        with MasksFolder(out, classes, refresh_seconds=None) as folder:  # the batch writer
-            for k, path in enumerate(paths):
-                first, second = masks[k % 5]
-                folder.write(path.name, path, [{"mask": first, "class": "cat"},
-                                               {"mask": second, "class": "dog"}])
-        prefill_s = time.perf_counter() - t0
-        for refresh in (0, None):  # 0: the page's default, the JSON files rebuilt in the accept
-            times, written, rebuild_ms = _accepts(start, stop, paths, out, tiny, classes,
-                                                  masks, refresh, max(40, 4 * args.clicks))
-            coco = (out / "annotations" / "instances.json").stat().st_size
-            note = (f"{written / 1024:.0f} KiB written per accept; rebuild {rebuild_ms:.0f} ms "
-                    f"(instances.json {coco / 1024:.0f} KiB)")
-            if refresh is None:
-                note = "rebuild timer off: the accept path alone; " + note
-            else:
-                note += f", inside every accept (the page's default); prefill {prefill_s:.1f} s"
-            _row(f"accept, folder of {size} labelled" + (" (no timer)" if refresh is None
-                                                         else ""), times, note)
-
-
-def _accepts(start, stop, paths, out, tiny, classes, masks, refresh, count):
-    """`count` accepts of two edited objects, relabelling the folder's images (its size
-    stays); -> (ms each, bytes written per accept, ms of one full rebuild)."""
-    from segmodel.sam.label_app.masks_io import mask_b64
-
-    with Image.open(paths[0]) as img:
-        width, height = img.size
-    server = start(paths[0].parent, out, str(tiny), port=0, classes=classes,
-                   refresh_seconds=refresh)
-    try:
-        times, folder = [], server.session.folder
-        before = dict(folder.accept_stats)
-        for k in range(count):
-            first, second = masks[(k + 1) % 5]
-            objects = [{"points": [[width * 0.3, height * 0.5]], "labels": [1], "box": None,
-                        "class": "cat", "mask_png": mask_b64(first)},
-                       {"points": [[width * 0.7, height * 0.5]], "labels": [1], "box": None,
-                        "class": "dog", "mask_png": mask_b64(second)}]
-            start_t = time.perf_counter()
-            _post(server, "/api/accept", {"image": paths[k % len(paths)].name,
-                                          "objects": objects})
-            times.append(1000 * (time.perf_counter() - start_t))
-            time.sleep(0.05)  # a user's pace would be seconds; the timer fires in between
-        written = (folder.accept_stats["bytes"] - before["bytes"]) / len(times)
-        t0 = time.perf_counter()
-        folder.flush()
-        rebuild_ms = 1000 * (time.perf_counter() - t0)
-    finally:
-        stop(server)
-    return times, written, rebuild_ms
 
 
 if __name__ == "__main__":
