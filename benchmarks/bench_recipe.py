@@ -11,7 +11,8 @@ and scale-and-crop input throughput against the decode limit.
    --throughput-format pick the photos): images/s and CPU ms per image of
      limit@S  plain decode_image/png + tf.image.resize to size S of the same bytes in memory
               (bench_pipeline.py's decode limit at that output size)
-     plain    load_dataset(image_size=base)        (today's pipeline), against limit@base
+     plain    load_dataset(image_size=base)        (today's pipeline), against limit@base;
+              "plain@crop" today's pipeline squeezing to the crop size, against limit@crop
      crop     load_dataset(image_size=base, crop_size=crop, scale_range=(0.5, 2.0)), against
               limit@crop; "crop 0.75-1.5" with cpu-quick's scale range
      jitter   the same with color_jitter 0.2
@@ -147,6 +148,8 @@ def throughput(records, rounds, label):
     # Each case against the decode limit at its own output size: plain at the base size, the
     # crops at the crop size.
     cases = {"limit@base": limit(base), "limit@crop": limit(crop), "plain": load(),
+             "plain@crop": load_dataset(records, "train", image_size=crop, batch_size=8,
+                                        shuffle=True, seed=1),
              "crop": load(crop_size=crop, scale_range=(0.5, 2.0)),
              "crop 0.75-1.5": load(crop_size=crop, scale_range=(0.75, 1.5)),
              "jitter": load(crop_size=crop, scale_range=(0.5, 2.0), jitter=0.2)}

@@ -105,9 +105,9 @@ def show_sample(records, split, index=0, output="sample.png", *, image_size=None
     Returns:
       pathlib.Path of the written PNG.
     """
-    from segdata.input import pipeline
+    from segdata.input import pipeline, shard_reader
 
-    image, mask, name = pipeline.read_example(records, split, index)
+    image, mask, name = shard_reader.read_example(records, split, index)
     if image_size is not None:
         ds = pipeline.load_dataset(records, split, image_size=image_size, batch_size=1,
                                    resize=resize)

@@ -30,7 +30,7 @@ def wide_model(tmp_path_factory):
 def _reference(model, records, size):
     """Confusion matrix of tf.image.resize(bilinear) + arg-max at each image's own size."""
     import segdata
-    from segdata.input.pipeline import read_example
+    from segdata.input.shard_reader import read_example
     from segmodel.training.metrics import confusion_matrix
 
     ds = segdata.load_dataset(records, "validation", image_size=size, batch_size=1)
@@ -56,7 +56,7 @@ def test_evaluate_at_original_equals_bilinear_reference(wide_model, records_dir)
 
 
 def test_segment_image_signature_equals_bilinear_reference(wide_model, records_dir, tmp_path):
-    from segdata.input.pipeline import read_example
+    from segdata.input.shard_reader import read_example
     from segmodel.serving.export import export_saved_model
     from segmodel.serving.signatures import resize_for_model
 
@@ -150,7 +150,7 @@ def test_predict_sliding_window_at_the_model_size_equals_segment_image(wide_mode
     """One window covering the photo resized to the model's size is exactly segment_image."""
     from PIL import Image
 
-    from segdata.input.pipeline import read_example
+    from segdata.input.shard_reader import read_example
     from segmodel.serving.export import export_saved_model
     from segmodel.serving.predict import predict_images
 

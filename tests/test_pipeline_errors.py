@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from segdata import load_dataset
-from segdata.input.pipeline import RecordReadError
+from segdata.input.shard_reader import RecordReadError
 from segdata.plots import show_sample
 from segdata.records.features import serialize_example
 

@@ -24,15 +24,11 @@ import tensorflow as tf
 
 from segdata.input import scale_crop, transforms
 from segdata.input import service as service_lib
-from segdata.input.shard_reader import parse_records, read_shards
+from segdata.input.shard_reader import read_shards, shard_list
 from segdata.records.labels import label_table, to_train_ids
-from segdata.records.manifest import read_manifest, shard_paths
+from segdata.records.manifest import read_manifest
 
 DEFAULT_SHUFFLE_BUFFER = 1000
-
-
-class RecordReadError(ValueError):
-    """A shard listed in manifest.json is missing or differs from what the build wrote."""
 
 
 def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffle=False,
@@ -146,9 +142,16 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         return transforms.resize_pair(image, trimap, image_size, resize, table,
                                       tf.float32 if to_float else tf.uint8)
 
+    if crop_size is not None:
+        # Photos all at least base x the top scale (the manifest lists every size): no window
+        # upsamples, so no per-example branch for replicated edges.
+        sizes = [(s["height"], s["width"]) for s in
+                 manifest["splits"][split].get("image_sizes", ())]
+        upsample = scale_crop.may_upsample(image_size, scale_range, sizes)
+
     def crop(image, mask, seed, labels=None):
         return scale_crop.scale_and_crop(image, mask, seed, image_size, crop_size, scale_range,
-                                         jitter=jitter, label_table=labels)
+                                         jitter=jitter, label_table=labels, upsample=upsample)
 
     # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with a
     # seed, and different crops each epoch.
@@ -254,27 +257,6 @@ def _check_scale_range(scale_range):
     return low, high
 
 
-def shard_list(records, manifest, split):
-    """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
-
-    Comparing sizes with the manifest catches deleted and truncated shards before training
-    starts; content damage of the same size is caught while reading (`shard_reader.read_shards`).
-    """
-    paths = shard_paths(records, manifest, split)  # raises naming the existing splits
-    shards = []
-    for path, info in zip(paths, manifest["splits"][split]["shards"]):
-        hint = ("rebuild the records (tools/build_records.py --overwrite) or run "
-                "segdata.verify_records to list every problem")
-        if not os.path.isfile(path):
-            raise RecordReadError(f"shard {path} listed in manifest.json is missing; {hint}")
-        size = os.path.getsize(path)
-        if "bytes" in info and size != info["bytes"]:
-            raise RecordReadError(f"shard {path} has {size} bytes but manifest.json says "
-                                  f"{info['bytes']}: it was truncated or replaced; {hint}")
-        shards.append((path, int(info["num_examples"])))
-    return shards
-
-
 def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_id, pipelines):
     """On-disk cache file for this exact pipeline input: a changed shard, size or resize mode
     gets a new name, because tf.data reuses any existing cache file without checking it."""
@@ -285,38 +267,3 @@ def _cache_path(prefix, records, manifest, split, image_size, resize, pipeline_i
             f"-{pipeline_id}of{pipelines}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return path
-
-
-def read_example(records, split, index=0):
-    """One example at its original resolution, e.g. for figures.
-
-    Returns:
-      (image uint8 [h, w, 3], mask uint8 [h, w, 1] train ids (255 ignore), source_id str).
-
-    Raises:
-      IndexError: `index` is outside the split (the message gives its size).
-    """
-    manifest = read_manifest(records)
-    shards = shard_list(records, manifest, split)
-    total = sum(n for _, n in shards)
-    if not 0 <= index < total:
-        raise IndexError(f"split {split!r} of {records} has {total} examples; index {index} is "
-                         "out of range")
-    for path, count in shards:
-        if index < count:
-            break
-        index -= count
-    compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
-    try:  # eager, so a plain except can name the shard
-        reader = tf.data.TFRecordDataset(path, compression_type=compression)
-        record = next(iter(reader.skip(index).take(1)))
-        example = parse_records(record)
-        image, trimap = transforms.decode_pair(
-            example["image"], example["mask"],
-            tf.strings.join([path, example["id"]], separator=": "))
-    except tf.errors.OpError as e:
-        raise RecordReadError(f"shard {path}: record {index} cannot be read ({e.message.strip()})"
-                              "; rebuild the records or run segdata.verify_records") from None
-    mask = to_train_ids(trimap, label_table(manifest))
-    source_id = example["id"].numpy().decode()
-    return image.numpy(), mask.numpy(), source_id

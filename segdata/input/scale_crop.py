@@ -12,6 +12,8 @@ measured no faster at cpu-quick's scales (0.75-1.5: windows read most of the pho
 still entropy-decodes every row above the window's bottom), so photos are decoded whole.
 """
 
+import math
+
 import tensorflow as tf
 
 from segdata.input import transforms
@@ -87,45 +89,86 @@ def _plan(size, seed, base_size, crop_size, scale_range, flip):
     return rows, cols, jitter_seed
 
 
-def _image_window(image, rows, cols, origin):
+def may_upsample(base_size, scale_range, photo_sizes):
+    """Whether a window can sample a photo above its own size (a scaled size beyond it), which
+    is when `scale_and_crop` must replicate the photo's edges. `photo_sizes`: (h, w) pairs of
+    every photo (the manifest's image_sizes); None or empty: unknown, so True."""
+    if not photo_sizes:
+        return True
+    largest = [math.ceil(side * float(scale_range[1])) for side in base_size]
+    return any(h < largest[0] or w < largest[1] for h, w in photo_sizes)
+
+
+def _image_window(image, rows, cols, upsample):
     """float32 [n_rows, n_cols, 3]: the window's bilinear samples inside the scaled image, of
-    `image` (uint8 [h', w', 3], the photo's rows and columns from `origin` (y, x) on), in one
-    `crop_and_resize` pass.
+    `image` (uint8 [h, w, 3]), in one `crop_and_resize` pass.
 
     crop_and_resize samples box coordinate y1 * (h - 1) + i * step, the affine positions of the
     window (a reversed box is a flipped window). When the window upsamples (step < 1), taps
     before the first and after the last row or column occur: tf.image.resize clamps them to
     the edge, crop_and_resize would extrapolate, so the image is then padded by one replicated
-    pixel (concat: MirrorPad measured 5x slower than the whole window).
+    pixel (concat: MirrorPad measured 5x slower than the whole window). With `upsample` False
+    the caller knows no photo is upsampled and the check is an assertion, not a branch (a
+    tf.cond costs as much as the sampling inside a tf.data map).
     """
     def replicate():
         padded = tf.concat([image[:1], image, image[-1:]], 0)
         return tf.concat([padded[:, :1], padded, padded[:, -1:]], 1), 1.0
 
     upsampling = (rows["step"] < 1.0) | (tf.abs(cols["step"]) < 1.0)
-    source, shift = tf.cond(upsampling, replicate, lambda: (image, 0.0))
+    if upsample:
+        source, shift = tf.cond(upsampling, replicate, lambda: (image, 0.0))
+    else:
+        check = tf.debugging.Assert(tf.logical_not(upsampling), [
+            "segkit: a scale-and-crop window upsamples a photo of size", tf.shape(image)[:2],
+            "although upsample=False was passed; pass upsample=True"])
+        with tf.control_dependencies([check]):
+            source, shift = tf.identity(image), 0.0
     extent = tf.cast(tf.shape(source)[:2] - 1, tf.float32)
     size = tf.stack([tf.shape(rows["nearest"])[0], tf.shape(cols["nearest"])[0]])
 
-    def box(axis, n, at, length):
-        first = axis["start"] - tf.cast(at, tf.float32) + shift
+    def box(axis, n, length):
+        first = axis["start"] + shift
         return first / length, (first + tf.cast(n - 1, tf.float32) * axis["step"]) / length
 
-    y1, y2 = box(rows, size[0], origin[0], extent[0])
-    x1, x2 = box(cols, size[1], origin[1], extent[1])
+    y1, y2 = box(rows, size[0], extent[0])
+    x1, x2 = box(cols, size[1], extent[1])
     return tf.image.crop_and_resize(source[tf.newaxis], tf.stack([[y1, x1, y2, x2]]), [0],
                                     size, method="bilinear")[0]
 
 
-def _sample(image, mask, rows, cols, crop_size, jitter, jitter_seed, label_table,
-            origin=(0, 0)):
-    """The window's pixels: image uint8 [h', w', 3] holding the photo's rows and columns from
-    `origin` (y, x) on, mask uint8 [h, w, 1] whole. Returns the float32 window and uint8 labels.
+def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.0),
+                   flip=True, jitter=0.0, label_table=None, upsample=True):
+    """Random scale, crop, flip (and colour jitter) of one decoded example in one resampling.
 
-    Only positions inside the scaled image are computed; padding is added last (a select over
-    the whole window measured as costly as the sampling).
+    The photo is resized to `base_size` times a random factor from `scale_range` (Model
+    Garden's aug_scale_min/max; mmsegmentation's RandomResize), a `crop_size` window is taken at
+    a random place (RandomCrop), padding where the scaled photo is smaller with 0 (image) and
+    IGNORE_LABEL (mask), and flipped left-right with probability 1/2. Only the window's pixels
+    inside the scaled photo are computed; padding is added last (a select over the whole
+    window measured as costly as the sampling).
+
+    Args:
+      image: uint8 [h, w, 3]. mask: uint8 [h, w, 1] (stored values when `label_table`, else
+        train ids).
+      seed: int [2] stateless seed (`tf.data.Dataset.random` pairs): same seed, same crop.
+      base_size, crop_size: (H, W) python ints.
+      scale_range: (low, high) factors of the base size.
+      flip: random horizontal flips.
+      jitter: colour jitter strength in 0..1 (`colour_jitter`); 0: none.
+      label_table: 256 ints, stored value -> train id, applied to the window only; None: the
+        mask already holds train ids.
+      upsample: False when no photo is smaller than base_size x scale_range[1]
+        (`may_upsample`): skips a per-example branch; a photo that is then upsampled raises
+        tf.errors.InvalidArgumentError.
+
+    Returns:
+      (float32 [crop_h, crop_w, 3] values 0..255, uint8 [crop_h, crop_w, 1] train ids or
+      IGNORE_LABEL).
     """
-    window = _image_window(image, rows, cols, origin)
+    rows, cols, jitter_seed = _plan(tf.shape(image)[:2], seed, base_size, crop_size,
+                                    scale_range, flip)
+    window = _image_window(image, rows, cols, upsample)
     if jitter:
         window = colour_jitter(window, jitter_seed, jitter)
     # Mask: rows gathered whole, then columns of the transposed rows (whole rows again).
@@ -138,36 +181,6 @@ def _sample(image, mask, rows, cols, crop_size, jitter, jitter_seed, label_table
     window = tf.pad(window, pads)
     labels = tf.pad(tf.cast(labels, tf.uint8), pads, constant_values=IGNORE_LABEL)
     return tf.ensure_shape(window, [*crop_size, 3]), tf.ensure_shape(labels, [*crop_size, 1])
-
-
-def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.0),
-                   flip=True, jitter=0.0, label_table=None):
-    """Random scale, crop, flip (and colour jitter) of one decoded example in one resampling.
-
-    The photo is resized to `base_size` times a random factor from `scale_range` (Model
-    Garden's aug_scale_min/max; mmsegmentation's RandomResize), a `crop_size` window is taken at
-    a random place (RandomCrop), padding where the scaled photo is smaller with 0 (image) and
-    IGNORE_LABEL (mask), and flipped left-right with probability 1/2. Only the window's pixels
-    are computed.
-
-    Args:
-      image: uint8 [h, w, 3]. mask: uint8 [h, w, 1] (stored values when `label_table`, else
-        train ids).
-      seed: int [2] stateless seed (`tf.data.Dataset.random` pairs): same seed, same crop.
-      base_size, crop_size: (H, W) python ints.
-      scale_range: (low, high) factors of the base size.
-      flip: random horizontal flips.
-      jitter: colour jitter strength in 0..1 (`colour_jitter`); 0: none.
-      label_table: 256 ints, stored value -> train id, applied to the window only; None: the
-        mask already holds train ids.
-
-    Returns:
-      (float32 [crop_h, crop_w, 3] values 0..255, uint8 [crop_h, crop_w, 1] train ids or
-      IGNORE_LABEL).
-    """
-    rows, cols, jitter_seed = _plan(tf.shape(image)[:2], seed, base_size, crop_size,
-                                    scale_range, flip)
-    return _sample(image, mask, rows, cols, crop_size, jitter, jitter_seed, label_table)
 
 
 def colour_jitter(image, seed, strength):

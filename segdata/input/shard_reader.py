@@ -1,14 +1,24 @@
-"""Reading shard files for `load_dataset`: parse their records in blocks and check them
-against the manifest's counts, failing with an error that names the shard.
+"""Reading shard files for `load_dataset`: check they are on disk as the manifest lists them
+(`shard_list`), parse their records in blocks and check them against the manifest's counts,
+failing with an error that names the shard; `read_example` reads one record.
 
 TensorFlow's read errors do not name the file ("corrupted record at 2046"), and a record that
 is not a tf.train.Example fails anonymously in the parser; `read_shards` turns both, and a short
 or long shard, into "segkit: shard <path> is corrupt: read N of M records ...".
 """
 
+import os
+
 import tensorflow as tf
 
+from segdata.input import transforms
 from segdata.records import features as F
+from segdata.records.labels import label_table, to_train_ids
+from segdata.records.manifest import read_manifest, shard_paths
+
+
+class RecordReadError(ValueError):
+    """A shard listed in manifest.json is missing or differs from what the build wrote."""
 
 READ_BLOCK = 16  # records parsed and checked together (see read_shards)
 _NO_END = 2 ** 62  # block numbers: more than any shard holds
@@ -103,3 +113,59 @@ def _check_block(item, compression, keep):
         index = item["offset"] + c * k + tf.range(size)
         out = {name: v[tf.equal(index % pipelines, pipeline_id)] for name, v in out.items()}
     return out
+
+
+def shard_list(records, manifest, split):
+    """[(path, num_examples)] of `split`, after cheap checks that every file is intact on disk.
+
+    Comparing sizes with the manifest catches deleted and truncated shards before training
+    starts; content damage of the same size is caught while reading (`shard_reader.read_shards`).
+    """
+    paths = shard_paths(records, manifest, split)  # raises naming the existing splits
+    shards = []
+    for path, info in zip(paths, manifest["splits"][split]["shards"]):
+        hint = ("rebuild the records (tools/build_records.py --overwrite) or run "
+                "segdata.verify_records to list every problem")
+        if not os.path.isfile(path):
+            raise RecordReadError(f"shard {path} listed in manifest.json is missing; {hint}")
+        size = os.path.getsize(path)
+        if "bytes" in info and size != info["bytes"]:
+            raise RecordReadError(f"shard {path} has {size} bytes but manifest.json says "
+                                  f"{info['bytes']}: it was truncated or replaced; {hint}")
+        shards.append((path, int(info["num_examples"])))
+    return shards
+
+
+def read_example(records, split, index=0):
+    """One example at its original resolution, e.g. for figures.
+
+    Returns:
+      (image uint8 [h, w, 3], mask uint8 [h, w, 1] train ids (255 ignore), source_id str).
+
+    Raises:
+      IndexError: `index` is outside the split (the message gives its size).
+    """
+    manifest = read_manifest(records)
+    shards = shard_list(records, manifest, split)
+    total = sum(n for _, n in shards)
+    if not 0 <= index < total:
+        raise IndexError(f"split {split!r} of {records} has {total} examples; index {index} is "
+                         "out of range")
+    for path, count in shards:
+        if index < count:
+            break
+        index -= count
+    compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
+    try:  # eager, so a plain except can name the shard
+        reader = tf.data.TFRecordDataset(path, compression_type=compression)
+        record = next(iter(reader.skip(index).take(1)))
+        example = parse_records(record)
+        image, trimap = transforms.decode_pair(
+            example["image"], example["mask"],
+            tf.strings.join([path, example["id"]], separator=": "))
+    except tf.errors.OpError as e:
+        raise RecordReadError(f"shard {path}: record {index} cannot be read ({e.message.strip()})"
+                              "; rebuild the records or run segdata.verify_records") from None
+    mask = to_train_ids(trimap, label_table(manifest))
+    source_id = example["id"].numpy().decode()
+    return image.numpy(), mask.numpy(), source_id

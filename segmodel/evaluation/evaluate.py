@@ -26,7 +26,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from segdata.input import pipeline, shard_reader, transforms
+from segdata.input import shard_reader, transforms
 from segdata.records.labels import IGNORE_LABEL, dataset_classes, label_table, to_train_ids
 from segdata.records.manifest import read_manifest
 from segmodel.evaluation.boundary import boundary_f1
@@ -133,7 +133,7 @@ def _examples(records, split, image_size, batch_size):
     "size" int64 [N, 2] gives each image's own (h, w).
     """
     manifest = read_manifest(records)
-    shards = pipeline.shard_list(records, manifest, split)  # names a missing/truncated shard
+    shards = shard_reader.shard_list(records, manifest, split)  # names a missing/truncated shard
     compression = {"none": "", "gzip": "GZIP"}[manifest.get("compression", "none")]
     table = label_table(manifest)
     files = tf.data.Dataset.from_tensor_slices((tf.constant([p for p, _ in shards], tf.string),

@@ -19,10 +19,10 @@ from segmodel.training.config import TrainConfig
 # 360 x 480 photos), crops take 80 % of each side of it; work per epoch is fixed by the crop.
 CPU_BASE_PIXELS = 240 * 320
 CPU_CROP_FRACTION = 0.8
-# About 15 minutes of two idle CPU cores with AVX512-BF16 (77 ms of wall time a 192 x 256 crop
-# under mixed_bfloat16, docs/benchmarks.md, plus validation): this many crops, spread over the
-# training images (27 epochs of 367 photos). Slower machines (float32 only: ~3x) are held to
-# CPU_MAX_MINUTES, the cosine decay following the clock.
+# About 15 minutes of two idle CPU cores with AVX512-BF16 (about 90 ms of wall time a 192 x 256
+# crop under mixed_bfloat16 with validation, docs/benchmarks.md): this many crops, spread over
+# the training images (27 epochs of 367 photos). Slower machines (float32 only: up to ~2x a
+# crop) are held to CPU_MAX_MINUTES, the cosine decay following the clock.
 CPU_TRAIN_CROPS = 10000
 CPU_EPOCHS = (8, 60)
 CPU_MAX_MINUTES = 21.0
@@ -113,7 +113,7 @@ def apply_recipe(name, records, config, given):
     """`config`'s values for the option names in `given` (the flags typed explicitly) over
     recipe `name`'s TrainConfig for `records`: explicit flags win, the recipe fills the rest.
     A --model (or --preset) given explicitly brings its own model options."""
-    from segdata.input.pipeline import read_example
+    from segdata.input.shard_reader import read_example
     from segdata.records.manifest import read_manifest
 
     manifest = read_manifest(records)
