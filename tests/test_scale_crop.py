@@ -84,24 +84,3 @@ def test_same_seed_same_window_other_seed_differs():
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
-
-
-def test_upsample_false_gives_the_same_windows_and_refuses_a_smaller_photo():
-    """upsample=False (load_dataset passes it when the manifest's sizes rule upsampling out)
-    skips the edge branch with identical windows, and a photo that would be upsampled is an
-    error, not silently extrapolated edges."""
-    image, mask = _example(h=60, w=80)
-    assert not scale_crop.may_upsample((30, 40), (0.5, 2.0), [(60, 80), (61, 90)])
-    assert scale_crop.may_upsample((30, 40), (0.5, 2.0), [(60, 80), (59, 90)])
-    assert scale_crop.may_upsample((30, 40), (0.5, 2.0), None)
-    for s in range(6):
-        seed = tf.constant([s, 1], tf.int64)
-        a = scale_crop.scale_and_crop(image, mask, seed, (30, 40), (24, 32), (0.5, 2.0))
-        b = scale_crop.scale_and_crop(image, mask, seed, (30, 40), (24, 32), (0.5, 2.0),
-                                      upsample=False)
-        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
-        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
-    small, small_mask = _example(h=20, w=30)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="upsample=False"):
-        scale_crop.scale_and_crop(small, small_mask, tf.constant([0, 1], tf.int64), (30, 40),
-                                  (24, 32), (1.5, 2.0), upsample=False)

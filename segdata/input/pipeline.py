@@ -142,16 +142,9 @@ def load_dataset(records, split, *, image_size=(200, 200), batch_size=64, shuffl
         return transforms.resize_pair(image, trimap, image_size, resize, table,
                                       tf.float32 if to_float else tf.uint8)
 
-    if crop_size is not None:
-        # Photos all at least base x the top scale (the manifest lists every size): no window
-        # upsamples, so no per-example branch for replicated edges.
-        sizes = [(s["height"], s["width"]) for s in
-                 manifest["splits"][split].get("image_sizes", ())]
-        upsample = scale_crop.may_upsample(image_size, scale_range, sizes)
-
     def crop(image, mask, seed, labels=None):
         return scale_crop.scale_and_crop(image, mask, seed, image_size, crop_size, scale_range,
-                                         jitter=jitter, label_table=labels, upsample=upsample)
+                                         jitter=jitter, label_table=labels)
 
     # A seeded random stream, re-drawn every epoch, feeds stateless ops: reproducible with a
     # seed, and different crops each epoch.

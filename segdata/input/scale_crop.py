@@ -12,8 +12,6 @@ measured no faster at cpu-quick's scales (0.75-1.5: windows read most of the pho
 still entropy-decodes every row above the window's bottom), so photos are decoded whole.
 """
 
-import math
-
 import tensorflow as tf
 
 from segdata.input import transforms
@@ -89,17 +87,7 @@ def _plan(size, seed, base_size, crop_size, scale_range, flip):
     return rows, cols, jitter_seed
 
 
-def may_upsample(base_size, scale_range, photo_sizes):
-    """Whether a window can sample a photo above its own size (a scaled size beyond it), which
-    is when `scale_and_crop` must replicate the photo's edges. `photo_sizes`: (h, w) pairs of
-    every photo (the manifest's image_sizes); None or empty: unknown, so True."""
-    if not photo_sizes:
-        return True
-    largest = [math.ceil(side * float(scale_range[1])) for side in base_size]
-    return any(h < largest[0] or w < largest[1] for h, w in photo_sizes)
-
-
-def _image_window(image, rows, cols, upsample):
+def _image_window(image, rows, cols):
     """float32 [n_rows, n_cols, 3]: the window's bilinear samples inside the scaled image, of
     `image` (uint8 [h, w, 3]), in one `crop_and_resize` pass.
 
@@ -107,23 +95,14 @@ def _image_window(image, rows, cols, upsample):
     window (a reversed box is a flipped window). When the window upsamples (step < 1), taps
     before the first and after the last row or column occur: tf.image.resize clamps them to
     the edge, crop_and_resize would extrapolate, so the image is then padded by one replicated
-    pixel (concat: MirrorPad measured 5x slower than the whole window). With `upsample` False
-    the caller knows no photo is upsampled and the check is an assertion, not a branch (a
-    tf.cond costs as much as the sampling inside a tf.data map).
+    pixel (concat: MirrorPad measured 5x slower than the whole window).
     """
     def replicate():
         padded = tf.concat([image[:1], image, image[-1:]], 0)
         return tf.concat([padded[:, :1], padded, padded[:, -1:]], 1), 1.0
 
     upsampling = (rows["step"] < 1.0) | (tf.abs(cols["step"]) < 1.0)
-    if upsample:
-        source, shift = tf.cond(upsampling, replicate, lambda: (image, 0.0))
-    else:
-        check = tf.debugging.Assert(tf.logical_not(upsampling), [
-            "segkit: a scale-and-crop window upsamples a photo of size", tf.shape(image)[:2],
-            "although upsample=False was passed; pass upsample=True"])
-        with tf.control_dependencies([check]):
-            source, shift = tf.identity(image), 0.0
+    source, shift = tf.cond(upsampling, replicate, lambda: (image, 0.0))
     extent = tf.cast(tf.shape(source)[:2] - 1, tf.float32)
     size = tf.stack([tf.shape(rows["nearest"])[0], tf.shape(cols["nearest"])[0]])
 
@@ -138,7 +117,7 @@ def _image_window(image, rows, cols, upsample):
 
 
 def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.0),
-                   flip=True, jitter=0.0, label_table=None, upsample=True):
+                   flip=True, jitter=0.0, label_table=None):
     """Random scale, crop, flip (and colour jitter) of one decoded example in one resampling.
 
     The photo is resized to `base_size` times a random factor from `scale_range` (Model
@@ -158,9 +137,6 @@ def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.
       jitter: colour jitter strength in 0..1 (`colour_jitter`); 0: none.
       label_table: 256 ints, stored value -> train id, applied to the window only; None: the
         mask already holds train ids.
-      upsample: False when no photo is smaller than base_size x scale_range[1]
-        (`may_upsample`): skips a per-example branch; a photo that is then upsampled raises
-        tf.errors.InvalidArgumentError.
 
     Returns:
       (float32 [crop_h, crop_w, 3] values 0..255, uint8 [crop_h, crop_w, 1] train ids or
@@ -168,7 +144,7 @@ def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.
     """
     rows, cols, jitter_seed = _plan(tf.shape(image)[:2], seed, base_size, crop_size,
                                     scale_range, flip)
-    window = _image_window(image, rows, cols, upsample)
+    window = _image_window(image, rows, cols)
     if jitter:
         window = colour_jitter(window, jitter_seed, jitter)
     # Mask: rows gathered whole, then columns of the transposed rows (whole rows again).
