@@ -143,13 +143,12 @@ def throughput(records, rounds, label):
 
     options = tf.data.Options()
     options.autotune.enabled = False
-    load = lambda **kw: load_dataset(records, "train", image_size=base, batch_size=8,  # noqa
-                                     shuffle=True, seed=1, **kw)
+    load = lambda size=base, **kw: load_dataset(records, "train", image_size=size,  # noqa
+                                                batch_size=8, shuffle=True, seed=1, **kw)
     # Each case against the decode limit at its own output size: plain at the base size, the
     # crops at the crop size.
     cases = {"limit@base": limit(base), "limit@crop": limit(crop), "plain": load(),
-             "plain@crop": load_dataset(records, "train", image_size=crop, batch_size=8,
-                                        shuffle=True, seed=1),
+             "plain@crop": load(crop),
              "crop": load(crop_size=crop, scale_range=(0.5, 2.0)),
              "crop 0.75-1.5": load(crop_size=crop, scale_range=(0.75, 1.5)),
              "jitter": load(crop_size=crop, scale_range=(0.5, 2.0), jitter=0.2)}

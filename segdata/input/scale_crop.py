@@ -30,8 +30,7 @@ def _window_axis(in_size, scaled_size, crop_size, offset):
       start, step: float32 scalars, the bilinear source position of the first sampled output
         and the distance between outputs (half-pixel centres, as
         `tf.image.resize(method="bilinear")`: position = (i + 0.5) * in / scaled - 0.5);
-      pad: int32 [2], padding outputs before and after the sampled ones;
-      low, high: int32 scalars, the first and last source index the bilinear taps read.
+      pad: int32 [2], padding outputs before and after the sampled ones.
     """
     first = tf.maximum(0, -offset)  # output index of the first position inside the image
     end = tf.minimum(crop_size, scaled_size - offset)
@@ -39,11 +38,8 @@ def _window_axis(in_size, scaled_size, crop_size, offset):
     nearest = tf.gather(transforms.nearest_indices(in_size, scaled_size), positions)
     step = tf.cast(in_size, tf.float32) / tf.cast(scaled_size, tf.float32)
     start = (tf.cast(offset + first, tf.float32) + 0.5) * step - 0.5
-    stop = start + tf.cast(end - first - 1, tf.float32) * step
     return {"nearest": nearest, "start": start, "step": step,
-            "pad": tf.stack([first, crop_size - end]),
-            "low": tf.maximum(tf.cast(tf.floor(start), tf.int32), 0),
-            "high": tf.minimum(tf.cast(tf.floor(stop), tf.int32) + 1, in_size - 1)}
+            "pad": tf.stack([first, crop_size - end])}
 
 
 def crop_window(base_size, crop_size, seed, scale_range=(0.5, 2.0)):
@@ -147,10 +143,7 @@ def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.
     window = _image_window(image, rows, cols)
     if jitter:
         window = colour_jitter(window, jitter_seed, jitter)
-    # Mask: rows gathered whole, then columns of the transposed rows (whole rows again).
-    labels = tf.gather(tf.transpose(tf.gather(mask, rows["nearest"]), [1, 0, 2]),
-                       cols["nearest"])
-    labels = tf.transpose(labels, [1, 0, 2])
+    labels = transforms.pick_pixels(mask, rows["nearest"], cols["nearest"])
     if label_table is not None:
         labels = to_train_ids(labels, label_table)
     pads = tf.stack([rows["pad"], cols["pad"], [0, 0]])
