@@ -46,9 +46,8 @@ def test_window_equals_resized_then_cropped(scale_range):
     seen_flip = set()
     for s in range(12):
         seed = tf.constant([s, 7], tf.int64)
-        window_seed, flip_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-        scaled, offset = scale_crop.crop_window(base, crop, window_seed, scale_range)
-        flipped = bool(tf.random.stateless_uniform([], flip_seed) < 0.5)
+        scaled, offset, flipped = scale_crop.crop_window(base, crop, seed, scale_range)
+        flipped = bool(flipped)
         seen_flip.add(flipped)
         got_image, got_mask = scale_crop.scale_and_crop(image, mask, seed, base, crop,
                                                         scale_range)
@@ -84,3 +83,17 @@ def test_same_seed_same_window_other_seed_differs():
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
+
+
+def test_colour_jitter_is_contrast_shift_then_saturation():
+    image = tf.constant(np.random.default_rng(1).uniform(0, 255, (9, 11, 3)), tf.float32)
+    seed = tf.constant([5, 6], tf.int64)
+    draw = tf.random.stateless_uniform([3], seed, -0.5, 0.5).numpy() * 0.8
+    shift, contrast, saturation = draw[0] * 64, 1 + draw[1], 1 + draw[2]
+    x = image.numpy().astype(np.float64)
+    y = (x - x.mean()) * contrast + x.mean() + shift
+    grey = y.mean(axis=-1, keepdims=True)
+    want = np.clip(grey + (y - grey) * saturation, 0, 255)
+    got = scale_crop.colour_jitter(image, seed, 0.8).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert np.abs(got - x).max() > 1  # it did change the colours

@@ -18,98 +18,88 @@ from segdata.input import transforms
 from segdata.records.labels import IGNORE_LABEL, to_train_ids
 
 
-def _window_axis(in_size, scaled_size, crop_size, offset):
-    """Sampling positions of one axis of a crop window: `crop_size` output positions starting at
-    `offset` (may be negative: the scaled image then sits inside the window) in an image
-    resized from `in_size` to `scaled_size`. Only the positions inside the scaled image are
-    sampled; the rest is padding.
-
-    Returns a dict of
-      nearest: int32 [n], the mask's source index per sampled position (PIL-exact, as
-        `resize_mask`), n the number of positions inside the scaled image;
-      start, step: float32 scalars, the bilinear source position of the first sampled output
-        and the distance between outputs (half-pixel centres, as
-        `tf.image.resize(method="bilinear")`: position = (i + 0.5) * in / scaled - 0.5);
-      pad: int32 [2], padding outputs before and after the sampled ones.
-    """
-    first = tf.maximum(0, -offset)  # output index of the first position inside the image
-    end = tf.minimum(crop_size, scaled_size - offset)
-    positions = offset + tf.range(first, end)
-    nearest = tf.gather(transforms.nearest_indices(in_size, scaled_size), positions)
-    step = tf.cast(in_size, tf.float32) / tf.cast(scaled_size, tf.float32)
-    start = (tf.cast(offset + first, tf.float32) + 0.5) * step - 0.5
-    return {"nearest": nearest, "start": start, "step": step,
-            "pad": tf.stack([first, crop_size - end])}
-
-
 def crop_window(base_size, crop_size, seed, scale_range=(0.5, 2.0)):
-    """Draws one scale-and-crop window: (scaled (h, w) int32 [2], offset (y, x) int32 [2]).
+    """Draws one scale-and-crop window: (scaled (h, w) int32 [2], offset (y, x) int32 [2],
+    flipped bool scalar).
 
     The image is resized to `base_size` x a factor drawn uniformly from `scale_range`; the
     window of `crop_size` lies inside the scaled image where it is larger than the crop, and the
-    scaled image lies inside the window where it is smaller (the rest is padding). `seed`:
-    int [2] stateless seed. The scaled size depends on the base size only (every photo is
-    first brought to the base size, as the plain pipeline does), like Model Garden's.
+    scaled image lies inside the window where it is smaller (the rest is padding); it is
+    flipped left-right with probability 1/2. `seed`: int [2] stateless seed. The scaled size
+    depends on the base size only (every photo is first brought to the base size, as the plain
+    pipeline does), like Model Garden's. All four numbers come from one draw: each op in the
+    per-example map costs microseconds.
     """
-    scale_seed, offset_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-    scale = tf.random.stateless_uniform([], scale_seed, float(scale_range[0]),
-                                        float(scale_range[1]))
+    draw = tf.random.stateless_uniform([4], seed)
+    low, high = float(scale_range[0]), float(scale_range[1])
+    scale = low + draw[0] * (high - low)
     scaled = tf.maximum(tf.cast(tf.round(tf.constant(base_size, tf.float32) * scale), tf.int32),
                         1)
-    crop = tf.constant(crop_size, tf.int32)
-    low, high = tf.minimum(0, scaled - crop), tf.maximum(0, scaled - crop)
-    offset = tf.random.stateless_uniform([2], offset_seed, 0, tf.int32.max, dtype=tf.int32)
-    return scaled, low + offset % (high - low + 1)
+    spare = scaled - tf.constant(crop_size, tf.int32)  # < 0: the window pads the image
+    first = tf.minimum(0, spare)
+    choices = tf.abs(spare) + 1
+    pick = tf.minimum(tf.cast(draw[1:3] * tf.cast(choices, tf.float32), tf.int32), choices - 1)
+    return scaled, first + pick, draw[3] < 0.5
 
 
 def _plan(size, seed, base_size, crop_size, scale_range, flip):
-    """Sampling positions of one window of a photo of `size` (h, w): (rows, cols, jitter seed),
-    rows and cols as `_window_axis` returns them, the columns reversed when flipped."""
-    window_seed, flip_seed, jitter_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=3))
-    scaled, offset = crop_window(base_size, crop_size, window_seed, scale_range)
-    rows = _window_axis(size[0], scaled[0], crop_size[0], offset[0])
-    cols = _window_axis(size[1], scaled[1], crop_size[1], offset[1])
+    """Where one window of a photo of `size` (h, w) samples it. Both axes are computed together
+    as [2] vectors (each op in the per-example map costs microseconds).
+
+    Returns a dict of
+      rows, cols: int32 [n_rows], [n_cols], the mask's source row and column per output inside
+        the scaled image (PIL-exact, as `transforms.resize_mask`); the columns reversed when
+        flipped;
+      box: float32 [4] (y1, x1, y2, x2), the bilinear source positions of the first and last of
+        those outputs (half-pixel centres, as `tf.image.resize(method="bilinear")`: position =
+        (i + 0.5) * in / scaled - 0.5); x1 > x2 when flipped;
+      upsampling: bool scalar, whether either axis is enlarged;
+      pads: int32 [3, 2], `tf.pad` paddings that bring the sampled outputs to the crop size.
+    """
+    scaled, offset, flipped = crop_window(base_size, crop_size, seed, scale_range)
+    crop = tf.constant(crop_size, tf.int32)
+    first = tf.maximum(0, -offset)  # output index of the first position inside the image
+    end = tf.minimum(crop, scaled - offset)
+    step = tf.cast(size, tf.float32) / tf.cast(scaled, tf.float32)
+    start = (tf.cast(offset + first, tf.float32) + 0.5) * step - 0.5
+    box = tf.concat([start, start + tf.cast(end - first - 1, tf.float32) * step], 0)
+    rows = tf.gather(transforms.nearest_indices(size[0], scaled[0]),
+                     tf.range(offset[0] + first[0], offset[0] + end[0]))
+    cols = tf.gather(transforms.nearest_indices(size[1], scaled[1]),
+                     tf.range(offset[1] + first[1], offset[1] + end[1]))
+    pads = tf.reshape(tf.stack([first, crop - end], axis=1), [4])  # top bottom left right
     if flip:
         # Flipping the window is walking its columns backwards: no extra pass over pixels.
-        flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
-        n = tf.shape(cols["nearest"])[0]
-        cols = {**cols,
-                "nearest": tf.where(flipped, tf.reverse(cols["nearest"], [0]), cols["nearest"]),
-                "start": tf.where(flipped, cols["start"] + tf.cast(n - 1, tf.float32) *
-                                  cols["step"], cols["start"]),
-                "step": tf.where(flipped, -cols["step"], cols["step"]),
-                "pad": tf.where(flipped, tf.reverse(cols["pad"], [0]), cols["pad"])}
-    return rows, cols, jitter_seed
+        cols = tf.where(flipped, tf.reverse(cols, [0]), cols)
+        box = tf.where(flipped, tf.gather(box, [0, 3, 2, 1]), box)
+        pads = tf.where(flipped, tf.gather(pads, [0, 1, 3, 2]), pads)
+    return {"rows": rows, "cols": cols, "box": box, "upsampling": tf.reduce_any(step < 1.0),
+            "pads": tf.pad(tf.reshape(pads, [2, 2]), [[0, 1], [0, 0]])}
 
 
-def _image_window(image, rows, cols):
+def _image_window(image, plan):
     """float32 [n_rows, n_cols, 3]: the window's bilinear samples inside the scaled image, of
     `image` (uint8 [h, w, 3]), in one `crop_and_resize` pass.
 
     crop_and_resize samples box coordinate y1 * (h - 1) + i * step, the affine positions of the
-    window (a reversed box is a flipped window). When the window upsamples (step < 1), taps
-    before the first and after the last row or column occur: tf.image.resize clamps them to
-    the edge, crop_and_resize would extrapolate, so the image is then padded by one replicated
-    pixel (concat: MirrorPad measured 5x slower than the whole window).
+    window (a reversed box is a flipped window); its float32 kernel measured faster than its
+    uint8 one even counting the cast. When the window upsamples, taps before the first and
+    after the last row or column occur: tf.image.resize clamps them to the edge,
+    crop_and_resize would extrapolate, so the image is then padded by one replicated pixel
+    (concat: MirrorPad measured 5x slower than the whole window).
     """
+    image = tf.cast(image, tf.float32)
+
     def replicate():
         padded = tf.concat([image[:1], image, image[-1:]], 0)
         return tf.concat([padded[:, :1], padded, padded[:, -1:]], 1), 1.0
 
-    upsampling = (rows["step"] < 1.0) | (tf.abs(cols["step"]) < 1.0)
-    source, shift = tf.cond(upsampling, replicate, lambda: (image, 0.0))
-    extent = tf.cast(tf.shape(source)[:2] - 1, tf.float32)
-    size = tf.stack([tf.shape(rows["nearest"])[0], tf.shape(cols["nearest"])[0]])
-
-    def box(axis, n, length):
-        first = axis["start"] + shift
-        return first / length, (first + tf.cast(n - 1, tf.float32) * axis["step"]) / length
-
-    y1, y2 = box(rows, size[0], extent[0])
-    x1, x2 = box(cols, size[1], extent[1])
-    return tf.image.crop_and_resize(source[tf.newaxis], tf.stack([[y1, x1, y2, x2]]), [0],
-                                    size, method="bilinear")[0]
+    source, shift = tf.cond(plan["upsampling"], replicate, lambda: (image, 0.0))
+    extent = tf.maximum(tf.cast(tf.shape(source)[:2] - 1, tf.float32), 1.0)
+    box = (plan["box"] + shift) / tf.tile(extent, [2])
+    size = tf.stack([tf.shape(plan["rows"])[0], tf.shape(plan["cols"])[0]])
+    return tf.image.crop_and_resize(source[tf.newaxis], box[tf.newaxis], [0], size,
+                                    method="bilinear")[0]
 
 
 def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.0),
@@ -138,29 +128,31 @@ def scale_and_crop(image, mask, seed, base_size, crop_size, scale_range=(0.5, 2.
       (float32 [crop_h, crop_w, 3] values 0..255, uint8 [crop_h, crop_w, 1] train ids or
       IGNORE_LABEL).
     """
-    rows, cols, jitter_seed = _plan(tf.shape(image)[:2], seed, base_size, crop_size,
-                                    scale_range, flip)
-    window = _image_window(image, rows, cols)
+    plan = _plan(tf.shape(image)[:2], seed, base_size, crop_size, scale_range, flip)
+    window = _image_window(image, plan)
     if jitter:
-        window = colour_jitter(window, jitter_seed, jitter)
-    labels = transforms.pick_pixels(mask, rows["nearest"], cols["nearest"])
+        window = colour_jitter(window, tf.random.experimental.stateless_fold_in(seed, 1), jitter)
+    labels = transforms.pick_pixels(mask, plan["rows"], plan["cols"])
     if label_table is not None:
         labels = to_train_ids(labels, label_table)
-    pads = tf.stack([rows["pad"], cols["pad"], [0, 0]])
-    window = tf.pad(window, pads)
-    labels = tf.pad(tf.cast(labels, tf.uint8), pads, constant_values=IGNORE_LABEL)
+    window = tf.pad(window, plan["pads"])
+    labels = tf.pad(tf.cast(labels, tf.uint8), plan["pads"], constant_values=IGNORE_LABEL)
     return tf.ensure_shape(window, [*crop_size, 3]), tf.ensure_shape(labels, [*crop_size, 1])
 
 
 def colour_jitter(image, seed, strength):
     """Random brightness, contrast and saturation of a float32 0..255 image (photometric
     distortion as mmsegmentation's, milder): each factor is drawn from 1 +- strength/2 (the
-    brightness shift from +-strength*32 levels)."""
-    b_seed, c_seed, s_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
-    shift = tf.random.stateless_uniform([], b_seed, -32.0, 32.0) * strength
-    contrast = 1.0 + tf.random.stateless_uniform([], c_seed, -0.5, 0.5) * strength
-    saturation = 1.0 + tf.random.stateless_uniform([], s_seed, -0.5, 0.5) * strength
-    mean = tf.reduce_mean(image)
-    image = (image - mean) * contrast + mean + shift
-    grey = tf.reduce_mean(image, axis=-1, keepdims=True)
-    return tf.clip_by_value(grey + (image - grey) * saturation, 0.0, 255.0)
+    brightness shift from +-strength*32 levels).
+
+    Contrast about the image's mean, a shift, then saturation about each pixel's grey are
+    together one affine map of each pixel's colour: a [3, 3] matmul plus a constant (measured
+    half the CPU of applying them one after another).
+    """
+    draw = tf.random.stateless_uniform([3], seed, -0.5, 0.5) * strength
+    shift, contrast, saturation = draw[0] * 64.0, 1.0 + draw[1], 1.0 + draw[2]
+    # y = (x - mean) * contrast + mean + shift; z = grey(y) + (y - grey(y)) * saturation
+    matrix = contrast * (saturation * tf.eye(3) + (1.0 - saturation) / 3.0)
+    offset = tf.reduce_mean(image) * (1.0 - contrast) + shift
+    mapped = tf.linalg.matmul(tf.reshape(image, [-1, 3]), matrix) + offset
+    return tf.clip_by_value(tf.reshape(mapped, tf.shape(image)), 0.0, 255.0)
