@@ -43,7 +43,7 @@ def score_images(runner, paths, progress=None, failed=None):
     """{file name: score} of each photo.
 
     Args:
-      runner: a `segmodel.serving.runtimes.ModelRunner`.
+      runner: a `segmodel.serving.model_runner.ModelRunner`.
       paths: photo files (read as segkit reads photos: RGB, no EXIF rotation).
       progress: optional callable(done, total), e.g. a tqdm update.
       failed: optional list: photos that cannot be decoded are appended as "name: reason"

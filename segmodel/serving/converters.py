@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from segmodel.serving import records_check
-from segmodel.serving.runtimes import EMBEDDED_METADATA, require
+from segmodel.serving.device_runtimes import EMBEDDED_METADATA, require
 
 
 class ConversionError(ValueError):
@@ -74,7 +74,7 @@ def embed_tflite_metadata(model_bytes, metadata):
     """bytes of the .tflite flatbuffer with `metadata` (dict) added as the entry "segkit.json".
 
     The TFLite schema's Model.metadata list holds named buffers; runtimes ignore unknown names,
-    and any flatbuffer reader (or segmodel.serving.runtimes.tflite_metadata) gets the JSON back.
+    and any flatbuffer reader (or segmodel.serving.device_runtimes.tflite_metadata) gets the JSON back.
     """
     flatbuffers = require("flatbuffers", "Writing .tflite metadata")
     schema = require("ai_edge_litert.schema_py_generated", "Writing .tflite metadata")

@@ -1,6 +1,6 @@
 """The labelling page's model: pre-labels for each opened photo and the uncertainty queue.
 
-`ModelAssist` wraps a `segmodel.serving.runtimes.ModelRunner` for a `ClassLabelSession`:
+`ModelAssist` wraps a `segmodel.serving.model_runner.ModelRunner` for a `ClassLabelSession`:
 
   pre-labels  the model's arg-max split into objects (`segmodel.sam.labelling.prelabels`),
               sent to the page as objects with "source": "model", a box prompt (the region's

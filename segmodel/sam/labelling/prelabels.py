@@ -116,7 +116,7 @@ class PreLabeller:
     """A model runner's predictions as pre-label objects in a folder's classes.
 
     Args:
-      runner: a `segmodel.serving.runtimes.ModelRunner` (its `classes`, `path`).
+      runner: a `segmodel.serving.model_runner.ModelRunner` (its `classes`, `path`).
       class_list: the folder's `ClassList`; checked against the runner's classes.
       min_area: int >= 0, regions smaller than this many pixels are not pre-labelled.
     """
