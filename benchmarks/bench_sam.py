@@ -16,77 +16,19 @@ and set_image again with the image encoder in each low precision in --dtypes.
 --points-per-side and --points-per-batch (64 at a time vs one at a time); --thresholds
 none also times it with every filter off (all 3 x points candidates post-processed, the
 worst case: random weights make the default filters' pass rate meaningless).
-With --text, SAM 3 text prompts instead (see `text_latency`).
+With --text, SAM 3 text prompts instead (see `text_latency` in sam_text.py).
 Times are medians of --repeats (--prompts for `prompt`) after one warm-up call, the heavy
 phases taking turns round by round; peak memory is the process's resident-set high-water
 mark during the phase's calls (Linux).
 """
 
 import argparse
-import platform
-import resource
 import statistics
 import time
 
 import numpy as np
-
-
-def _reset_peak():
-    """Reset VmHWM so the next phase's peak is its own (Linux only; harmless elsewhere)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _call(fn, i):
-    """(seconds, peak MB) of one call."""
-    _reset_peak()
-    start = time.perf_counter()
-    fn(i)
-    return time.perf_counter() - start, _peak_mb()
-
-
-def _timed(phases, repeats):
-    """Time each phase: one warm-up call, then `repeats` rounds that run the phases in
-    turn, so a neighbour's load on a shared machine hits every phase alike.
-
-    Returns:
-      {name: (first call s, median s, peak MB)}.
-    """
-    first = {name: _call(fn, 0) for name, fn in phases.items()}
-    rounds = {name: [] for name in phases}
-    for i in range(repeats):
-        for name, fn in phases.items():
-            rounds[name].append(_call(fn, i + 1))
-    return {
-        name: (first[name][0], statistics.median(t for t, _ in rounds[name]),
-               max([first[name][1]] + [m for _, m in rounds[name]]))
-        for name in phases
-    }
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from sam_text import text_latency
+from sam_timing import cpu_name, timed_call, timed_phases
 
 
 def main(argv=None):
@@ -138,7 +80,7 @@ def main(argv=None):
     side = segmenter.backbone.image_encoder.input_shape[1]
     print(f"# {args.arch}: {segmenter.count_params() / 1e6:.1f}M parameters, {side}-px encoder, "
           f"built in {build_s:.1f}s; photo {height}x{width}")
-    print(f"# machine: {_cpu_name()}, {len(tf.config.list_physical_devices('CPU'))} CPU "
+    print(f"# machine: {cpu_name()}, {len(tf.config.list_physical_devices('CPU'))} CPU "
           f"device(s), {__import__('os').cpu_count()} cores visible, TF {tf.__version__}, "
           f"Keras {keras.__version__}; GPUs: {len(tf.config.list_physical_devices('GPU'))}")
 
@@ -167,10 +109,10 @@ def main(argv=None):
     for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
         low = SamPredictor(segmenter, dtype=dtype)
         phases[f"set_image {dtype}"] = lambda i, low=low: low.set_image(image)
-    results = _timed(phases, args.repeats)
+    results = timed_phases(phases, args.repeats)
     # Prompts are milliseconds: time them back to back on the last set_image.
     predictor.set_image(image)
-    results["prompt"] = _timed(
+    results["prompt"] = timed_phases(
         {"prompt": lambda i: predictor.predict(clicks[i : i + 1], [1])}, args.prompts
     )["prompt"]
 
@@ -230,9 +172,9 @@ def _bench_generate(predictor, image, args):
     # seconds); set_image, the baseline, is timed twice before and twice after them and
     # its median taken, so one slow encoder run does not skew every ratio.
     set_image = phases.pop("set_image")
-    encoder = [_call(set_image, i) for i in range(2)]
-    results = {name: _call(fn, 0) for name, fn in phases.items()}
-    encoder += [_call(set_image, i) for i in range(2)]
+    encoder = [timed_call(set_image, i) for i in range(2)]
+    results = {name: timed_call(fn, 0) for name, fn in phases.items()}
+    encoder += [timed_call(set_image, i) for i in range(2)]
     results = {"set_image": (statistics.median(t for t, _ in encoder),
                              max(m for _, m in encoder)), **results}
     base = results["set_image"][0]
@@ -244,63 +186,6 @@ def _bench_generate(predictor, image, args):
     for name in results:
         if name.startswith("generate"):
             print(f"{name}: {results[name][0] - base:.1f}s beyond the encoder")
-
-
-def text_latency(args):
-    """SAM 3 text-prompt latency per image, at the preset's input size, random weights.
-
-    Phases, one process, taking turns round by round (see `_timed`):
-      keras-hub predict   SAM3PromptableConceptImageSegmenter.predict({"images", "prompts"})
-                          on the photo with one text: keras-hub's own way (baseline), raw
-                          outputs on the model's square only
-      segment 1 text      TextSegmenter.segment(photo, "a cat", score_threshold=0): the
-                          preset's preprocessor, the model, every query's mask mapped back to
-                          the photo (the worst case for post-processing)
-      segment 2 texts     the same with ["a cat", "a dog"] (one model call per text)
-      segment <dtype>     one text with the whole backbone in each low precision of --dtypes
-    """
-    import keras
-    import tensorflow as tf
-
-    from segmodel.sam.models.sam3_architectures import build_sam3_segmenter
-    from segmodel.sam.sam3.segmenter import TextSegmenter
-
-    height, width = (int(v) for v in args.image_size.lower().split("x"))
-    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    start = time.perf_counter()
-    segmenter = build_sam3_segmenter(args.text_arch, image_size=args.text_input_size)
-    build_s = time.perf_counter() - start
-    text_seg = TextSegmenter(segmenter)
-    print(f"# SAM 3 {args.text_arch}: {segmenter.count_params() / 1e6:.1f}M parameters, "
-          f"{text_seg.image_size}-px input, {text_seg.num_queries} queries, built in "
-          f"{build_s:.1f}s; photo {height}x{width}; random weights, hand-made vocabulary")
-    print(f"# machine: {_cpu_name()}, {__import__('os').cpu_count()} cores visible, TF "
-          f"{tf.__version__}, Keras {keras.__version__}; GPUs: "
-          f"{len(tf.config.list_physical_devices('GPU'))}")
-    photo = image[None].astype("float32")
-    chosen = args.text_phases.split(",")
-    phases = {
-        "keras-hub predict": lambda i: segmenter.predict(
-            {"images": photo, "prompts": ["a cat"]}, verbose=0),
-        "segment 1 text": lambda i: text_seg.segment(image, "a cat", score_threshold=0.0),
-        "segment 2 texts": lambda i: text_seg.segment(image, ["a cat", "a dog"],
-                                                      score_threshold=0.0),
-    }
-    phases = {name: fn for name, fn, key in zip(phases, phases.values(),
-                                                ("predict", "segment", "segment2"))
-              if key in chosen}
-    for dtype in [d for d in args.dtypes.split(",") if d and d != "float32"]:
-        low = TextSegmenter(segmenter, dtype=dtype)
-        phases[f"segment {dtype}"] = lambda i, low=low: low.segment(image, "a cat",
-                                                                    score_threshold=0.0)
-    results = _timed(phases, args.repeats)
-    base_name = next(iter(results))  # keras-hub predict unless left out
-    base = results[base_name][1]
-    print(f"\n| phase | first call s | median s | vs {base_name} | peak RSS MB |")
-    print("|---|---|---|---|---|")
-    for name, (first, median, peak) in results.items():
-        print(f"| {name} | {first:.3f} | {median:.3f} | {median / base:.2f}x | {peak:.0f} |")
-    return 0
 
 
 if __name__ == "__main__":
