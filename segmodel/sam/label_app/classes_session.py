@@ -107,7 +107,7 @@ class ClassLabelSession(LabelSession):
             return "labelled"
         if name in self._skipped:
             return "skipped"
-        return "unreadable" if name in self._unreadable else "todo"
+        return "unreadable" if name in self.photos.unreadable else "todo"
 
     def progress(self):
         """{"labelled", "skipped", "unreadable", "todo", "total": images; "classes":
@@ -194,7 +194,7 @@ class ClassLabelSession(LabelSession):
         not saved). An image not labelled yet gets the model's pre-label (if a model)."""
         self.path(name)
         if name not in self._counts and self.model is not None:
-            if name in self._unreadable:
+            if name in self.photos.unreadable:
                 return []
             try:
                 return self.model.page_objects(name, self.load_pixels)

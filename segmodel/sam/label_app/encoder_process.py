@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-from segmodel.sam.prompting.predictor import ImageEmbedding
+from segmodel.sam.prompting.embedding import ImageEmbedding
 
 
 def _serve(preset, dtype, niceness, conn):

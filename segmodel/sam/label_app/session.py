@@ -7,39 +7,28 @@ OUT/annotations/skipped.json (a file `build_records` never reads), "unreadable" 
 cannot be decoded, else "todo". Stopping the server loses at most the clicks on the current
 image, and starting it again on the same folders shows the same statuses.
 
-Names are the file names found in the photo folder when the session starts. Every request
-names an image by one of them; anything else (`..`, absolute paths, sub-folders, a symlink
-leading out of the folder, a file added later) is `NotFound`, so no request can read or write
-outside the two folders.
+Images are named by the file names in the photo folder (`photo_folder.PhotoFolder`: any
+other name is `NotFound`, so no request can read or write outside the two folders).
 """
 
-import os
-import pathlib
 import threading
 import time
 
-from PIL import Image
-
-from segdata.formats.pets.labelled import IMAGE_SUFFIXES, LabelledFolder, sample_name
+from segdata.formats.pets.labelled import LabelledFolder, sample_name
 from segdata.io.atomic import write_json_atomic
 from segmodel.sam.label_app.embedding_cache import EmbeddingCache
-from segmodel.sam.label_app.masks_io import (  # noqa: F401 - NotFound etc. are imported from here
+from segmodel.sam.label_app.masks_io import (
     BadRequest,
-    NotFound,
     check_classes,
     edited_masks,
-    encode_png,
     json_load,
     short_floats,
     split_sources,
     union,
 )
+from segmodel.sam.label_app.photo_folder import PhotoFolder, existing_folder
 from segmodel.sam.labelling import entries as labelling
-from segmodel.sam.prompting import files
 
-# Formats every browser draws; others (TIFF) are sent as PNG.
-_BROWSER_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
-                  ".gif": "image/gif", ".bmp": "image/bmp", ".webp": "image/webp"}
 SKIPPED_FILE = "skipped.json"
 
 
@@ -61,19 +50,15 @@ class LabelSession:
     def __init__(self, images_dir, output_dir, predictor, outline_width=2, cache_size=4,
                  encoder=None, classes=None):
         self.classes = classes  # a one-class ClassList names the objects; None: no "class"
-        self.images_dir = pathlib.Path(images_dir).expanduser().resolve()
-        if not self.images_dir.is_dir():
-            raise FileNotFoundError(f"Photo folder {self.images_dir} does not exist; pass the "
-                                    "folder holding the photos to label with --images.")
+        self.images_dir = existing_folder(images_dir)
         self.folder = self._open_folder(output_dir, outline_width)
         self.coco = self._open_coco(output_dir)
         if self.folder.root == self.images_dir or self.folder.images_dir == self.images_dir:
             raise ValueError(f"--output-dir {self.folder.root} would write into the photo "
                              "folder; choose a separate output folder.")
-        self.names = self._scan()
+        self.photos = PhotoFolder(self.images_dir)
+        self.names = list(self.photos.names)
         self.predictor = predictor
-        self._sizes = {n: self._read_size(n) for n in self.names}
-        self._unreadable = {n for n, s in self._sizes.items() if s is None}
         self._skipped_path = self.folder.annotations_dir / SKIPPED_FILE
         self._skipped = self._read_skipped()
         self._state_lock = threading.Lock()
@@ -91,32 +76,11 @@ class LabelSession:
 
         return PetsCoco(output_dir, self.classes.names[0] if self.classes else "pet")
 
-    # -- the photo folder -------------------------------------------------------------------
-
-    def _scan(self):
-        names, stems = [], {}
-        for name in sorted(os.listdir(self.images_dir)):
-            path = self.images_dir / name
-            if (name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES)
-                    or not path.is_file() or not self._inside(path)):
-                continue
-            stem = sample_name(name)
-            if stem in stems:
-                raise ValueError(f"{stems[stem]} and {name} in {self.images_dir} would both be "
-                                 f"sample {stem!r} in the output; rename one of them.")
-            stems[stem] = name
-            names.append(name)
-        if not names:
-            raise ValueError(f"No photos in {self.images_dir} (looked for "
-                             f"{', '.join(IMAGE_SUFFIXES)}).")
-        return names
-
-    def _inside(self, path):
-        return path.resolve().parent == self.images_dir
+    # -- the photo folder (PhotoFolder) ----------------------------------------------------
 
     def image_size(self, name):
         """(width, height) of photo `name` as read at the start, or None (unreadable)."""
-        return self._sizes.get(name)
+        return self.photos.image_size(name)
 
     @property
     def predict_lock(self):
@@ -124,43 +88,16 @@ class LabelSession:
         return self._predict_lock
 
     def path(self, name):
-        """The photo file of `name`, or NotFound. Re-checked on every use, so a symlink
-        swapped in after the start does not lead out of the folder."""
-        if not isinstance(name, str) or name not in self._sizes:
-            raise NotFound(f"No image {name!r} in {self.images_dir}.")
-        path = self.images_dir / name
-        if not path.is_file() or not self._inside(path):
-            raise NotFound(f"No image {name!r} in {self.images_dir}.")
-        return path
-
-    def _read_size(self, name):
-        try:
-            with Image.open(self.images_dir / name) as img:
-                return img.size  # (width, height) of the stored pixels, EXIF not applied
-        except (OSError, ValueError):
-            return None
+        """The photo file of `name`, or NotFound (`PhotoFolder.path`)."""
+        return self.photos.path(name)
 
     def load_pixels(self, name):
         """uint8 `[H, W, 3]` as SAM and build_records see it (no EXIF rotation)."""
-        try:
-            return files.load_image(self.path(name))
-        except ValueError:
-            self._unreadable.add(name)
-            raise
+        return self.photos.load_pixels(name)
 
     def image_bytes(self, name):
-        """(bytes, content type) for the page: the file itself when a browser shows its
-        pixels unchanged, else a PNG of the pixels (TIFF, or a JPEG with an EXIF rotation,
-        which browsers apply but SAM and the records do not)."""
-        path = self.path(name)
-        if name in self._unreadable:
-            raise BadRequest(f"{name} cannot be decoded as an image; skip it.")
-        suffix = path.suffix.lower()
-        with Image.open(path) as img:
-            rotated = img.getexif().get(0x0112, 1) != 1
-        if suffix in _BROWSER_TYPES and not rotated:
-            return path.read_bytes(), _BROWSER_TYPES[suffix]
-        return encode_png(self.load_pixels(name)), "image/png"
+        """(bytes, content type) for the page (`PhotoFolder.image_bytes`)."""
+        return self.photos.image_bytes(name)
 
     # -- statuses ---------------------------------------------------------------------------
 
@@ -175,7 +112,7 @@ class LabelSession:
             return "labelled"
         if name in self._skipped:
             return "skipped"
-        if name in self._unreadable:
+        if name in self.photos.unreadable:
             return "unreadable"
         return "todo"
 
@@ -183,7 +120,7 @@ class LabelSession:
         """[{"name", "status", "width", "height"}] in name order (sizes null if unreadable)."""
         out = []
         for name in self.names:
-            width, height = self._sizes[name] or (None, None)
+            width, height = self.photos.image_size(name) or (None, None)
             out.append({"name": name, "status": self.status(name), "width": width,
                         "height": height})
         return out
@@ -209,7 +146,7 @@ class LabelSession:
         self.path(name)
         following = self.next_todo(after=name)
         self.cache.schedule([k for k in (name, following)
-                             if k is not None and k not in self._unreadable])
+                             if k is not None and k not in self.photos.unreadable])
 
     def _objects(self, name, objects):
         # No image_size: coordinates off the image get SamPredictor's own message.
@@ -256,7 +193,7 @@ class LabelSession:
 
     def edited_masks(self, name, objects):
         """Request objects -> (objects without "mask_png", list of bool masks or None)."""
-        return edited_masks(name, self._sizes.get(name), objects)
+        return edited_masks(name, self.photos.image_size(name), objects)
 
     def accept(self, name, objects):
         """Write the trimap of the objects' union (each object's `mask_png` if sent, else

@@ -15,13 +15,15 @@
                                    object shows in the mask (no overlaps, no ignore band)
   OUT/annotations/parts/NAME.json  the image's part of the two JSON files (the source of truth)
 
-Cost per accept is bounded by the image, not the folder: `write` writes the image, the mask
-and the image's part (bytes independent of how many images the folder holds). prompts.json
-and instances.json are derived from the parts: rebuilt inside `write` (refresh_seconds 0,
-what the labelling page uses), or at most once per `refresh_seconds` in a background timer,
-and on `close`. A rebuild serialises only the parts that changed and joins the cached JSON
-text of the others, so it is one file write over the folder (a few ms at 1,000 images). A
-folder opened with stale derived files (a killed process) rebuilds them at once.
+`write` checks and paints an accept first (`masks_accept.prepare_accept`: nothing is written
+when it fails). Cost per accept is bounded by the image, not the folder: `write` writes the
+image, the mask and the image's part (bytes independent of how many images the folder
+holds). prompts.json and instances.json are derived from the parts: rebuilt inside `write`
+(refresh_seconds 0, what the labelling page uses), or at most once per `refresh_seconds` in
+a background timer, and on `close`. A rebuild serialises only the parts that changed and
+joins the cached JSON text of the others, so it is one file write over the folder (a few ms
+at 1,000 images). A folder opened with stale derived files (a killed process) rebuilds them
+at once.
 
 Consistency: every file is written to a temporary name and renamed. One accept's renames
 (image, mask, part) are listed first in a journal (parts/journal/NAME.json), which the next
@@ -32,28 +34,17 @@ image leave the last accept's image, mask and part, and flush builds both JSON f
 one snapshot of the parts. Crash safety is against a killed process, not power loss (no fsync).
 """
 
-import io
 import json
 import pathlib
 import threading
-import uuid
 
 import numpy as np
-from PIL import Image
 
-from segdata.formats.base import IGNORE_LABEL
 from segdata.formats.pets.labelled import sample_name, trimap_from_mask
-from segdata.formats.pets.samples import prepare_image
 from segdata.io.atomic import write_json_atomic, write_text_atomic
 from segmodel.sam.labelling import coco_output, journal
 from segmodel.sam.labelling.classes import COCO_ID_OFFSET, folder_classes
-from segmodel.sam.labelling.painting import paint_mask, visible_masks
-
-
-def _png(array):
-    out = io.BytesIO()
-    Image.fromarray(array, mode="L").save(out, format="PNG")
-    return out.getvalue()
+from segmodel.sam.labelling.masks_accept import prepare_accept
 
 
 class MasksFolder:
@@ -242,21 +233,6 @@ class MasksFolder:
             self._timer.start()
 
     # -- accept ------------------------------------------------------------------------
-    def _object(self, obj, name, index, size):
-        if "category_id" in obj:
-            train_id = int(obj["category_id"])
-            if not 1 <= train_id <= len(self.classes):
-                raise ValueError(f"{name}: object {index} has category_id {train_id}; the "
-                                 f"classes are 1..{len(self.classes)} {list(self.classes.names)}")
-        else:
-            train_id = self.classes.train_id(obj.get("class"), f"{name}: object {index} class")
-        mask = np.asarray(obj["mask"])
-        if mask.shape != tuple(size):
-            raise ValueError(f"{name}: object {index}'s mask is {mask.shape} but the image is "
-                             f"{tuple(size)} (HxW)")
-        return {"mask": mask.astype(bool), "category_id": train_id,
-                "score": obj.get("score"), "prompt": obj.get("prompt")}
-
     def write(self, name, image_path, objects, *, prompts=None):
         """Accept one image: copy it, write its mask and its part (replacing an earlier label).
 
@@ -273,35 +249,14 @@ class MasksFolder:
 
         Raises:
           ValueError: naming the image, when every mask is empty (never written), a mask has
-            the wrong size, a class is unknown, the image is unreadable or its name unusable.
+            the wrong size, a class is unknown, the image is unreadable or its name unusable
+            (`masks_accept.prepare_accept`, before anything is written).
         """
-        stem = sample_name(name)
-        if not stem or stem.startswith(".") or any(c.isspace() for c in stem):
-            raise ValueError(f"image name {name!r} cannot be a sample name: it must not be "
-                             "empty, start with '.', or contain spaces; rename the image")
-        try:
-            jpeg, (width, height), _ = prepare_image(pathlib.Path(image_path).read_bytes())
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{name}: cannot read image {image_path} ({err})") from None
-        objects = [self._object(o, name, i, (height, width)) for i, o in enumerate(objects)]
-        if not any(o["mask"].any() for o in objects):
-            raise ValueError(f"{name}: every object's mask is empty; an all-background mask "
-                             "would teach the model the image has no objects, so it is not "
-                             "written")
-        label = paint_mask([(o["mask"], o["category_id"]) for o in objects], (height, width),
-                           self.ignore_width)
-        # The COCO instances hold what the mask shows: each object's visible pixels (later
-        # objects on top, the ignore band left out), so `--format masks` and `--format coco`
-        # of this folder give the same records.
-        visible = visible_masks([o["mask"] for o in objects], label != IGNORE_LABEL)
-        part = coco_output.image_part(
-            f"{stem}.jpg", (height, width),
-            [dict(o, mask=v, object_mask=o["mask"]) for o, v in zip(objects, visible)])
-        part["prompts"] = prompts
-        part["token"] = uuid.uuid4().hex
+        stem, jpeg, mask_png, part = prepare_accept(name, image_path, objects, self.classes,
+                                                    self.ignore_width, prompts)
         image_out, mask_out = self._paths(stem)
         part_text = json.dumps(part, default=coco_output.jsonable) + "\n"
-        payloads = [(image_out, jpeg), (mask_out, _png(label)),
+        payloads = [(image_out, jpeg), (mask_out, mask_png),
                     (self._part_path(stem), part_text.encode("utf-8"))]
         with self._locked():
             unchanged = self._parts_stamp is not None and self._parts_stamp == self._stamp()

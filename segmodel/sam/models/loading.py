@@ -1,4 +1,5 @@
-"""Loading keras-hub SAM presets (see segmodel.models.presets) and running the encoder in a dtype."""
+"""Loading keras-hub SAM presets (see segmodel.models.presets), checking a loaded SAM can be
+prompted, and running its encoder in a dtype."""
 
 from segmodel.models.presets import global_policy, load_task
 
@@ -15,6 +16,32 @@ def load_segmenter(preset, **kwargs):
 
     return load_task(keras_hub.models.SAMImageSegmenter, preset, kind="SAM",
                      example="sam_base_sa1b", **kwargs)
+
+
+def check_segmenter(segmenter, dtype):
+    """The backbone of `segmenter` after checking `SamPredictor(segmenter, dtype)` can use it:
+    TypeError unless it is a SAMImageSegmenter, ValueError for an unknown `dtype` or a
+    prompt encoder that does not compute in float32."""
+    backbone = getattr(segmenter, "backbone", None)
+    if not all(hasattr(backbone, a) for a in ("image_encoder", "prompt_encoder",
+                                                "mask_decoder")):
+        raise TypeError(
+            f"SamPredictor needs a keras_hub.models.SAMImageSegmenter, got "
+            f"{type(segmenter).__name__}."
+        )
+    if dtype not in POLICIES:
+        raise ValueError(
+            f"dtype must be one of {[d for d in POLICIES if d]} or None, got "
+            f"{dtype!r}."
+        )
+    if backbone.prompt_encoder.compute_dtype != "float32":
+        raise ValueError(
+            "The segmenter's prompt encoder computes in "
+            f"{backbone.prompt_encoder.compute_dtype}; keras-hub's SAMPromptEncoder "
+            "only works in float32 on TensorFlow. Load the model under the float32 "
+            "policy and pass dtype='bfloat16' or 'float16' to SamPredictor instead."
+        )
+    return backbone
 
 
 def encoder_in_precision(encoder, dtype):

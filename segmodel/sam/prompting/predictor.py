@@ -9,16 +9,14 @@ prediction's low-res logits as a mask prompt; `predict_batch` decodes B independ
 against the cached embedding in one call (what the automatic mask generator builds on).
 """
 
-import dataclasses
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from segmodel.sam.models import loading
-from segmodel.sam.prompting import files, shared_decoder
 from segmodel.sam.prompting import geometry as transforms
 from segmodel.sam.prompting import prompts as prompt_lib
+from segmodel.sam.prompting import shared_decoder
+from segmodel.sam.prompting.embedding import ImageEmbedding, encode_image
 
 
 class SamPredictor:
@@ -41,25 +39,7 @@ class SamPredictor:
     """
 
     def __init__(self, segmenter, dtype=None):
-        backbone = getattr(segmenter, "backbone", None)
-        if not all(hasattr(backbone, a) for a in ("image_encoder", "prompt_encoder",
-                                                    "mask_decoder")):
-            raise TypeError(
-                f"SamPredictor needs a keras_hub.models.SAMImageSegmenter, got "
-                f"{type(segmenter).__name__}."
-            )
-        if dtype not in loading.POLICIES:
-            raise ValueError(
-                f"dtype must be one of {[d for d in loading.POLICIES if d]} or None, got "
-                f"{dtype!r}."
-            )
-        if backbone.prompt_encoder.compute_dtype != "float32":
-            raise ValueError(
-                "The segmenter's prompt encoder computes in "
-                f"{backbone.prompt_encoder.compute_dtype}; keras-hub's SAMPromptEncoder "
-                "only works in float32 on TensorFlow. Load the model under the float32 "
-                "policy and pass dtype='bfloat16' or 'float16' to SamPredictor instead."
-            )
+        backbone = loading.check_segmenter(segmenter, dtype)
         self.segmenter = segmenter
         self.dtype = dtype or "float32"
         self._prompt_encoder = backbone.prompt_encoder
@@ -286,16 +266,10 @@ class SamPredictor:
           image: as for `set_image`.
 
         Returns:
-          An `ImageEmbedding` (embedding float32 `[1, E, E, C]` plus the two sizes).
+          An `ImageEmbedding` (embedding float32 `[1, E, E, C]` plus the two sizes; see
+          `embedding.encode_image`).
         """
-        if isinstance(image, (str, os.PathLike)):
-            image = files.load_image(image)
-        image = files.check_image_array(image)
-        resized = transforms.resize_longest_side(image, self.image_size)
-        padded = transforms.pad_to_square(resized, self.image_size)
-        return ImageEmbedding(embedding=self._encode(tf.constant(padded[None])),
-                              original_size=(int(image.shape[0]), int(image.shape[1])),
-                              input_size=(int(resized.shape[0]), int(resized.shape[1])))
+        return encode_image(image, self.image_size, self._encode)
 
     def set_embedding(self, image_embedding):
         """Make an `ImageEmbedding` from `encode` the current image (no encoder run)."""
@@ -306,14 +280,3 @@ class SamPredictor:
         self.original_size = image_embedding.original_size
         self.input_size = image_embedding.input_size
 
-
-@dataclasses.dataclass(frozen=True)
-class ImageEmbedding:
-    """One image's encoder output, as cached by `SamPredictor.set_image`.
-
-    embedding: float32 tf.Tensor `[1, E, E, C]`; original_size: (H, W) of the photo;
-    input_size: (h, w) of the resized photo inside the padded encoder input.
-    """
-    embedding: object
-    original_size: tuple
-    input_size: tuple
