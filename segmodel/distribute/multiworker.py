@@ -46,16 +46,15 @@ from segmodel.distribute.worker_input import (
 )
 from segmodel.training import callbacks as cb
 from segmodel.training import runinfo
-from segmodel.training.config import make_config
-from segmodel.training.loop import (
-    TrainingDiverged,
+from segmodel.training.build import (
     check_model,
     compile_model,
-    diverged_message,
     make_model,
     make_optimizer,
     pick_splits,
 )
+from segmodel.training.config import make_config
+from segmodel.training.loop import TrainingDiverged, diverged_message
 from segmodel.training.metrics import make_loss, make_metrics
 from segmodel.training.precision import set_precision
 from segmodel.training.run_folder import prepare_run_dir
