@@ -184,7 +184,7 @@ def step_time(steps=12, batch=8, crop=(192, 256), num_classes=11, rounds=2):
     import tensorflow as tf
 
     from segmodel.models.builtin import build_model
-    from segmodel.training.loop import make_loss
+    from segmodel.training.metrics import make_loss
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch * 4, *crop, 3)).astype("float32")

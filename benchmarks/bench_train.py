@@ -102,8 +102,7 @@ def main(argv=None):
 
     import segdata
     from segmodel.models.builtin import build_model
-    from segmodel.training import loop as training
-    from segmodel.training import precision
+    from segmodel.training import build, precision
 
     tmp = None
     if args.records is None:
@@ -115,8 +114,8 @@ def main(argv=None):
     print(f"device: {'GPU ' + str(gpus) if gpus else 'CPU'}; model {args.model}, "
           f"{args.image_size} px, batch {batch}; tensorflow {tf.__version__}", flush=True)
 
-    _, val_split = training.pick_splits(segdata.read_manifest(args.records))
-    pipeline, _ = training.make_datasets(args.records, size, batch, val_split=val_split, seed=0)
+    _, val_split = build.pick_splits(segdata.read_manifest(args.records))
+    pipeline, _ = build.make_datasets(args.records, size, batch, val_split=val_split, seed=0)
     pipeline = pipeline.repeat()
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in
                    segdata.load_dataset(args.records, "train", image_size=size, batch_size=256)])
@@ -130,7 +129,7 @@ def main(argv=None):
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
         model = build_model(args.model, image_size=size)
-        training.compile_model(model, training.make_optimizer("adam", 1e-3, schedule="constant"))
+        build.compile_model(model, build.make_optimizer("adam", 1e-3, schedule="constant"))
         return model
 
     model = compiled("float32")
@@ -184,7 +183,7 @@ def bench_families(args):
 
     from segmodel.models import hub as hub_models
     from segmodel.models.builtin import build_model
-    from segmodel.training import loop as training
+    from segmodel.training import build
 
     tmp = None
     if args.preset_dir is None:
@@ -208,7 +207,7 @@ def bench_families(args):
             opts = options(args.preset_dir)
             model = (hub_models.build_hub_model(name, size, 3, **opts) if opts
                      else build_model(name, image_size=size))
-            training.compile_model(model, training.make_optimizer("adamw", 1e-3))
+            build.compile_model(model, build.make_optimizer("adamw", 1e-3))
             params = model.count_params()
             times[policy] = timed_fit(model, data, args.steps, batch)
             print(f"{label}, {policy}: {times[policy]:.3f} s/step", flush=True)

@@ -16,7 +16,7 @@ _LAZY = {
     "TrainingDiverged": "segmodel.training.loop",
     "make_loss": "segmodel.training.metrics",
     "make_metrics": "segmodel.training.metrics",
-    "make_optimizer": "segmodel.training.loop",
+    "make_optimizer": "segmodel.training.build",
     "make_strategy": "segmodel.distribute.strategy",
     "set_precision": "segmodel.training.precision",
     "export_saved_model": "segmodel.serving.export",

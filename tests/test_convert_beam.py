@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("apache_beam", reason="the beam extra (pip install 'segkit[beam]') is needed")
 
-from segdata.records import beam_convert  # noqa: E402
+from segdata.records import beam_convert, beam_shards  # noqa: E402
 from segdata.records.convert import BuildError, StrictError, build_records  # noqa: E402
 from segmodel.cli import build_records as build_records_tool  # noqa: E402
 
@@ -66,13 +66,13 @@ def _failing_write(element, tmp, prefix, compression):
     (split, shard), _ = element
     if split == "train" and shard == 1:
         raise OSError("disk full (planted)")
-    return beam_convert.__dict__["_real_write_shard"](element, tmp, prefix, compression)
+    return beam_shards.__dict__["_real_write_shard"](element, tmp, prefix, compression)
 
 
 def test_failed_pipeline_leaves_no_manifest_and_keeps_the_old_set(quirky, tmp_path,
                                                                    monkeypatch, capsys):
-    monkeypatch.setitem(beam_convert.__dict__, "_real_write_shard", beam_convert._write_shard)
-    monkeypatch.setattr(beam_convert, "_write_shard", _failing_write)
+    monkeypatch.setitem(beam_shards.__dict__, "_real_write_shard", beam_shards.write_shard)
+    monkeypatch.setattr(beam_shards, "write_shard", _failing_write)
     fresh = tmp_path / "fresh"
     assert build_records_tool.main(["--data-dir", str(quirky), "--output-dir", str(fresh),
                                     "--runner", "beam", "--num-shards", "3"]) == 1

@@ -17,7 +17,7 @@ from PIL import Image
 
 from segmodel import testing
 from segmodel.models import hub as hub_models
-from segmodel.training import finetune
+from segmodel.training import build, finetune
 from segmodel.training import loop as training
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_frozen_encoder_and_its_learning_rate(presets):
     model = hub_models.build_hub_model("unet", SIZE, 3, backbone_preset=presets["resnet"])
     encoder, head = hub_models.backbone_layer(model), model.get_layer("logits")
     opt = finetune.scale_backbone_rate(keras.optimizers.AdamW(1e-2), model, 1e-3)
-    training.compile_model(model, opt)
+    build.compile_model(model, opt)
     finetune.prepare_optimizer(model)
     x = np.random.default_rng(0).uniform(0, 255, (4, SIZE, SIZE, 3)).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 3, (4, SIZE, SIZE, 1)).astype(np.uint8)

@@ -8,7 +8,7 @@ import keras
 import pytest
 
 from segmodel.cli import main as segkit
-from segmodel.training import loop
+from segmodel.training import build, loop
 
 SIZE = (32, 32)
 COMMON = dict(model="unet", image_size=SIZE, batch_size=4, epochs=1, seed=1,
@@ -41,20 +41,20 @@ class FirstLoss(keras.callbacks.Callback):
 
 
 def _first_batch(records):
-    train_ds, _ = loop.make_datasets(str(records), SIZE, COMMON["batch_size"], seed=1)
+    train_ds, _ = build.make_datasets(str(records), SIZE, COMMON["batch_size"], seed=1)
     return next(iter(train_ds))
 
 
 def test_first_batch_loss_equals_the_earlier_models(records, earlier, tmp_path):
     x, y = _first_batch(records)
     model = keras.models.load_model(earlier, compile=False)
-    loop.compile_model(model, loop.make_optimizer(), 3, 0)
+    build.compile_model(model, build.make_optimizer(), 3, 0)
     expected = float(model.compute_loss(x=x, y=y, y_pred=model(x, training=True)))
 
     # A fresh start (the run's own seeded initialisation) is another model.
     keras.utils.set_random_seed(COMMON["seed"])
-    fresh = loop.make_model("unet", SIZE, 3, COMMON["model_options"])
-    loop.compile_model(fresh, loop.make_optimizer(), 3, 0)
+    fresh = build.make_model("unet", SIZE, 3, COMMON["model_options"])
+    build.compile_model(fresh, build.make_optimizer(), 3, 0)
     assert abs(float(fresh.compute_loss(x=x, y=y, y_pred=fresh(x, training=True)))
                - expected) > 1e-3
 

@@ -7,130 +7,36 @@ worker, in candidate order, with TensorFlow's TFRecordWriter. So
 every shard, its SHA-256 and the manifest (all but its "build" entry) equal a local build's.
 
     candidates-*.jsonl --FlatMap(read)--> Reshuffle --Map(encode_sample)--> ((split, shard),
-    (index, SampleResult)) --GroupByKey--> Map(_write_shard): sort by index, write the part
+    (index, SampleResult)) --GroupByKey--> Map(write_shard): sort by index, write the part
     file and a summary JSON (count, pixels, SHA-256, skipped/repaired with their index)
 
-(TFDS's Beam writer, with our file names and order, which `WriteToTFRecord` cannot give.) The
+(TFDS's Beam writer, with our file names and order, which `WriteToTFRecord` cannot give; the
+steps are in `segdata.records.beam_shards`.) The
 launcher then reads the summaries, names the non-empty shards (`sharding.split_entry`), writes
 the TFDS metadata and the manifest, and installs `.OUT.tmp-<pid>` as OUT, manifest last; a
 failed pipeline leaves no manifest. Paths go through tf.io.gfile (segdata.io.fsio), so the source
 and OUT may be URLs (gs:// on Dataflow). apache_beam is imported only when this runs.
 """
 
-import dataclasses
 import json
 import os
 import pathlib
 import shlex
 import time
-import uuid
 
-from segdata.formats.base import Sample
-from segdata.formats.pets.layout import Sample as PetsSample
 from segdata.io import fsio
-from segdata.records import build_plan, convert, encode, sharding, tfds_meta
+from segdata.records import beam_shards, build_plan, convert, sharding, tfds_meta
 from segdata.records import manifest as manifest_mod
+from segdata.records.beam_shards import WORK_DIR, join
 from segdata.records.build_plan import BuildError
 
 DEFAULT_BEAM_OPTIONS = ("--runner=DirectRunner",)
 INSTALL_HINT = ("pip install 'segkit[beam]' (or pip install 'apache-beam~=2.77') on this "
                 "machine and on the workers")
-_WORK = ".beam"  # in the temporary folder: candidate list and shard summaries
-CANDIDATES_PER_FILE = 10_000  # the candidate list is read in parallel, one file per task
 
 
 class PipelineError(RuntimeError):
     """The Beam pipeline failed; nothing was installed. The message names the runner and cause."""
-
-
-_is_remote, _write_bytes = fsio.is_remote, fsio.write_bytes  # used on both sides
-
-
-def _join(folder, name):
-    return f"{str(folder).rstrip('/')}/{name}"
-
-
-def _gfile():
-    import tensorflow as tf
-
-    return tf.io.gfile
-
-
-def _read_lines(path):
-    with _gfile().GFile(path, "r") as fh:
-        return fh.read().splitlines()
-
-
-def _encode(line, decoder=None):
-    """A candidates.jsonl line -> ((split, shard), (candidate index, SampleResult)).
-
-    decoder: the dataset's MaskDecoder (None for Pets), as the local runner uses it."""
-    c = json.loads(line)
-    if decoder is None:
-        sample = PetsSample(**c["sample"])
-    else:
-        fields = dict(c["sample"])
-        fields["annotations"] = tuple(fields.get("annotations") or ())
-        sample = Sample(**fields)
-    result = encode.encode_sample(sample, decoder)
-    return (c["split"], c["shard"]), (c["index"], result)
-
-
-def _write_shard(element, tmp, prefix, compression, num_classes=3):
-    """Write one planned shard from one worker, records in candidate order -> its summary dict.
-
-    The part file and the summary (`.beam/{split}-{shard}.json`) are each staged under a unique
-    name and renamed, so a retried or speculative bundle never leaves a half-written file.
-    """
-    import tensorflow as tf
-
-    (split, shard), items = element
-    part = _join(tmp, sharding.part_name(prefix, split, shard))
-    options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
-    stage = f"{part}.tmp-{uuid.uuid4().hex}"
-    writer, count, pixels, outcomes, stats, sizes = None, 0, [0] * num_classes, [], {}, {}
-    try:
-        for index, result in sorted(items, key=lambda item: item[0]):
-            if result.skipped:
-                outcomes.append([index, "skipped", result.name, result.skipped])
-            elif result.repaired:
-                outcomes.append([index, "repaired", result.name, result.repaired])
-            if not result.skipped:
-                outcomes += [[index, "dropped", result.name, r]
-                             for r in getattr(result, "dropped", ())]
-            if result.example is None:
-                continue
-            if writer is None:  # as SplitPlan: no file for a shard whose samples were all skipped
-                writer = tf.io.TFRecordWriter(stage, options)
-            writer.write(result.example)
-            count += 1
-            pixels = [a + b for a, b in zip(pixels, result.class_pixel_counts)]
-            sharding.add_stats(stats, getattr(result, "stats", ()))
-            size = "x".join(map(str, sharding.example_size(result.example)))
-            sizes[size] = sizes.get(size, 0) + 1
-        if writer is not None:
-            writer.close()
-            tf.io.gfile.rename(stage, part, overwrite=True)
-    finally:
-        if tf.io.gfile.exists(stage):
-            tf.io.gfile.remove(stage)
-    _count("records", count)  # live progress in the runner's UI (Dataflow's job page)
-    _count("skipped", sum(o[1] == "skipped" for o in outcomes))
-    _count("repaired", sum(o[1] == "repaired" for o in outcomes))
-    summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
-               "outcomes": outcomes, "stats": stats,
-               "image_sizes": sizes}
-    if count:
-        summary["sha256"], summary["bytes"] = fsio.sha256_and_size(part)
-    _write_bytes(_join(_join(tmp, _WORK), f"{split}-{shard:05d}.json"),
-                 json.dumps(summary).encode())
-    return summary
-
-
-def _count(name, n):
-    from apache_beam.metrics import Metrics
-
-    Metrics.counter("segkit", name).inc(n)
 
 
 def _pipeline_options(beam_options):
@@ -144,39 +50,22 @@ def _pipeline_options(beam_options):
     return options, options.view_as(StandardOptions).runner or "DirectRunner"
 
 
-def _write_candidates(plan, tmp):
-    """One JSON line per candidate sample (split, planned shard, index in split, Sample), in
-    files of CANDIDATES_PER_FILE lines -> their paths. Written with tf.io.gfile, read back the
-    same way, so the pipeline needs no Beam IO connector for the output filesystem."""
-    lines = []
-    for split, split_plan in plan.plans.items():
-        for index, sample in enumerate(split_plan.samples):
-            lines.append(json.dumps({"split": split, "index": index,
-                                     "shard": sharding.shard_index(split_plan.bounds, index),
-                                     "sample": dataclasses.asdict(sample)}))
-    paths = []
-    for start in range(0, len(lines), CANDIDATES_PER_FILE):
-        paths.append(_join(_join(tmp, _WORK), f"candidates-{len(paths):05d}.jsonl"))
-        _write_bytes(paths[-1], "\n".join(lines[start:start + CANDIDATES_PER_FILE]).encode())
-    return paths
-
-
 def _run_pipeline(plan, tmp, candidates, options, runner):
     import apache_beam as beam
 
     prefix, compression = plan.options["prefix"], plan.options["compression"]
-    # Pets keeps _write_shard's original call (3 classes, the default).
+    # Pets keeps write_shard's original call (3 classes, the default).
     extra = {} if plan.format == "pets" else {"num_classes": len(plan.classes)}
     try:
         with beam.Pipeline(options=options) as p:
             _ = (p
                  | "CandidateFiles" >> beam.Create(candidates)
-                 | "Candidates" >> beam.FlatMap(_read_lines)
+                 | "Candidates" >> beam.FlatMap(beam_shards.read_lines)
                  | "Spread" >> beam.Reshuffle()  # few small files: give every worker samples
-                 | "Encode" >> (beam.Map(_encode) if plan.decoder is None
-                                else beam.Map(_encode, decoder=plan.decoder))
+                 | "Encode" >> (beam.Map(beam_shards.encode_candidate) if plan.decoder is None
+                                else beam.Map(beam_shards.encode_candidate, decoder=plan.decoder))
                  | "ByShard" >> beam.GroupByKey()
-                 | "WriteShard" >> beam.Map(_write_shard, tmp=tmp, prefix=prefix,
+                 | "WriteShard" >> beam.Map(beam_shards.write_shard, tmp=tmp, prefix=prefix,
                                             compression=compression, **extra))
     except Exception as e:  # noqa: BLE001 - runners wrap worker errors in many types
         cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
@@ -187,7 +76,7 @@ def _run_pipeline(plan, tmp, candidates, options, runner):
 def _collect(plan, tmp):
     """Read the shard summaries -> ({split: manifest entry}, skipped, repaired, dropped), in
     local order."""
-    gfile = _gfile()
+    gfile = beam_shards.gfile()
     splits, skipped, repaired, dropped = {}, plan.missing_skips(), [], []
     for split, split_plan in plan.plans.items():
         counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
@@ -196,7 +85,7 @@ def _collect(plan, tmp):
         for shard, end in enumerate(split_plan.bounds):
             if end == (split_plan.bounds[shard - 1] if shard else 0):
                 continue  # no candidate planned here (an empty split)
-            path = _join(_join(tmp, _WORK), f"{split}-{shard:05d}.json")
+            path = join(join(tmp, WORK_DIR), f"{split}-{shard:05d}.json")
             if not gfile.exists(path):
                 raise PipelineError(f"the Beam pipeline finished without writing shard {shard} "
                                     f"of split {split!r} ({path}); nothing was installed")
@@ -215,8 +104,8 @@ def _collect(plan, tmp):
             lists[kind].append({"name": name, "reason": reason})
 
         def install(old_index, name, split=split, digests=digests):
-            gfile.rename(_join(tmp, sharding.part_name(plan.options["prefix"], split, old_index)),
-                         _join(tmp, name))
+            gfile.rename(join(tmp, sharding.part_name(plan.options["prefix"], split, old_index)),
+                         join(tmp, name))
             return digests[old_index]
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
@@ -227,7 +116,7 @@ def _collect(plan, tmp):
 
 def _old_manifest(out, plan, overwrite):
     """convert.check_output through tf.io.gfile (any filesystem)."""
-    gfile = _gfile()
+    gfile = beam_shards.gfile()
     if not gfile.exists(out):
         return None
     if not gfile.isdir(out):
@@ -236,7 +125,7 @@ def _old_manifest(out, plan, overwrite):
         return None
     old = None
     try:
-        with gfile.GFile(_join(out, manifest_mod.MANIFEST_NAME), "rb") as fh:
+        with gfile.GFile(join(out, manifest_mod.MANIFEST_NAME), "rb") as fh:
             old = json.loads(fh.read())
     except Exception:  # noqa: BLE001 - missing or unreadable: not a record set
         pass
@@ -247,23 +136,23 @@ def _old_manifest(out, plan, overwrite):
 
 def _install(tmp, out, manifest):
     """Move the finished `tmp` into place; manifest.json last."""
-    gfile = _gfile()
-    if not _is_remote(out):
+    gfile = beam_shards.gfile()
+    if not fsio.is_remote(out):
         # A local folder renames atomically: the local runner's own install.
         manifest_mod.write_manifest(tmp, manifest)
         convert.install_output(pathlib.Path(tmp), pathlib.Path(out))
         return
     # Object stores have no folder rename: retire the old set's manifest first (it then reads
     # as unfinished), move file by file, and write the new manifest last.
-    manifest_path = _join(out, manifest_mod.MANIFEST_NAME)
+    manifest_path = join(out, manifest_mod.MANIFEST_NAME)
     if gfile.exists(out):
         if gfile.exists(manifest_path):
             gfile.remove(manifest_path)
         gfile.rmtree(out)
     gfile.makedirs(out)
     for name in gfile.listdir(tmp):
-        gfile.rename(_join(tmp, name), _join(out, name), overwrite=True)
-    _write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+        gfile.rename(join(tmp, name), join(out, name), overwrite=True)
+    fsio.write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
     gfile.rmtree(tmp)
 
 
@@ -295,25 +184,25 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
                                  compression=compression, strict=strict, prefix=prefix,
                                  format=format, instances=instances, crowd=crowd)
     options, runner = _pipeline_options(beam_options)
-    gfile = _gfile()
-    out = output_dir if _is_remote(output_dir) else str(
+    gfile = beam_shards.gfile()
+    out = output_dir if fsio.is_remote(output_dir) else str(
         pathlib.Path(output_dir).expanduser().resolve())
     out = out.rstrip("/")
     old_manifest = _old_manifest(out, plan, overwrite)
     parent, name = out.rsplit("/", 1)
     parent = parent or "/"
     gfile.makedirs(parent)
-    if not _is_remote(out):
+    if not fsio.is_remote(out):
         convert.clean_stale(pathlib.Path(parent), name)
-    tmp = _join(parent, f".{name}.tmp-{os.getpid()}")
+    tmp = join(parent, f".{name}.tmp-{os.getpid()}")
     if gfile.exists(tmp):
         gfile.rmtree(tmp)
-    gfile.makedirs(_join(tmp, _WORK))
+    gfile.makedirs(join(tmp, WORK_DIR))
     try:
-        candidates = _write_candidates(plan, tmp)
+        candidates = beam_shards.write_candidates(plan, tmp)
         _run_pipeline(plan, tmp, candidates, options, runner)
         splits, skipped, repaired, dropped = _collect(plan, tmp)
-        gfile.rmtree(_join(tmp, _WORK))
+        gfile.rmtree(join(tmp, WORK_DIR))
         build_plan.check_strict(strict, skipped)
         manifest = build_plan.make_manifest(
             plan, splits, skipped, repaired,

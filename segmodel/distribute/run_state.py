@@ -1,4 +1,4 @@
-"""The multi-worker loop's bookkeeping (segmodel.distribute.multiworker): restoring its
+"""The multi-worker loop's bookkeeping (segmodel.distribute.worker_loop): restoring its
 checkpoint on every worker, and the chief's history.csv and TensorBoard scalars."""
 
 import os

@@ -3,7 +3,7 @@
 Keras 3's `fit` supports the default strategy and MirroredStrategy (one machine, several devices).
 For several machines, MultiWorkerMirroredStrategy needs a `strategy.run` loop (Keras 3's `fit` does
 not work there, keras-team/keras#20585): `segmodel.distribute.multiworker`, which reuses the model, loss,
-metrics and optimizer functions of `segmodel.training.loop`.
+metrics and optimizer functions of `segmodel.training.build`.
 """
 
 import tensorflow as tf

@@ -70,7 +70,7 @@ def make_loss(ignore_class=IGNORE_LABEL):
       [B, H, W, C] -> scalar, the mean over the non-ignored pixels of the batch it sees. Called
       inside `strategy.run`, Keras already divides that mean by `num_replicas_in_sync`, so the
       all-reduced gradients are those of the global batch's mean (`fit` and
-      `segmodel.distribute.multiworker` rely on this; do not divide again).
+      `segmodel.distribute.worker_loop` rely on this; do not divide again).
     """
     return keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
 
