@@ -63,6 +63,17 @@ def test_records_hold_the_independent_truth(built):
     counts = manifest["class_pixel_counts"]
     total = np.bincount(np.concatenate([t.ravel() for t in data.truth.values()]), minlength=256)
     assert counts == {c: int(total[i]) for i, c in enumerate(data.classes)}
+    for split, names in data.splits.items():  # per class: images holding it, their pixels
+        n = len(data.classes)
+        per_image = [np.bincount(data.truth[name].ravel(), minlength=256)[:n]
+                     for name in names if name in data.truth]
+        if not per_image:
+            continue
+        entry = manifest["splits"][split]
+        assert entry["class_image_counts"] == {
+            str(c): sum(int(p[c] > 0) for p in per_image) for c in range(n)}
+        assert entry["class_image_pixels"] == {
+            str(c): sum(int(p.sum()) for p in per_image if p[c]) for c in range(n)}
 
 
 def test_quirks_are_reported_with_their_reasons(built):

@@ -57,6 +57,22 @@ def test_class_weights_equal_hand_computed_values():
                                [[[0.5, 3.0], [0.0, 1.0]]])
 
 
+def test_median_frequency_divides_by_the_images_that_hold_each_class():
+    from segmodel.training.class_weights import class_weights
+
+    # Eigen & Fergus: f_c = pixels of c / labelled pixels of the images where c is present.
+    # Three images of 100 labelled pixels: c0 in all three (240 px), c1 in two (50 px), c2 in
+    # one (10 px) -> f = 240/300, 50/200, 10/100 = 0.8, 0.25, 0.1; median 0.25.
+    manifest = _manifest([240, 50, 10, 0])
+    manifest["splits"]["train"]["class_image_pixels"] = {"0": 300, "1": 200, "2": 100, "3": 0}
+    assert class_weights(manifest, "median-frequency") == pytest.approx(
+        [0.25 / 0.8, 1.0, 2.5, 1.0])
+    # Without it (a manifest from an older build): frequencies over the whole split, 0.8,
+    # 0.1667, 0.0333, so the class seen in one image weighs 5, not 2.5.
+    del manifest["splits"]["train"]["class_image_pixels"]
+    assert class_weights(manifest, "median-frequency") == pytest.approx([50 / 240, 1.0, 5.0, 1.0])
+
+
 def test_pets_counts_are_keyed_by_stored_value():
     from segmodel.training.class_weights import pixel_counts
 

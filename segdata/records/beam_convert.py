@@ -80,6 +80,7 @@ def _collect(plan, tmp):
     splits, skipped, repaired, dropped = {}, plan.missing_skips(), [], []
     for split, split_plan in plan.plans.items():
         counts, pixels, outcomes = [0] * len(split_plan.bounds), [0] * len(plan.classes), []
+        presence = ([0] * len(plan.classes), [0] * len(plan.classes))
         stats = {}
         digests, sizes = {}, {}
         for shard, end in enumerate(split_plan.bounds):
@@ -93,6 +94,8 @@ def _collect(plan, tmp):
                 summary = json.loads(fh.read())
             counts[shard] = summary["num_examples"]
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
+            for total, key in zip(presence, ("class_images", "class_image_pixels")):
+                total[:] = [a + b for a, b in zip(total, summary[key])]
             for size, n in summary.get("image_sizes", {}).items():
                 key = tuple(int(v) for v in size.split("x"))
                 sizes[key] = sizes.get(key, 0) + n
@@ -110,7 +113,7 @@ def _collect(plan, tmp):
 
         splits[split] = sharding.split_entry(plan.options["prefix"], split, counts, pixels,
                                              install, split_plan.first_value, stats,
-                                             sizes)
+                                             sizes, presence)
     return splits, skipped, repaired, dropped
 
 

@@ -83,6 +83,7 @@ def write_shard(element, tmp, prefix, compression, num_classes=3):
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     stage = f"{part}.tmp-{uuid.uuid4().hex}"
     writer, count, pixels, outcomes, stats, sizes = None, 0, [0] * num_classes, [], {}, {}
+    presence = ([0] * num_classes, [0] * num_classes)  # sharding.add_presence
     try:
         for index, result in sorted(items, key=lambda item: item[0]):
             if result.skipped:
@@ -99,6 +100,7 @@ def write_shard(element, tmp, prefix, compression, num_classes=3):
             writer.write(result.example)
             count += 1
             pixels = [a + b for a, b in zip(pixels, result.class_pixel_counts)]
+            sharding.add_presence(*presence, result.class_pixel_counts)
             sharding.add_stats(stats, getattr(result, "stats", ()))
             size = "x".join(map(str, sharding.example_size(result.example)))
             sizes[size] = sizes.get(size, 0) + 1
@@ -112,6 +114,7 @@ def write_shard(element, tmp, prefix, compression, num_classes=3):
     _count("skipped", sum(o[1] == "skipped" for o in outcomes))
     _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
+               "class_images": presence[0], "class_image_pixels": presence[1],
                "outcomes": outcomes, "stats": stats,
                "image_sizes": sizes}
     if count:

@@ -86,6 +86,18 @@ def add_stats(total, stats):
     return total
 
 
+def add_presence(images, image_pixels, class_pixel_counts):
+    """Count one sample's classes in place: per class, the images that hold it (`images`) and
+    the labelled pixels of those images (`image_pixels`), the denominator of Eigen & Fergus's
+    median-frequency balancing (freq_c = pixels of c / pixels of the images where c is
+    present)."""
+    total = sum(class_pixel_counts)
+    for c, n in enumerate(class_pixel_counts):
+        if n:
+            images[c] += 1
+            image_pixels[c] += total
+
+
 def example_size(example):
     """(height, width) ints of one serialized tf.train.Example's image/height and image/width
     (the encoder writes both for every record)."""
@@ -104,7 +116,7 @@ def size_entries(sizes):
 
 
 def split_entry(prefix, split, counts, class_pixels, install, first_value=1, stats=None,
-                image_sizes=None):
+                image_sizes=None, presence=None):
     """Name the non-empty shards of a split -> its manifest entry (dict).
 
     Args:
@@ -117,6 +129,8 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1, sta
       stats: summed per-sample stats (`add_stats`), kept as the entry's "stats" when non-empty.
       image_sizes: {(height, width): records} of the split (recorded as "image_sizes", which
         training recipes read to pick base and crop sizes); None: not recorded.
+      presence: (images, image_pixels) per class (`add_presence`), recorded keyed like
+        class_pixels as "class_image_counts" and "class_image_pixels"; None: not recorded.
     """
     used = [i for i, c in enumerate(counts) if c]
     shards = []
@@ -127,6 +141,9 @@ def split_entry(prefix, split, counts, class_pixels, install, first_value=1, sta
                        "bytes": size})
     entry = {"num_examples": sum(counts), "shards": shards,
              "class_pixel_counts": {str(c + first_value): n for c, n in enumerate(class_pixels)}}
+    if presence is not None:
+        for field, values in zip(("class_image_counts", "class_image_pixels"), presence):
+            entry[field] = {str(c + first_value): n for c, n in enumerate(values)}
     if stats:
         entry["stats"] = dict(sorted(stats.items()))
     if image_sizes is not None:
@@ -154,6 +171,7 @@ class SplitPlan:
         self.bounds = shard_boundaries(len(samples), num_shards)
         self.counts = [0] * num_shards
         self.class_pixels = [0] * num_classes
+        self.presence = ([0] * num_classes, [0] * num_classes)  # see add_presence
         self.stats = {}
         self.image_sizes = {}  # (height, width) -> records
         self.first_value = first_value
@@ -197,6 +215,7 @@ class SplitPlan:
         self.counts[shard] += 1
         for c, n in enumerate(result.class_pixel_counts):
             self.class_pixels[c] += n
+        add_presence(*self.presence, result.class_pixel_counts)
         add_stats(self.stats, getattr(result, "stats", ()))
         size = example_size(result.example)
         self.image_sizes[size] = self.image_sizes.get(size, 0) + 1
@@ -216,4 +235,4 @@ class SplitPlan:
             return sha256_file(path), path.stat().st_size
 
         return split_entry(self.prefix, self.split, self.counts, self.class_pixels, install,
-                           self.first_value, self.stats, self.image_sizes)
+                           self.first_value, self.stats, self.image_sizes, self.presence)

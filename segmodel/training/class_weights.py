@@ -4,13 +4,15 @@
     weights = class_weights(manifest, "inverse-sqrt")
     weights = class_weights(manifest, "[1, 2.5, 1]")        # a JSON list, one per class
 
-Counts come from the manifest's train split (`splits.train.class_pixel_counts`, what the build
-counted), else from its totals. With f_c = pixels of class c / all labelled pixels:
+Counts come from the manifest's train split (what the build counted), else from its totals.
 
-  median-frequency:  w_c = median(f) / f_c  (median over the classes that occur; Eigen & Fergus,
-                     SegNet; frequencies over the whole split rather than over the images that
-                     hold the class, because the manifest keeps totals)
-  inverse-sqrt:      w_c = 1 / sqrt(f_c), scaled so that the mean weight per labelled pixel is 1
+  median-frequency:  w_c = median(f) / f_c, median over the classes that occur (Eigen & Fergus;
+                     SegNet's CamVid weights), with f_c = pixels of class c / labelled pixels of
+                     the images that hold c (`splits.train.class_image_pixels`). A manifest
+                     built before segkit recorded those falls back to f_c = pixels of class c /
+                     all labelled pixels, which weighs classes seen in few images higher.
+  inverse-sqrt:      w_c = 1 / sqrt(f_c) with f_c = pixels of class c / all labelled pixels,
+                     scaled so that the mean weight per labelled pixel is 1
 
 A class that never occurs in the counts gets weight 1 (nothing to balance). The weights apply
 in the loss as per-pixel sample weights (`weight_map`); the ignore label gets weight 0 and is
@@ -26,11 +28,13 @@ from segdata.records.labels import IGNORE_LABEL, dataset_classes, label_table
 SCHEMES = ("median-frequency", "inverse-sqrt")
 
 
-def pixel_counts(manifest, split="train"):
-    """int64 [num_classes] labelled pixels per train id in `split` (else the whole set)."""
+def pixel_counts(manifest, split="train", field="class_pixel_counts"):
+    """int64 [num_classes] per train id in `split` of the manifest's per-split `field`
+    (class_pixel_counts, class_image_counts or class_image_pixels, keyed by stored value);
+    class_pixel_counts falls back to the whole set's totals, the others to None."""
     names = dataset_classes(manifest)[0]
     counts = np.zeros(len(names), np.int64)
-    entry = manifest.get("splits", {}).get(split, {}).get("class_pixel_counts")
+    entry = manifest.get("splits", {}).get(split, {}).get(field)
     if entry:
         pets = manifest.get("format", "pets") == "pets"
         table = label_table(manifest) if pets else None
@@ -39,6 +43,8 @@ def pixel_counts(manifest, split="train"):
             if 0 <= train_id < len(names):
                 counts[train_id] += int(n)
         return counts
+    if field != "class_pixel_counts":
+        return None
     totals = manifest.get("class_pixel_counts") or {}
     return np.array([int(totals.get(name, 0)) for name in names], np.int64)
 
@@ -71,6 +77,9 @@ def class_weights(manifest, scheme):
     freq = counts / counts.sum()
     weights = np.ones(num_classes)
     if scheme == "median-frequency":
+        image_pixels = pixel_counts(manifest, field="class_image_pixels")
+        if image_pixels is not None and np.all(image_pixels[present] > 0):
+            freq = np.where(present, counts / np.maximum(image_pixels, 1), 0.0)
         weights[present] = np.median(freq[present]) / freq[present]
     else:
         weights[present] = 1.0 / np.sqrt(freq[present])
