@@ -12,7 +12,8 @@ and scale-and-crop input throughput against the decode limit.
      limit@S  plain decode_image/png + tf.image.resize to size S of the same bytes in memory
               (bench_pipeline.py's decode limit at that output size)
      plain    load_dataset(image_size=base)        (today's pipeline), against limit@base;
-              "plain@crop" today's pipeline squeezing to the crop size, against limit@crop
+              "plain@crop" today's pipeline squeezing to the crop size, against limit@crop;
+              "augment@crop" the same with augment=True (--augment: flips, zoom-in to 1.33x)
      crop     load_dataset(image_size=base, crop_size=crop, scale_range=(0.5, 2.0)), against
               limit@crop; "crop 0.75-1.5" with cpu-quick's scale range
      jitter   the same with color_jitter 0.2
@@ -148,7 +149,7 @@ def throughput(records, rounds, label):
     # Each case against the decode limit at its own output size: plain at the base size, the
     # crops at the crop size.
     cases = {"limit@base": limit(base), "limit@crop": limit(crop), "plain": load(),
-             "plain@crop": load(crop),
+             "plain@crop": load(crop), "augment@crop": load(crop, augment=True),
              "crop": load(crop_size=crop, scale_range=(0.5, 2.0)),
              "crop 0.75-1.5": load(crop_size=crop, scale_range=(0.75, 1.5)),
              "jitter": load(crop_size=crop, scale_range=(0.5, 2.0), jitter=0.2)}
