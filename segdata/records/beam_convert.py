@@ -94,7 +94,7 @@ def _collect(plan, tmp):
                 summary = json.loads(fh.read())
             counts[shard] = summary["num_examples"]
             pixels = [a + b for a, b in zip(pixels, summary["class_pixels"])]
-            for total, key in zip(presence, ("class_images", "class_image_pixels")):
+            for total, key in zip(presence, ("class_image_counts", "class_image_pixels")):
                 total[:] = [a + b for a, b in zip(total, summary[key])]
             for size, n in summary.get("image_sizes", {}).items():
                 key = tuple(int(v) for v in size.split("x"))

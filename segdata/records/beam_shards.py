@@ -114,7 +114,7 @@ def write_shard(element, tmp, prefix, compression, num_classes=3):
     _count("skipped", sum(o[1] == "skipped" for o in outcomes))
     _count("repaired", sum(o[1] == "repaired" for o in outcomes))
     summary = {"split": split, "shard": shard, "num_examples": count, "class_pixels": pixels,
-               "class_images": presence[0], "class_image_pixels": presence[1],
+               "class_image_counts": presence[0], "class_image_pixels": presence[1],
                "outcomes": outcomes, "stats": stats,
                "image_sizes": sizes}
     if count:
