@@ -80,6 +80,10 @@ def main(argv=None):
 
             config = recipes.apply_recipe(args.recipe, args.records, config,
                                           given_options(sys.argv[1:] if argv is None else argv))
+        if config.verbose == "auto" and config.strategy != "multiworker":
+            # Keras's "auto" draws a progress bar even into a log file (a line of escape codes
+            # per step); written to a file or a pipe, one line an epoch says the same.
+            config = config.replace(verbose=1 if sys.stdout.isatty() else 2)
         if config.strategy == "multiworker" and args.init_from:
             raise ValueError("--init-from is not supported with --strategy multiworker yet")
         if config.strategy == "multiworker":
