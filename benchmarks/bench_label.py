@@ -214,7 +214,7 @@ def _click_rows(args, work):
         next_first_ms = 1000 * (time.perf_counter() - t0)
         memory = _peak_mb("self"), None
         if session.encoder is not None:
-            memory = memory[0], _peak_mb(session.encoder._process.pid)  # noqa: SLF001
+            memory = memory[0], _peak_mb(session.encoder.pid)
     finally:
         if browser is not None:
             browser.close()

@@ -153,7 +153,7 @@ def _bench_generate(predictor, image, args):
     low = predictor.low_res_size
     sizes = (tf.constant(predictor.input_size), tf.constant(predictor.original_size))
     for gen in gens.values():
-        gen._filter(tf.zeros([3, low, low]), tf.ones([3]), *sizes)
+        gen.filter_candidates(tf.zeros([3, low, low]), tf.ones([3]), *sizes)
     phases, counts = {"set_image": lambda i: predictor.set_image(image)}, {}
     for side in (int(v) for v in args.points_per_side.split(",")):
         for kind, gen in gens.items():

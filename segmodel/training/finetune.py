@@ -48,6 +48,10 @@ def scale_backbone_rate(optimizer, model, scale, whole=False):
                 learning_rate = learning_rate * scale
             return super().update_step(gradient, variable, learning_rate)
 
+        def mark_backbone(self, variables):
+            """Scale the learning rate of these (built) variables from now on."""
+            self.backbone_indices = {self._get_variable_index(v) for v in variables}
+
     # Serialised under the base class's name and module: model.keras then names a plain Keras
     # optimizer, whose variables these are, and loads in a process without segkit.
     Scaled.__name__, Scaled.__qualname__, Scaled.__module__ = (
@@ -55,8 +59,7 @@ def scale_backbone_rate(optimizer, model, scale, whole=False):
     scaled = Scaled.from_config(optimizer.get_config())
     scaled.build(model.trainable_variables)
     encoder = {id(v) for v in backbone_layer(model, whole).trainable_variables}
-    scaled.backbone_indices = {scaled._get_variable_index(v) for v in model.trainable_variables
-                               if id(v) in encoder}
+    scaled.mark_backbone([v for v in model.trainable_variables if id(v) in encoder])
     return scaled
 
 

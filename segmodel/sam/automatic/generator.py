@@ -69,7 +69,9 @@ class SamAutomaticMaskGenerator:
         self.min_mask_region_area = _check(min_mask_region_area, "min_mask_region_area", 0,
                                            integer=True)
         self.point_grid = amg.build_point_grid(self.points_per_side)
-        self._filter = tf.function(self._filter_fn, autograph=False, input_signature=[
+        # Traced once per generator (fixed signature): `generate` calls it per point batch;
+        # benchmarks call it on dummy inputs to trace it before timing.
+        self.filter_candidates = tf.function(self._filter_fn, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None], tf.float32),
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([2], tf.int32),
@@ -115,7 +117,7 @@ class SamAutomaticMaskGenerator:
                 batch[:, None, :], np.ones((len(batch), 1), np.int32), multimask_output=True)
             count = int(low_res.shape[1])
             flat_scores = tf.reshape(scores, [-1])
-            keep, stability, masks, boxes = self._filter(
+            keep, stability, masks, boxes = self.filter_candidates(
                 tf.reshape(low_res, [-1, *low_res.shape[2:]]), flat_scores, *sizes)
             keep = keep.numpy()
             # Bit-packed until NMS: a 1024-point grid can leave thousands of full-size masks.

@@ -62,6 +62,11 @@ class ProcessEncoder:
         child.close()
         self._ready = False
 
+    @property
+    def pid(self):
+        """The encoder process's id (benchmarks read its peak memory)."""
+        return self._process.pid
+
     def _receive(self):
         try:
             return self._conn.recv()
