@@ -105,7 +105,7 @@ class ClassLabelSession(LabelSession):
     def status(self, name):
         if name in self._counts:
             return "labelled"
-        if name in self._skipped:
+        if self.is_skipped(name):
             return "skipped"
         return "unreadable" if name in self.photos.unreadable else "todo"
 
@@ -174,7 +174,7 @@ class ClassLabelSession(LabelSession):
         entry = {"objects": records, "origin": accepted["origin"],
                  "changed_fraction": accepted["changed_fraction"],
                  "class_pixels": accepted["classes"]}
-        with self._state_lock:
+        with self.state_lock:
             try:
                 written = self.folder.write(name, self.path(name), out, prompts=entry)
             except ValueError as err:  # e.g. a name MasksFolder cannot use as a sample
@@ -182,9 +182,7 @@ class ClassLabelSession(LabelSession):
             self._counts[name] = collections.Counter(
                 o["category_id"] for o in out if o["mask"].any())
             self._records[name] = _record(entry)
-            if name in self._skipped:
-                self._skipped.discard(name)
-                self._write_skipped()
+            self.clear_skip(name)
         return {"mask": written, "labelled": len(self._counts), "total": len(self.names),
                 "origin": entry["origin"], "changed_fraction": entry["changed_fraction"]}
 

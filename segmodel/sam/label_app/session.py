@@ -61,7 +61,7 @@ class LabelSession:
         self.predictor = predictor
         self._skipped_path = self.folder.annotations_dir / SKIPPED_FILE
         self._skipped = self._read_skipped()
-        self._state_lock = threading.Lock()
+        self.state_lock = threading.Lock()  # one writer of labels and the skipped list
         self._predict_lock = threading.Lock()
         self.encoder = encoder
         self.cache = EmbeddingCache(predictor, self.load_pixels, capacity=cache_size,
@@ -110,7 +110,7 @@ class LabelSession:
     def status(self, name):
         if self.folder.is_labelled(name):
             return "labelled"
-        if name in self._skipped:
+        if self.is_skipped(name):
             return "skipped"
         if name in self.photos.unreadable:
             return "unreadable"
@@ -205,22 +205,20 @@ class LabelSession:
         if not mask.any():
             raise BadRequest(f"The mask of {name} is empty, so nothing was written; add a "
                              "foreground point or a box, or skip the image.")
-        with self._state_lock:
+        with self.state_lock:
             trimap = self.folder.write(name, self.path(name), mask,
                                        prompts=short_floats(labelling.objects_to_json(objects)))
             self.coco.write(sample_name(name), mask.shape,
                             [{"mask": m, "score": s, "prompt": labelling.object_to_json(o)}
                              for m, s, o in zip(masks, scores, objects)], self.folder.labelled)
-            if name in self._skipped:
-                self._skipped.discard(name)
-                self._write_skipped()
+            self.clear_skip(name)
         return dict(trimap=trimap, **self.progress())
 
     def skip(self, name):
         self.path(name)
         if self.folder.is_labelled(name):
             raise BadRequest(f"{name} is labelled; accept new prompts to relabel it.")
-        with self._state_lock:
+        with self.state_lock:
             self._skipped.add(name)
             self._write_skipped()
         return dict(status="skipped", **self.progress())
@@ -238,6 +236,15 @@ class LabelSession:
         """The saved objects for re-opening: the prompts (the Pets layout keeps no
         per-object masks, so the page predicts them again)."""
         return self.prompts(name)
+
+    def is_skipped(self, name):
+        return name in self._skipped
+
+    def clear_skip(self, name):
+        """Forget that `name` was skipped, as it has just been labelled (hold state_lock)."""
+        if name in self._skipped:
+            self._skipped.discard(name)
+            self._write_skipped()
 
     def _write_skipped(self):
         self.folder.annotations_dir.mkdir(parents=True, exist_ok=True)
