@@ -108,6 +108,37 @@ def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
     assert "cpu-quick" in recipes.describe() and "gpu" in recipes.describe()
 
 
+def test_gpu_recipe_sizes_and_one_epoch_with_its_own_options(wide_records, tmp_path):
+    """The gpu recipe cannot be timed here (no GPU), but its config must be whole: sizes from
+    the manifest, and a short run with its optimizer, schedule and mixed_float16 (which runs,
+    slowly, on a CPU) must train and keep float32 logits."""
+    import keras
+
+    from segmodel.training import recipes
+    from segmodel.training.config import TrainConfig
+    from segmodel.training.loop import train
+
+    city = recipes.recipe_config("gpu", {"image_sizes": [
+        {"height": 1024, "width": 2048, "count": 2975}]})
+    assert (city.image_size, city.crop_size) == ((1024, 2048), (512, 1024))
+    street = recipes.recipe_config("gpu", {"image_sizes": [
+        {"height": 360, "width": 480, "count": 367}]})
+    assert (street.image_size, street.crop_size) == ((352, 480), (176, 240))  # never enlarged
+    config = recipes.apply_recipe("gpu", str(wide_records), TrainConfig(epochs=1, batch_size=4),
+                                  {"epochs", "batch_size"})
+    assert (config.precision, config.optimizer, config.crop_size) == (
+        "mixed_float16", "adamw", (32, 64))
+    try:
+        train(str(wide_records), str(tmp_path / "run"),
+              **{**config.__dict__, "verbose": 0, "tensorboard": False}, log=lambda *_: None)
+        info = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert info["status"] == "completed" and info["precision_policy"] == "mixed_float16"
+        model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
+        assert model.output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_scale_and_crop_batches_repeat_with_a_seed_and_pad_with_ignore(wide_records):
     import segdata
 
