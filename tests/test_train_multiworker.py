@@ -103,7 +103,8 @@ def first_epoch(uneven_records, tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("multiworker")
     run_dir = tmp / "run"
     codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
-                              "--epochs", "1", "--no-tensorboard")
+                              "--epochs", "1", "--no-tensorboard",
+                              "--best-checkpoint-metric", "val_mean_iou")
     return run_dir, codes, logs, tmp
 
 
@@ -162,7 +163,7 @@ def test_resume_finishes_the_second_epoch(first_epoch, uneven_records, request):
     # A copy: the first epoch's run stays as it was for the other tests, whatever their order.
     run_dir = pathlib.Path(shutil.copytree(first_dir, first_dir.parent / "resumed"))
     codes, logs = run_workers(request.config.rootpath, uneven_records, run_dir, tmp,
-                              "--epochs", "2",
+                              "--epochs", "2", "--best-checkpoint-metric", "val_mean_iou",
                               "--no-tensorboard", "--resume")
     assert codes == [0, 0], "\n----\n".join(log[-3000:] for log in logs)
     for log in logs:
@@ -173,6 +174,10 @@ def test_resume_finishes_the_second_epoch(first_epoch, uneven_records, request):
     assert [e for e, _ in history] == [0, 1] and all(math.isfinite(v) for _, v in history)
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["workers_in_sync"] is True
+    with open(run_dir / "history.csv", newline="") as f:
+        ious = [float(r["val_mean_iou"]) for r in csv.DictReader(f)]
+    assert summary["best_checkpoint_metric"] == "val_mean_iou"
+    assert summary["best"]["epoch"] == 1 + ious.index(max(ious))
     assert (run_dir / "checkpoints" / "ckpt-2.index").exists()
 
     # The same command without --resume must not mix a new run into this one: the chief says

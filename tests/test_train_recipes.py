@@ -2,6 +2,7 @@
 pixel counts, recipes derive sizes from the manifest (explicit flags win), scale-and-crop
 batches repeat with a seed, and on non-square data the recipe beats today's squeeze."""
 
+import csv
 import json
 
 import numpy as np
@@ -105,7 +106,43 @@ def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
     assert (config.epochs, config.image_size) == (3, (32, 64))  # typed: they win
     assert config.crop_size == (48, 96)  # from the manifest's 64 x 128 (never upscaled)
     assert config.model == "unet" and config.class_weights == "median-frequency"
+    assert config.best_checkpoint_metric == "val_mean_iou"
+    assert recipes.recipe_config("chapter", street).best_checkpoint_metric == "val_loss"
     assert "cpu-quick" in recipes.describe() and "gpu" in recipes.describe()
+
+
+def test_best_checkpoint_by_val_loss_or_by_val_mean_iou(tmp_path):
+    import keras
+
+    from segmodel.training import callbacks as cb
+    from segmodel.training import runinfo
+
+    # A weighted loss that rises late while the mean IoU still climbs: the two pick apart.
+    history = [{"epoch": 0, "val_loss": 0.9, "val_mean_iou": 0.30},
+               {"epoch": 1, "val_loss": 0.5, "val_mean_iou": 0.41},
+               {"epoch": 2, "val_loss": 0.6, "val_mean_iou": 0.47},
+               {"epoch": 3, "val_loss": float("nan"), "val_mean_iou": float("nan")}]
+    assert cb.best_row(history)["epoch"] == 1
+    assert cb.best_row(history, "val_mean_iou")["epoch"] == 2
+    assert cb.best_row(history[3:], "val_mean_iou") is None
+    summary = runinfo.finish({}, history, best_metric="val_mean_iou")
+    assert summary["best"]["epoch"] == 3 and summary["best_checkpoint_metric"] == "val_mean_iou"
+    assert runinfo.finish({}, history)["best"]["epoch"] == 2
+    lines = []
+    runinfo.log_result(summary, lines.append)
+    assert "highest val_mean_iou 0.4700" in lines[-1]
+    callbacks, _ = cb.make_callbacks(str(tmp_path), best_metric="val_mean_iou", best_value=0.47,
+                                     tensorboard=False)
+    saver = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
+    assert saver.monitor == "val_mean_iou" and saver.best == 0.47
+    assert saver.mode == "max"  # higher is better
+    # --resume keeps the metric: the best value so far travels in the backup.
+    started = {"resume": True, "model": "unet", "image_size": [64, 64], "model_options": None}
+    runinfo.write_summary(str(tmp_path), started, name=runinfo.OPTIONS_FILE)  # before the option
+    runinfo.check_resume_options(str(tmp_path), {**started, "best_checkpoint_metric": "val_loss"})
+    with pytest.raises(ValueError, match="best_checkpoint_metric='val_loss'.*'val_mean_iou'"):
+        runinfo.check_resume_options(str(tmp_path), {**started,
+                                                     "best_checkpoint_metric": "val_mean_iou"})
 
 
 def test_gpu_recipe_sizes_and_one_epoch_with_its_own_options(wide_records, tmp_path):
@@ -124,15 +161,20 @@ def test_gpu_recipe_sizes_and_one_epoch_with_its_own_options(wide_records, tmp_p
     street = recipes.recipe_config("gpu", {"image_sizes": [
         {"height": 360, "width": 480, "count": 367}]})
     assert (street.image_size, street.crop_size) == ((352, 480), (176, 240))  # never enlarged
-    config = recipes.apply_recipe("gpu", str(wide_records), TrainConfig(epochs=1, batch_size=4),
+    config = recipes.apply_recipe("gpu", str(wide_records), TrainConfig(epochs=2, batch_size=4),
                                   {"epochs", "batch_size"})
     assert (config.precision, config.optimizer, config.crop_size) == (
         "mixed_float16", "adamw", (32, 64))
+    assert config.best_checkpoint_metric == "val_mean_iou"
     try:
         train(str(wide_records), str(tmp_path / "run"),
               **{**config.__dict__, "verbose": 0, "tensorboard": False}, log=lambda *_: None)
         info = json.loads((tmp_path / "run" / "run.json").read_text())
         assert info["status"] == "completed" and info["precision_policy"] == "mixed_float16"
+        history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+        top = max(history, key=lambda r: float(r["val_mean_iou"]))
+        assert info["best_checkpoint_metric"] == "val_mean_iou"
+        assert info["best"]["epoch"] == int(top["epoch"]) + 1
         model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
         assert model.output.dtype == "float32"
     finally:

@@ -216,7 +216,8 @@ def _summary(work, timings, total, train_dir, sam_note, model):
         for key, label in (("val_foreground_iou", "foreground IoU"), ("val_mean_iou", "mean IoU")):
             value = best.get(key)
             shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
-            print(f"  validation {label + ':':<16} {shown} (best epoch by validation loss)")
+            by = info.get("best_checkpoint_metric", "val_loss")
+            print(f"  validation {label + ':':<16} {shown} (best epoch by {by})")
     print(f"  sample figure:   {work / 'figures' / 'sample.png'}")
     print(f"  training run:    {train_dir} (model.keras, loss.png, prediction.png, history.csv)")
     print(f"  SavedModel:      {work / 'export' / '1'}")

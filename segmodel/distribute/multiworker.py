@@ -9,9 +9,9 @@ apart. This module checks the arguments and sets up the cluster and the run fold
 
 Every worker runs the same command; the cluster comes from a cluster resolver (TF_CONFIG or
 Slurm: tools/train.py picks it). Who writes what in RUN (the output folder):
-  chief (task "chief", or worker 0 when the cluster has no chief): model.keras (best val_loss),
-    history.csv, logs/ (TensorBoard), checkpoints/ (every epoch), options.json, loss.png,
-    prediction.png and run.json;
+  chief (task "chief", or worker 0 when the cluster has no chief): model.keras (the best epoch
+    by the run's best_checkpoint_metric), history.csv, logs/ (TensorBoard), checkpoints/
+    (every epoch), options.json, loss.png, prediction.png and run.json;
   other workers: the same model and checkpoint saves (every worker must take part in a save)
     into a scratch folder of their own, removed when training ends.
 `--resume` restores every worker from RUN/checkpoints, so RUN must sit on a filesystem all

@@ -69,7 +69,11 @@ def run_loop(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps
 
     # Outside the scope: plain variables, saved in every checkpoint beside model and optimizer.
     finished = tf.Variable(0, dtype=tf.int64, trainable=False)
+    # The best value of the best-checkpoint metric so far, negated when higher is better (the
+    # checkpoint keeps its old name, so runs started before the option still resume).
     best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+    best_metric = a.best_checkpoint_metric
+    sign = 1.0 if cb.BEST_METRICS[best_metric] == "min" else -1.0
     # The inner optimizer, not a LossScaleOptimizer: the checkpoint then has the same layout under
     # every precision policy, so a run that diverged under mixed_float16 can resume in float32
     # (the loss scale starts again from its initial value and adapts within a few steps).
@@ -147,8 +151,8 @@ def run_loop(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps
         if bad is not None:
             diverged = (epoch + 1, bad)
             break  # no checkpoint: --resume continues from the last finite epoch
-        if logs["val_loss"] < best.numpy():
-            best.assign(logs["val_loss"])
+        if sign * logs[best_metric] < best.numpy():
+            best.assign(sign * logs[best_metric])
             path = os.path.join(out_dir, cb.MODEL_FILE)
             atomic_write(path, lambda tmp: net.save(tmp))  # every worker saves: see multiworker
         finished.assign(epoch + 1)
@@ -163,7 +167,7 @@ def run_loop(dist, records, run_dir, out_dir, chief, a, manifest, summary, steps
     if chief:
         history = cb.read_history(run_dir)
         summary = runinfo.finish(summary, history, diverged_epoch=diverged and diverged[0],
-                                 nonfinite_weight=diverged and diverged[1])
+                                 nonfinite_weight=diverged and diverged[1], best_metric=best_metric)
         summary["workers_in_sync"] = in_sync
         local_val = segdata.load_dataset(records, splits[1], image_size=a.image_size,
                                          batch_size=1, resize=a.resize)

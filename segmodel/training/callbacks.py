@@ -7,7 +7,8 @@ with AVX-512) a NaN weight does not reach the loss - the model silently becomes 
 predictor with a finite loss of ln(3) - so a loss check alone lets a dead run train on.
 
 Files in the run folder RUN:
-  model.keras     best model by validation loss (ModelCheckpoint, save_best_only)
+  model.keras     best model by the run's best-checkpoint metric, validation loss unless asked
+                  otherwise (ModelCheckpoint, save_best_only; `BEST_METRICS`)
   backup/         weights, optimizer state and finished-epoch count (BackupAndRestore)
   logs/           TensorBoard event files
   history.csv     one row per finished epoch (CSVLogger)
@@ -28,6 +29,19 @@ MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
 LOG_DIR = "logs"
+# The metrics model.keras may be chosen by, and which way is better: the chapter keeps the lowest
+# validation loss; Model Garden's segmentation experiments keep the highest mean IoU
+# (best_checkpoint_eval_metric), which a weighted loss can disagree with late in a run.
+BEST_METRICS = {"val_loss": "min", "val_mean_iou": "max"}
+
+
+def best_row(history, metric="val_loss"):
+    """The history row (dict) with the best finite `metric` (see BEST_METRICS), or None."""
+    finite = [r for r in history if math.isfinite(r.get(metric, math.nan))]
+    if not finite:
+        return None
+    pick = min if BEST_METRICS[metric] == "min" else max
+    return pick(finite, key=lambda r: r[metric])
 
 
 def first_nonfinite_weight(weights):
@@ -208,14 +222,16 @@ def trim_history(run_dir, keep_epochs):
     return kept
 
 
-def make_callbacks(run_dir, *, resume=False, best_val_loss=None, tensorboard=True):
+def make_callbacks(run_dir, *, resume=False, best_metric="val_loss", best_value=None,
+                   tensorboard=True):
     """The run's callbacks, in the order they must fire.
 
     Args:
       run_dir: the run folder (created by the caller).
       resume: append to history.csv instead of overwriting it.
-      best_val_loss: best validation loss before a resume, so ModelCheckpoint does not overwrite
-        the saved best model with a worse first epoch after resuming.
+      best_metric: the metric model.keras is kept by (a key of BEST_METRICS).
+      best_value: its best value before a resume, so ModelCheckpoint does not overwrite the
+        saved best model with a worse first epoch after resuming.
       tensorboard: write TensorBoard logs to RUN/logs.
 
     Returns:
@@ -232,10 +248,10 @@ def make_callbacks(run_dir, *, resume=False, best_val_loss=None, tensorboard=Tru
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, MODEL_FILE),
-            monitor="val_loss",
-            mode="min",
+            monitor=best_metric,
+            mode=BEST_METRICS[best_metric],
             save_best_only=True,
-            initial_value_threshold=best_val_loss,
+            initial_value_threshold=best_value,
         ),
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resume),
     ]

@@ -127,7 +127,11 @@ class TrainConfig:
         "the ignore label stays ignored", metavar="SCHEME")
     max_minutes: object = _option(
         None, "time budget: stop after the epoch that would make the next one end past it "
-        "(the best model by validation loss is kept)", type=positive_float, metavar="MINUTES")
+        "(the best model is kept)", type=positive_float, metavar="MINUTES")
+    best_checkpoint_metric: str = _option(
+        "val_loss", "which epoch model.keras keeps: val_loss (lowest; the chapter's) or "
+        "val_mean_iou (highest; Model Garden's best checkpoint for segmentation)",
+        choices=("val_loss", "val_mean_iou"))
     recipe: object = _option(
         None, "fill every option from a named recipe (segkit train --list-recipes); flags given "
         "explicitly still win", metavar="NAME")

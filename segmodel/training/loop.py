@@ -169,9 +169,10 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
             finetune.prepare_optimizer(net)
             extra_callbacks = [*finetune.callbacks(net, c.freeze_backbone_epochs, whole),
                                *extra_callbacks]
-    best = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
-    callbacks, monitor = cb.make_callbacks(output_dir, resume=c.resume, best_val_loss=best,
-                                           tensorboard=c.tensorboard)
+    best = cb.best_row(history, c.best_checkpoint_metric)
+    callbacks, monitor = cb.make_callbacks(
+        output_dir, resume=c.resume, best_metric=c.best_checkpoint_metric,
+        best_value=best and best[c.best_checkpoint_metric], tensorboard=c.tensorboard)
     summary = runinfo.start(options, policy=policy, strategy=describe(dist), replicas=replicas,
                             splits=(train_split, val_split), manifest=manifest)
     if weights is not None:
@@ -196,7 +197,8 @@ def train(records, output_dir, config=None, *, extra_callbacks=(), log=print, in
             c.model, image_size, manifest.get("num_classes", 3), c.model_options))
     history = cb.read_history(output_dir)
     summary = runinfo.finish(summary, history, diverged_epoch=monitor.diverged_epoch,
-                             nonfinite_weight=monitor.nonfinite_weight)
+                             nonfinite_weight=monitor.nonfinite_weight,
+                             best_metric=c.best_checkpoint_metric)
     if weights is not None:
         val_ds = val_ds.map(lambda images, masks, _: (images, masks))
     runinfo.write_figures(output_dir, history, val_ds, log=log, manifest=manifest)

@@ -5,10 +5,12 @@ run.json (written atomically, after the figures, so its presence means the run i
    "versions": {"python", "tensorflow", "keras", "segkit"}, "strategy": str, "replicas": int,
    "precision_policy": str, "splits": {"train": str, "validation": str},
    "epochs_completed": int, "diverged_epoch": int | null, "nonfinite_weight": str | null,
+   "best_checkpoint_metric": "val_loss" | "val_mean_iou",
    "best": {"epoch": int (1-based), "val_loss", "val_foreground_iou", "val_mean_iou", ...},
    "final": {... metrics of the last finished epoch ...},
    "max_val_foreground_iou": float, "max_val_mean_iou": float}
-"best" is the epoch whose model ModelCheckpoint kept in model.keras (lowest val_loss).
+"best" is the epoch whose model ModelCheckpoint kept in model.keras (lowest val_loss, or highest
+val_mean_iou: the run's best_checkpoint_metric).
 """
 
 import json
@@ -30,6 +32,9 @@ RUN_FILES = (cb.MODEL_FILE, cb.HISTORY_FILE, cb.BACKUP_DIR, cb.LOG_DIR, SUMMARY_
              OPTIONS_FILE, LOSS_FIGURE, PREDICTION_FIGURE, CHECKPOINT_DIR)
 # Options that change the weights' shapes: resuming with other values cannot load the backup.
 SHAPE_OPTIONS = ("model", "image_size", "model_options")
+# Fixed for a run's life too: the best value so far travels in the backup. Each with the value
+# of runs started before the option existed.
+KEPT_OPTIONS = {"best_checkpoint_metric": "val_loss"}
 
 
 def _jsonable(value):
@@ -77,17 +82,19 @@ def start(options, *, policy, strategy, replicas, splits, manifest=None):
     }
 
 
-def finish(summary, history, *, diverged_epoch=None, nonfinite_weight=None):
-    """Add results from the history.csv rows (0-based "epoch" column) to the summary."""
+def finish(summary, history, *, diverged_epoch=None, nonfinite_weight=None,
+           best_metric="val_loss"):
+    """Add results from the history.csv rows (0-based "epoch" column) to the summary; "best" is
+    the epoch model.keras kept, by `best_metric` (callbacks.BEST_METRICS)."""
     summary = dict(summary)
     summary["status"] = "diverged" if diverged_epoch is not None else "completed"
     summary["diverged_epoch"] = diverged_epoch
     summary["nonfinite_weight"] = nonfinite_weight
     summary["epochs_completed"] = len(history)
     summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    finite = [r for r in history if math.isfinite(r.get("val_loss", math.nan))]
-    if finite:
-        best = min(finite, key=lambda r: r["val_loss"])
+    summary["best_checkpoint_metric"] = best_metric
+    best = cb.best_row(history, best_metric)
+    if best is not None:
         summary["best"] = _jsonable({**best, "epoch": best["epoch"] + 1})
     if history:
         summary["final"] = _jsonable({**history[-1], "epoch": history[-1]["epoch"] + 1})
@@ -98,14 +105,17 @@ def finish(summary, history, *, diverged_epoch=None, nonfinite_weight=None):
 
 
 def check_resume_options(run_dir, options):
-    """On --resume: raise ValueError if the model-shaping options differ from the first run's;
-    otherwise (re)write RUN/options.json with these options."""
+    """On --resume: raise ValueError if the model-shaping options (or KEPT_OPTIONS) differ from
+    the first run's; otherwise (re)write RUN/options.json with these options."""
     path = os.path.join(run_dir, OPTIONS_FILE)
     if options.get("resume") and os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             before = json.load(f)
         now = _jsonable(options)
-        changed = [k for k in SHAPE_OPTIONS if before.get(k) != now.get(k)]
+        for key, old in KEPT_OPTIONS.items():
+            before.setdefault(key, old)
+            now.setdefault(key, old)
+        changed = [k for k in (*SHAPE_OPTIONS, *KEPT_OPTIONS) if before.get(k) != now.get(k)]
         if changed:
             raise ValueError(
                 f"cannot resume {run_dir}: it was started with " + ", ".join(
@@ -133,7 +143,7 @@ def write_figures(run_dir, history, val_ds, *, log=print, manifest=None):
         figures.plot_loss(history, os.path.join(run_dir, LOSS_FIGURE))
     model_path = os.path.join(run_dir, cb.MODEL_FILE)
     if not os.path.exists(model_path):
-        log(f"no {cb.MODEL_FILE} was saved (no finite validation loss): skipping "
+        log(f"no {cb.MODEL_FILE} was saved (no finite validation score): skipping "
             f"{PREDICTION_FIGURE}")
         return
     # The saved best model, not the last weights: the figure shows what the user will serve.
@@ -154,6 +164,8 @@ def log_result(summary, log=print):
     log((f"best val foreground IoU: {summary.get('max_val_foreground_iou')}  " if fg else "")
         + f"best val mean IoU: {summary.get('max_val_mean_iou')}")
     if best:
-        log(f"saved model (epoch {best['epoch']}, lowest val_loss {best.get('val_loss'):.4f}): "
+        metric = summary.get("best_checkpoint_metric", "val_loss")
+        which = "lowest" if cb.BEST_METRICS[metric] == "min" else "highest"
+        log(f"saved model (epoch {best['epoch']}, {which} {metric} {best.get(metric):.4f}): "
             + (f"val foreground IoU {best.get('val_foreground_iou'):.4f}, " if fg else "")
             + f"val mean IoU {best.get('val_mean_iou'):.4f}")
