@@ -169,10 +169,10 @@ class TrainConfig:
     tensorboard: bool = _option(True, "skip TensorBoard logs", flag="--no-tensorboard",
                                 action="store_false", dest="tensorboard")
     verbose: object = _option(
-        "auto", "Keras fit verbosity (default: progress bar on a terminal, one line per epoch into a "
-        "file or pipe); with --strategy "
-        "multiworker: 0 no epoch lines, 1 progress bar on the chief, 2 (default) one line per "
-        "epoch", type=int, choices=(0, 1, 2), flag_default=None)
+        "auto", "Keras fit verbosity (default: a progress bar on a terminal, one line per epoch "
+        "into a file or pipe); with --strategy multiworker: 0 no epoch lines, 1 progress bar "
+        "on the chief, 2 (default) one line per epoch", type=int, choices=(0, 1, 2),
+        flag_default=None)
 
     def replace(self, **changes):
         """A copy with `changes`; a TypeError names an unknown option."""
