@@ -19,7 +19,7 @@ from segmodel.cli import evaluate as evaluate_cli
 from segmodel.cli import export as export_cli
 from segmodel.cli import predict as predict_cli
 from segmodel.models.builtin import build_model
-from segmodel.serving import converters, deploy
+from segmodel.serving import converters, deploy, windows
 from segmodel.training import runinfo
 
 pytestmark = pytest.mark.slow
@@ -65,11 +65,19 @@ def test_float_file_matches_keras_in_its_own_runtime(run_model, records_dir, tmp
     assert not [p for p in (tmp_path / "export").iterdir() if p.name.startswith(".")]
 
     images, _ = held_out(records_dir)
-    probabilities, embedded = run_client(version / name, images, tmp_path)
+    # Photos of other sizes than the input (smaller, larger, another aspect): the client
+    # follows the metadata's "postprocessing" in NumPy alone.
+    sizes = [(45, 70), (20, 33), (SIZE, SIZE), (97, 41)] * 3
+    probabilities, embedded, masks = run_client(version / name, images, tmp_path, sizes)
     reference = model.predict(images.astype(np.float32), verbose=0)
     agree = np.mean(probabilities.argmax(-1) == reference.argmax(-1))
     assert agree >= 0.999, agree
     np.testing.assert_allclose(probabilities, reference, atol=1e-4)
+    for mask, size, probs in zip(masks, sizes, reference):
+        want = windows.classes_at(probs, size).numpy()  # what segkit predict / evaluate give
+        assert mask.shape == size and np.mean(mask == want) >= 0.999
+    assert "bilinear" in embedded["postprocessing"]["to_original_size"]
+    assert "mask_resize_to_original" not in json.dumps(embedded)  # nearest: no longer true
 
     # What a client needs, inside the file and beside it (plus the file's own hash there).
     sidecar = json.loads((version / "segkit.json").read_text())

@@ -194,7 +194,13 @@ def build_metadata(model, image_size, num_classes, label_names, source, version,
         "preprocessing": {
             "decode": "tf.io.decode_image(channels=3, expand_animations=False)",
             "resize": "bilinear to input_size, rounded, float32 0..255 (segdata.input.transforms)",
-            "mask_resize_to_original": "nearest, PIL-exact (segment_image)",
+        },
+        # What a client does to get a mask at the photo's own size; the SavedModel's
+        # original_masks and segment_image do it, a .tflite / .onnx client after the file.
+        "postprocessing": {
+            "to_original_size": "resize the class probabilities bilinearly (half-pixel centres, "
+                                "edges clamped: tf.image.resize, cv2.INTER_LINEAR) to the "
+                                "photo's height and width, then take the arg-max",
         },
     }
     if endpoints is not None:
