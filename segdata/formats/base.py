@@ -85,6 +85,8 @@ class MaskDecoder:
     instances: COCO with `--instances`: also write Model Garden's instance keys.
     report_mask_repairs: masks are meant to be 8-bit PNGs of train ids already (the `masks`
       layout), so one that had to be re-encoded is listed under "repaired".
+    exif_orientation: "auto", "apply" or "ignore": whether a photo's EXIF Orientation turns its
+      stored pixels to match its annotation (segdata.records.orientation).
     """
     kind: str
     num_classes: int
@@ -92,6 +94,7 @@ class MaskDecoder:
     colours: tuple = ()
     instances: bool = False
     report_mask_repairs: bool = False
+    exif_orientation: str = "auto"
 
 
 @dataclasses.dataclass

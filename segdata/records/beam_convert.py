@@ -162,7 +162,7 @@ def _install(tmp, out, manifest):
 def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                        num_shards=None, shard_size_mb=None, compression="none", strict=False,
                        overwrite=False, prefix=None, beam_options=None, format="auto",
-                       instances=False, crowd="auto"):
+                       instances=False, crowd="auto", exif_orientation="auto"):
     """`segdata.records.convert.build_records` on Apache Beam; returns the manifest (dict).
 
     Arguments as build_records (no `workers`: the runner decides), plus
@@ -185,7 +185,8 @@ def build_records_beam(data_dir, output_dir, *, split="official", val_size=1000,
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
                                  compression=compression, strict=strict, prefix=prefix,
-                                 format=format, instances=instances, crowd=crowd)
+                                 format=format, instances=instances, crowd=crowd,
+                                 exif_orientation=exif_orientation)
     options, runner = _pipeline_options(beam_options)
     gfile = beam_shards.gfile()
     out = output_dir if fsio.is_remote(output_dir) else str(

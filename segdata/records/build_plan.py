@@ -12,7 +12,7 @@ import os
 from segdata import formats
 from segdata.formats.base import CROWD_MODES
 from segdata.formats.pets import layout as layout_mod
-from segdata.records import labels, sharding
+from segdata.records import labels, orientation, sharding
 from segdata.records import manifest as manifest_mod
 from segdata.records import splits as splits_mod
 
@@ -87,7 +87,8 @@ def _assign_dataset_splits(layout, split, val_size, seed):
 
 
 def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, compression,
-               strict, prefix=None, format="auto", instances=False, crowd="auto"):
+               strict, prefix=None, format="auto", instances=False, crowd="auto",
+               exif_orientation="auto"):
     """Check the options, scan `data_dir`, assign splits and fix shard boundaries -> BuildPlan.
 
     format: "auto" (recognise the layout from its files) or a name of segdata.formats.FORMATS;
@@ -95,6 +96,7 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
     prefix: the shards' dataset name ({prefix}-{split}.tfrecord-...); None: the format's name
       ("pets", "voc", "coco", ...).
     crowd: COCO only, what `iscrowd: 1` means (segdata.formats.coco_crowd).
+    exif_orientation: "auto", "apply" or "ignore" (segdata.records.orientation; not Pets).
     Raises segdata.formats.pets.layout.LayoutError / segdata.formats.FormatError / BuildError
     (ValueError subclasses) saying what to do.
     """
@@ -105,6 +107,9 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
                          f"{compression!r}")
     if crowd not in CROWD_MODES:
         raise BuildError(f"--crowd must be one of {', '.join(CROWD_MODES)}, got {crowd!r}")
+    if exif_orientation not in orientation.MODES:
+        raise BuildError(f"--exif-orientation must be one of {', '.join(orientation.MODES)}, "
+                         f"got {exif_orientation!r}")
     if prefix is not None and (not prefix or "/" in prefix or os.sep in prefix):
         raise BuildError(f"--name must be a plain file-name prefix, got {prefix!r}")
     fmt, layout = formats.scan(data_dir, format, instances=instances, crowd=crowd)
@@ -113,7 +118,7 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
         return _plan_dataset(fmt, layout, split=split, val_size=val_size, seed=seed,
                              num_shards=num_shards, shard_size_mb=shard_size_mb,
                              compression=compression, strict=strict, prefix=prefix,
-                             instances=instances, crowd=crowd)
+                             instances=instances, crowd=crowd, exif_orientation=exif_orientation)
     if not layout.image_names:
         raise layout_mod.LayoutError(f"{layout.root}/images has no .jpg files; nothing to convert")
     names, missing, unlisted = _assign_splits(layout, split, val_size, seed)
@@ -128,7 +133,7 @@ def plan_build(data_dir, *, split, val_size, seed, num_shards, shard_size_mb, co
 
 
 def _plan_dataset(fmt, layout, *, split, val_size, seed, num_shards, shard_size_mb, compression,
-                  strict, prefix, instances, crowd):
+                  strict, prefix, instances, crowd, exif_orientation):
     if not layout.samples:
         raise formats.FormatError(f"{layout.root} ({fmt}) has no sample with a photo; nothing to "
                                   "convert")
@@ -144,9 +149,10 @@ def _plan_dataset(fmt, layout, *, split, val_size, seed, num_shards, shard_size_
         options["instances"] = True
     if fmt == "coco":
         options["crowd"] = crowd
-    decoder = layout.decoder
-    if fmt == "masks":
-        decoder = dataclasses.replace(decoder, report_mask_repairs=True)
+    if exif_orientation != "auto":  # the default stays out: older manifests' options match
+        options["exif_orientation"] = exif_orientation
+    decoder = dataclasses.replace(layout.decoder, exif_orientation=exif_orientation,
+                                  report_mask_repairs=fmt == "masks")
     plans = {s: sharding.SplitPlan.create(s, [layout.samples[n] for n in ns], prefix,
                                           num_shards=num_shards, shard_size_mb=shard_size_mb,
                                           num_classes=layout.num_classes, first_value=0)
@@ -215,6 +221,10 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
             sizes[key] = sizes.get(key, 0) + size["count"]
     dropped = list(dropped) + list(getattr(plan.layout, "dropped", []))
     ignore, warnings = _ignore_report(plan, splits, classes, pixels)
+    turned = {}
+    if plan.decoder is not None:
+        turned, more = orientation.report(plan.decoder.exif_orientation, _summed_stats(splits))
+        warnings += more
     return {
         "format_version": manifest_mod.FORMAT_VERSION,
         "created_by": f"segkit {segdata.__version__}",
@@ -237,9 +247,17 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
         "ignored": {"count": len(plan.layout.ignored), "files": plan.layout.ignored},
         "unlisted": {"count": len(plan.unlisted), "names": plan.unlisted},
         "ignore": ignore,
+        **({"exif_orientation": turned} if turned else {}),
         "warnings": warnings,
         "build": build,
     }
+
+
+def _summed_stats(splits):
+    stats = {}
+    for entry in splits.values():
+        sharding.add_stats(stats, entry.get("stats", {}).items())
+    return stats
 
 
 MOSTLY_IGNORE = 0.5  # warn when more of the labelled pixels are ignore than this
@@ -255,9 +273,7 @@ def _ignore_report(plan, splits, classes, pixels):
     """
     if plan.format == "pets":
         return {}, []
-    stats = {}
-    for entry in splits.values():
-        sharding.add_stats(stats, entry.get("stats", {}).items())
+    stats = _summed_stats(splits)
     ignore = {"pixels": stats.get("ignore_pixels", 0)}
     report = dict(getattr(plan.layout, "report", {}))
     if "crowd" in report:

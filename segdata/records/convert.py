@@ -135,7 +135,7 @@ def install_output(tmp, out):
 def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed=1337,
                   num_shards=None, shard_size_mb=None, workers=None, compression="none",
                   strict=False, overwrite=False, prefix=None, progress=True, format="auto",
-                  instances=False, crowd="auto"):
+                  instances=False, crowd="auto", exif_orientation="auto"):
     """Convert a dataset folder into sharded TFRecords; returns the manifest (dict).
 
     Args:
@@ -154,6 +154,8 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
         the format's name ("pets", "voc", "coco", "cityscapes", ...).
       crowd: COCO only: "auto", "ignore" or "objects", what `iscrowd: 1` means
         (segdata.formats.coco_crowd); the manifest's "ignore" counts what went to ignore.
+      exif_orientation: "auto", "apply" or "ignore": whether a photo's EXIF Orientation turns
+        its stored pixels to match its annotation (segdata.records.orientation); not Pets.
     Raises:
       segdata.formats.pets.layout.LayoutError / BuildError (ValueError subclasses) with what to do.
     """
@@ -161,7 +163,8 @@ def build_records(data_dir, output_dir, *, split="official", val_size=1000, seed
     plan = build_plan.plan_build(data_dir, split=split, val_size=val_size, seed=seed,
                                  num_shards=num_shards, shard_size_mb=shard_size_mb,
                                  compression=compression, strict=strict, prefix=prefix,
-                                 format=format, instances=instances, crowd=crowd)
+                                 format=format, instances=instances, crowd=crowd,
+                                 exif_orientation=exif_orientation)
     workers = default_workers() if workers is None else max(0, int(workers))
     plans = plan.plans
     if fsio.is_remote(output_dir):  # pathlib would turn gs://b/x into a local folder "gs:"

@@ -28,7 +28,7 @@ from PIL import Image
 from segdata.formats.base import IGNORE_LABEL, INVALID
 from segdata.formats.pets import samples as pets_samples
 from segdata.io import fsio
-from segdata.records import features
+from segdata.records import features, orientation
 from segdata.records.colour_masks import MaskValueError, is_colour, map_colours
 
 JPEG_QUALITY = pets_samples.JPEG_QUALITY
@@ -79,34 +79,45 @@ def encode_sample(sample, decoder=None):
         image_bytes, image_format, (w, h), image_fix = prepare_image(data, filename)
     except Exception as e:  # noqa: BLE001 - PIL raises many types on malformed files
         return skip(f"undecodable image {filename}: {_why(e)}")
-    if sample.height > 0 and (sample.width, sample.height) != (w, h):
-        return skip(f"image {filename} is {w}x{h} but the annotations say "
-                    f"{sample.width}x{sample.height} (width x height)")
-    dropped, decoded, stats = (), None, ()
+    dropped, decoded, stats, mask_fix = (), None, (), None
     if decoder.kind == "coco":
-        from segdata.formats import coco
-
-        sample = dataclasses.replace(sample, height=h, width=w)
-        decoded = coco.decode_instances(sample)  # once, for the mask and the instance keys
-        ids, notes = coco.rasterize(sample, decoder, decoded)
-        dropped, mask_fix, (mw, mh) = tuple(notes), None, (w, h)
-        mask_bytes, counts = png_bytes(ids), histogram(ids)
-        stats = (("crowd_annotations", sum(coco.is_crowd(a) for a in decoded[0])),
-                 ("crowd_pixels", int(counts[IGNORE_LABEL])))
+        drawn_on = (sample.width, sample.height) if sample.height > 0 else None
     else:
         mask_name = os.path.basename(sample.mask_path)
         if not fsio.exists(sample.mask_path):
             return skip(f"missing mask {sample.mask_path} for image {filename}")
         try:
             mask_data = fsio.read_bytes(sample.mask_path)
-            (mw, mh), mask_bytes, mask_fix, counts = decode_mask(mask_data, decoder)
+            drawn_on, mask_bytes, mask_fix, counts = decode_mask(mask_data, decoder)
         except MaskValueError as e:
             return skip(f"bad mask {mask_name}: {e}")
         except Exception as e:  # noqa: BLE001
             return skip(f"undecodable mask {mask_name}: {_why(e)}")
-    if (mw, mh) != (w, h):
-        return skip(f"mask size {mw}x{mh} differs from image size {w}x{h} (width x height) "
-                    f"for {filename}")
+    # Which way up the photo was labelled (segdata.records.orientation).
+    tag = 1 if decoder.exif_orientation == "ignore" else orientation.read_tag(data)
+    way = orientation.decide(tag, (w, h), drawn_on, decoder.exif_orientation)
+    if way == "apply":
+        image_bytes, image_format, (w, h), image_fix = orientation.upright(
+            data, filename, tag, JPEG_QUALITY)
+    if tag != 1:
+        stats = ((f"exif_{way}", 1),)
+    if decoder.kind == "coco":
+        if drawn_on is not None and drawn_on != (w, h):
+            return skip(f"image {filename} is {w}x{h} but the annotations say "
+                        f"{sample.width}x{sample.height} (width x height)")
+        from segdata.formats import coco
+
+        sample = dataclasses.replace(sample, height=h, width=w)
+        decoded = coco.decode_instances(sample)  # once, for the mask and the instance keys
+        ids, notes = coco.rasterize(sample, decoder, decoded)
+        dropped, drawn_on = tuple(notes), (w, h)
+        mask_bytes, counts = png_bytes(ids), histogram(ids)
+        stats += (("crowd_annotations", sum(coco.is_crowd(a) for a in decoded[0])),
+                  ("crowd_pixels", int(counts[IGNORE_LABEL])))
+    if drawn_on != (w, h):
+        turned = f" (turned by its EXIF orientation {tag})" if way == "apply" else ""
+        return skip(f"mask size {drawn_on[0]}x{drawn_on[1]} differs from image size {w}x{h}"
+                    f"{turned} (width x height) for {filename}")
     extra = None
     if decoder.instances:
         from segdata.formats import coco

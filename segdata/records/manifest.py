@@ -77,6 +77,11 @@ def summarize(manifest, records_dir=None, seconds=None):
         lines.append(f"  ignore pixels {ignore['pixels']}" + (
             f" ({crowd['annotations']} crowd annotation(s), {crowd['pixels']} pixels, "
             f"--crowd {crowd['mode']})" if crowd.get("annotations") else ""))
+    turned = manifest.get("exif_orientation")
+    if turned:
+        lines.append(f"  EXIF-oriented photos: {turned['turned']} turned as shown, "
+                     f"{turned['kept_as_stored']} kept as stored, {turned['ambiguous']} "
+                     f"undecided, kept as stored (--exif-orientation {turned['mode']})")
     for warning in manifest.get("warnings", []):
         lines.append(f"  warning: {warning}")
     dropped = manifest.get("dropped", {}).get("annotations", [])

@@ -2,6 +2,7 @@
 
   python tools/build_records.py --data-dir DATA --output-dir OUT [--format auto|pets|voc|coco|
       cityscapes|ade20k|camvid|masks] [--instances] [--crowd auto|ignore|objects]
+      [--exif-orientation auto|apply|ignore]
       [--split official|holdout] [--val-size 1000] [--seed 1337]
       [--num-shards N | --shard-size-mb M] [--workers K] [--compression none|gzip] [--strict]
       [--overwrite] [--name NAME] [--no-progress]
@@ -18,6 +19,7 @@ import time
 
 from segdata.formats import FORMATS
 from segdata.formats.base import CROWD_MODES
+from segdata.records.orientation import MODES as EXIF_MODES
 
 
 def _parser():
@@ -37,6 +39,13 @@ def _parser():
                         "Datumaro's mask exports); auto: per JSON file, objects when every "
                         "annotation is a crowd RLE and none lies inside another of its category "
                         "(default: %(default)s)")
+    p.add_argument("--exif-orientation", choices=EXIF_MODES, default="auto",
+                   help="photos with an EXIF orientation (phone portraits): auto turns the "
+                        "stored pixels when the annotation fits only the photo as shown (CVAT, "
+                        "Label Studio), keeps them when it fits only the stored pixels, and "
+                        "counts the undecidable (180-degree turns, square photos) in the "
+                        "manifest; apply always turns; ignore never reads the tag, as "
+                        "TensorFlow decodes (default: %(default)s; not Pets)")
     p.add_argument("--output-dir", help="folder to write shards and manifest.json into")
     p.add_argument("--verify", metavar="OUT", help="re-read and check a built record folder")
     p.add_argument("--decode", action="store_true",
@@ -109,7 +118,7 @@ def main(argv=None):
                   num_shards=args.num_shards, shard_size_mb=args.shard_size_mb,
                   compression=args.compression, strict=args.strict, overwrite=args.overwrite,
                   prefix=args.prefix, format=args.format, instances=args.instances,
-                  crowd=args.crowd)
+                  crowd=args.crowd, exif_orientation=args.exif_orientation)
     start = time.perf_counter()
     try:
         if args.runner == "beam":
