@@ -165,3 +165,13 @@ def test_coco_sizes_decide_as_masks_do(tmp_path):
         # the polygons cover the blocks (their edges may take one more pixel row or column)
         assert np.abs(image[mask == 1].astype(float).mean(0) - RED).max() < 40
         assert np.abs(image[mask == 2].astype(float).mean(0) - BLUE).max() < 40
+
+
+def test_beam_build_decides_as_the_local_build(tmp_path):
+    from segdata.records.beam_convert import build_records_beam
+
+    data = write_folder(tmp_path / "data", CASES)
+    local = build_records(data, tmp_path / "local", workers=0, progress=False)
+    beam = build_records_beam(data, tmp_path / "beam")
+    for key in ("exif_orientation", "repaired", "skipped", "warnings", "splits"):
+        assert beam[key] == local[key], key

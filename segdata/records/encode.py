@@ -12,6 +12,8 @@ Decisions are made on the bytes' content (PIL's sniffed format), never on file n
 - the mask becomes train ids through the dataset's MaskDecoder (segdata.formats.base) and is
   stored as an 8-bit single-channel PNG, so Model Garden's decoder reads train ids with no
   table; a mask that already is exactly that keeps its bytes;
+- a photo with an EXIF orientation is turned as viewers show it when its annotation was drawn
+  on it that way (segdata.records.orientation);
 - an undecodable photo or mask, a missing mask, a size mismatch, a value that is neither a
   class nor ignore (named), a colour the label map does not name (named) skip the sample.
 """
@@ -101,9 +103,10 @@ def encode_sample(sample, decoder=None):
             data, filename, tag, JPEG_QUALITY)
     if tag != 1:
         stats = ((f"exif_{way}", 1),)
+    turned = f" (turned by its EXIF orientation {tag})" if way == "apply" else ""
     if decoder.kind == "coco":
         if drawn_on is not None and drawn_on != (w, h):
-            return skip(f"image {filename} is {w}x{h} but the annotations say "
+            return skip(f"image {filename} is {w}x{h}{turned} but the annotations say "
                         f"{sample.width}x{sample.height} (width x height)")
         from segdata.formats import coco
 
@@ -115,7 +118,6 @@ def encode_sample(sample, decoder=None):
         stats += (("crowd_annotations", sum(coco.is_crowd(a) for a in decoded[0])),
                   ("crowd_pixels", int(counts[IGNORE_LABEL])))
     if drawn_on != (w, h):
-        turned = f" (turned by its EXIF orientation {tag})" if way == "apply" else ""
         return skip(f"mask size {drawn_on[0]}x{drawn_on[1]} differs from image size {w}x{h}"
                     f"{turned} (width x height) for {filename}")
     extra = None
