@@ -95,6 +95,11 @@ def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
     wide = recipes.recipe_config("cpu-quick", {"image_sizes": [
         {"height": 1024, "width": 2048, "count": 5}]})
     assert wide.image_size == (192, 384) and wide.crop_size == (160, 304)
+    # Decoded photos stay in memory while they fit (367 street photos: 0.25 GB), not past 2 GB.
+    assert quick.cache and not wide.cache  # wide: no per-split sizes, nothing to judge by
+    cityscapes = {"splits": {"train": {"num_examples": 2975, "image_sizes": [
+        {"height": 1024, "width": 2048, "count": 2975}]}}}
+    assert not recipes.recipe_config("cpu-quick", cityscapes).cache  # 25 GB decoded
     with pytest.raises(ValueError, match="cpu-quick"):
         recipes.recipe_config("fast", street)
 
@@ -104,6 +109,11 @@ def test_cpu_quick_derives_sizes_from_the_manifest_and_flags_win(wide_records):
     config = recipes.apply_recipe("cpu-quick", str(wide_records),
                                   train_config.from_args(args), train_cli.given_options(argv))
     assert (config.epochs, config.image_size) == (3, (32, 64))  # typed: they win
+    for extra, cache in ((["--no-cache"], False), (["--data-service", "grpc://h:5050"], False),
+                         ([], True)):
+        args = train_cli.build_parser().parse_args(argv + extra)
+        assert recipes.apply_recipe("cpu-quick", str(wide_records), train_config.from_args(args),
+                                    train_cli.given_options(argv + extra)).cache == cache, extra
     assert config.crop_size == (48, 96)  # from the manifest's 64 x 128 (never upscaled)
     assert config.model == "unet" and config.class_weights == "median-frequency"
     assert config.best_checkpoint_metric == "val_mean_iou"

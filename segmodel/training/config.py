@@ -110,7 +110,9 @@ class TrainConfig:
         None, "split the CPU into N logical devices and mirror over them (testing)",
         type=positive_int)
     augment: bool = _option(False, "random flips etc. on training data", action="store_true")
-    cache: bool = _option(False, "cache decoded images in memory", action="store_true")
+    cache: bool = _option(False, "cache decoded images in memory (--no-cache: decode every "
+                                 "epoch, e.g. over a recipe that caches)",
+                          action=argparse.BooleanOptionalAction)
     crop_size: object = _option(
         None, "scale-and-crop training: random crops of H,W (multiples of 8) from each photo "
         "resized to --image-size x a factor from --scale-range, padded with the ignore label, "
