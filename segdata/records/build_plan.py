@@ -220,10 +220,13 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
             key = (size["height"], size["width"])
             sizes[key] = sizes.get(key, 0) + size["count"]
     dropped = list(dropped) + list(getattr(plan.layout, "dropped", []))
-    ignore, warnings = _ignore_report(plan, splits, classes, pixels)
+    stats = {}
+    for entry in splits.values():
+        sharding.add_stats(stats, entry.get("stats", {}).items())
+    ignore, warnings = _ignore_report(plan, splits, classes, pixels, stats)
     turned = {}
     if plan.decoder is not None:
-        turned, more = orientation.report(plan.decoder.exif_orientation, _summed_stats(splits))
+        turned, more = orientation.report(plan.decoder.exif_orientation, stats)
         warnings += more
     return {
         "format_version": manifest_mod.FORMAT_VERSION,
@@ -253,17 +256,10 @@ def make_manifest(plan, splits, skipped, repaired, build, dropped=()):
     }
 
 
-def _summed_stats(splits):
-    stats = {}
-    for entry in splits.values():
-        sharding.add_stats(stats, entry.get("stats", {}).items())
-    return stats
-
-
 MOSTLY_IGNORE = 0.5  # warn when more of the labelled pixels are ignore than this
 
 
-def _ignore_report(plan, splits, classes, pixels):
+def _ignore_report(plan, splits, classes, pixels, stats):
     """-> (manifest "ignore" dict, [warning str]) from the splits' summed stats.
 
     "ignore": pixels stored as 255, COCO's crowd annotations and pixels sent to ignore
@@ -273,7 +269,6 @@ def _ignore_report(plan, splits, classes, pixels):
     """
     if plan.format == "pets":
         return {}, []
-    stats = _summed_stats(splits)
     ignore = {"pixels": stats.get("ignore_pixels", 0)}
     report = dict(getattr(plan.layout, "report", {}))
     if "crowd" in report:

@@ -78,7 +78,7 @@ def encode_sample(sample, decoder=None):
     except OSError as e:
         return skip(f"image {sample.image_path} cannot be read: {_why(e)}")
     try:
-        image_bytes, image_format, (w, h), image_fix = prepare_image(data, filename)
+        image_bytes, image_format, (w, h), image_fix, tag = prepare_image(data, filename)
     except Exception as e:  # noqa: BLE001 - PIL raises many types on malformed files
         return skip(f"undecodable image {filename}: {_why(e)}")
     dropped, decoded, stats, mask_fix = (), None, (), None
@@ -96,7 +96,7 @@ def encode_sample(sample, decoder=None):
         except Exception as e:  # noqa: BLE001
             return skip(f"undecodable mask {mask_name}: {_why(e)}")
     # Which way up the photo was labelled (segdata.records.orientation).
-    tag = 1 if decoder.exif_orientation == "ignore" else orientation.read_tag(data)
+    tag = 1 if decoder.exif_orientation == "ignore" else tag
     way = orientation.decide(tag, (w, h), drawn_on, decoder.exif_orientation)
     if way == "apply":
         image_bytes, image_format, (w, h), image_fix = orientation.upright(
@@ -141,7 +141,8 @@ def _why(error):
 
 
 def prepare_image(data, filename):
-    """Photo bytes for the record -> (bytes, "jpeg" | "png", (width, height), repair or None).
+    """Photo bytes for the record -> (bytes, "jpeg" | "png", (width, height), repair or None,
+    EXIF orientation tag of the original, 1..8: segdata.records.orientation).
 
     Raises OSError/ValueError (from PIL) when the bytes cannot be decoded.
     """
@@ -150,10 +151,11 @@ def prepare_image(data, filename):
     ext = os.path.splitext(filename)[1].lower()
     if fmt in ("JPEG", "MPO") and img.mode == "RGB" and ext in (".jpg", ".jpeg"):
         jpeg, size, _ = pets_samples.prepare_image(data)  # validated at 1/8 scale, kept as is
-        return jpeg, "jpeg", size, None
+        return jpeg, "jpeg", size, None, orientation.tag_of(img)
     img.load()  # a truncated file fails here
+    tag = orientation.tag_of(img)
     if fmt == "PNG" and img.mode == "RGB" and ext == ".png":
-        return data, "png", size, None
+        return data, "png", size, None, tag
     rgb = pets_samples.to_rgb(img) if img.mode != "RGB" else img
     out = io.BytesIO()
     target = "png" if ext == ".png" else "jpeg"
@@ -164,7 +166,7 @@ def prepare_image(data, filename):
     named = f" named {ext}" if ext else ""
     return out.getvalue(), target, size, (
         f"image is {fmt or 'unknown'} {img.mode}{named}, not a 3-channel "
-        f"{'PNG' if target == 'png' else 'JPEG'}; re-encoded as RGB {target.upper()}")
+        f"{'PNG' if target == 'png' else 'JPEG'}; re-encoded as RGB {target.upper()}"), tag
 
 
 def _is_plain_gray8_png(data):

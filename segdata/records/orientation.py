@@ -31,11 +31,11 @@ TURNS = {2: "mirrored left-right", 3: "turned 180 degrees", 4: "mirrored top-bot
          8: "turned 90 degrees counter-clockwise"}
 
 
-def read_tag(data):
-    """The photo bytes' EXIF Orientation (int 1..8); 1 when absent, unreadable or invalid."""
+def tag_of(img):
+    """An opened PIL image's EXIF Orientation (int 1..8); 1 when absent, unreadable or
+    invalid."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            tag = img.getexif().get(ORIENTATION_TAG, 1)
+        tag = img.getexif().get(ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the photo
         return 1
     return tag if isinstance(tag, int) and 1 <= tag <= 8 else 1

@@ -15,7 +15,7 @@ import dataclasses
 
 from segmodel.distribute import strategy as distribute
 from segmodel.models import hub as hub_models
-from segmodel.training import finetune, precision
+from segmodel.training import callbacks, finetune, precision
 
 # Why not the chapter's adam at 1e-3: on Pets-like data the chapter's model sits on the
 # "everything is background" plateau for several epochs at that rate, and with a warm-up to 1e-3
@@ -133,7 +133,7 @@ class TrainConfig:
     best_checkpoint_metric: str = _option(
         "val_loss", "which epoch model.keras keeps: val_loss (lowest; the chapter's) or "
         "val_mean_iou (highest; Model Garden's best checkpoint for segmentation)",
-        choices=("val_loss", "val_mean_iou"))
+        choices=tuple(callbacks.BEST_METRICS))
     recipe: object = _option(
         None, "fill every option from a named recipe (segkit train --list-recipes); flags given "
         "explicitly still win", metavar="NAME")
